@@ -1,0 +1,43 @@
+# Everything a fresh machine with python3 and make needs: the venv is built from pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8081
+
+.PHONY: install run test check lint typecheck format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/uvicorn api.main:create_app --factory --host 127.0.0.1 --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check api worker shared tests bench
+	$(BIN)/ruff check api worker shared tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/pyright
+
+check: lint typecheck test
+
+format: $(STAMP)
+	$(BIN)/ruff format api worker shared tests bench
+	$(BIN)/ruff check --fix api worker shared tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/validate.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

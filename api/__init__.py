@@ -1,0 +1,1 @@
+"""The HTTP API: validates requests and (later) submits runs to Temporal; never imports `worker`."""

@@ -1,0 +1,1 @@
+"""Pure core shared by API and worker: the MTHDS language, models, signing. No network, disk, clock or randomness."""

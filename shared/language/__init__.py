@@ -1,0 +1,1 @@
+"""The MTHDS language: parsing, library assembly, validation, templates. Pure."""

@@ -1,0 +1,184 @@
+"""The model deck: which model references a bundle may name, per family. Pure: built from TOML text.
+
+The deck is configuration, not language (mthds.md §8): the validator only asks whether a reference
+exists in the family a pipe draws from. Providers, ids and prices are read by the worker (later issue).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ModelFamily(StrEnum):
+    """Deck sections, one per kind of model a pipe can draw from."""
+
+    LLM = "llm"
+    JUDGMENT = "judgment"
+    EXTRACT = "extract"
+    IMG_GEN = "img_gen"
+    SEARCH = "search"
+    DOC_GEN = "doc_gen"
+
+
+class DeckModel(BaseModel):
+    """One `[models.<name>]` entry."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    type: ModelFamily
+    provider: str
+    model: str
+
+
+class DeckError(ValueError):
+    """The deck text is not a valid deck."""
+
+
+class ModelDeck(BaseModel):
+    """Models by handle, plus aliases, presets and waterfalls per family."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models: dict[str, DeckModel] = Field(default_factory=dict[str, DeckModel])
+    aliases: dict[ModelFamily, dict[str, str]] = Field(default_factory=dict[ModelFamily, dict[str, str]])
+    presets: dict[ModelFamily, dict[str, str]] = Field(default_factory=dict[ModelFamily, dict[str, str]])
+    waterfalls: dict[ModelFamily, dict[str, list[str]]] = Field(
+        default_factory=dict[ModelFamily, dict[str, list[str]]]
+    )
+
+    @classmethod
+    def from_toml(cls, text: str) -> ModelDeck:
+        """Parse a deck file's text; raises `DeckError` naming what is wrong."""
+        try:
+            data: dict[str, Any] = tomllib.loads(text)
+            return cls.model_validate(data)
+        except (tomllib.TOMLDecodeError, ValidationError) as exc:
+            raise DeckError(f"invalid model deck: {exc}") from exc
+
+    def knows(self, family: ModelFamily, reference: str) -> bool:
+        """Whether `reference` (`$preset`, `@alias`, `~waterfall`, prefixed or bare handle) exists in `family`."""
+        kind, name = split_model_reference(reference)
+        if kind == "alias":
+            return name in self.aliases.get(family, {})
+        if kind == "preset":
+            return name in self.presets.get(family, {})
+        if kind == "waterfall":
+            return name in self.waterfalls.get(family, {})
+        model = self.models.get(name)
+        if model is not None:
+            return model.type == family or (family == ModelFamily.JUDGMENT and model.type == ModelFamily.LLM)
+        # A bare name may also be an alias, preset or waterfall written without its sigil.
+        return any(
+            name in table.get(family, {}) for table in (self.aliases, self.presets, self.waterfalls)
+        )
+
+    def names(self, family: ModelFamily) -> list[str]:
+        """Every reference a bundle may write for `family`, for suggestions."""
+        found = [f"@{name}" for name in self.aliases.get(family, {})]
+        found += [f"${name}" for name in self.presets.get(family, {})]
+        found += [f"~{name}" for name in self.waterfalls.get(family, {})]
+        found += [name for name, model in self.models.items() if model.type == family]
+        return found
+
+
+_SIGILS = {"@": "alias", "$": "preset", "~": "waterfall"}
+_PREFIXES = ("alias", "preset", "waterfall", "handle")
+
+
+def split_model_reference(reference: str) -> tuple[str, str]:
+    """`("alias" | "preset" | "waterfall" | "handle", name)` for a model reference."""
+    if reference[:1] in _SIGILS:
+        return _SIGILS[reference[0]], reference[1:]
+    prefix, sep, rest = reference.partition(":")
+    if sep and prefix in _PREFIXES:
+        return prefix, rest
+    return "handle", reference
+
+
+BUILTIN_DECK_TOML = """
+[models.gpt-4o]
+type = "llm"
+provider = "openai"
+model = "gpt-4o"
+
+[models.gpt-4o-mini]
+type = "llm"
+provider = "openai"
+model = "gpt-4o-mini"
+
+[models."gpt-4.1"]
+type = "llm"
+provider = "openai"
+model = "gpt-4.1"
+
+[models.claude-sonnet]
+type = "llm"
+provider = "anthropic"
+model = "claude-sonnet-4-5"
+
+[models.gpt-image-1]
+type = "img_gen"
+provider = "openai"
+model = "gpt-image-1"
+
+[models.pypdf-text]
+type = "extract"
+provider = "local"
+model = "pypdf"
+
+[models.vision-ocr]
+type = "extract"
+provider = "openai"
+model = "gpt-4o"
+
+[models.web-search]
+type = "search"
+provider = "openai"
+model = "gpt-4o-search-preview"
+
+[models.local-pdf]
+type = "doc_gen"
+provider = "local"
+model = "pdf"
+
+[aliases.llm]
+default-general = "gpt-4o"
+default-premium = "gpt-4.1"
+default-small = "gpt-4o-mini"
+default-vision = "gpt-4o"
+default-structured = "gpt-4o"
+default-creative = "gpt-4o"
+best-gpt = "gpt-4.1"
+best-gpt-vision = "gpt-4.1"
+best-gpt-structured = "gpt-4.1"
+best-gpt-creative = "gpt-4.1"
+best-claude = "claude-sonnet"
+
+[aliases.judgment]
+default-judgment = "gpt-4o"
+default-judgment-vision = "gpt-4o"
+
+[aliases.extract]
+default-extract-document = "pypdf-text"
+default-text-from-pdf = "pypdf-text"
+default-extract-image = "vision-ocr"
+default-no-inference = "pypdf-text"
+
+[aliases.search]
+default-search = "web-search"
+
+[aliases.img_gen]
+default-general = "gpt-image-1"
+
+[aliases.doc_gen]
+default-pdf = "local-pdf"
+"""
+
+
+def builtin_deck() -> ModelDeck:
+    """The deck used when `MODEL_DECK` is unset: the reference's aliases that bundles commonly use."""
+    return ModelDeck.from_toml(BUILTIN_DECK_TOML)

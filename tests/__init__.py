@@ -1,0 +1,1 @@
+"""Methodflow test suite."""

@@ -1,0 +1,1 @@
+"""The Temporal worker: runs pipeline workflows and operator activities (later issues); never imports `api`."""
