@@ -57,7 +57,8 @@ class ModelDeck(BaseModel):
             data: dict[str, Any] = tomllib.loads(text)
             return cls.model_validate(data)
         except (tomllib.TOMLDecodeError, ValidationError) as exc:
-            raise DeckError(f"invalid model deck: {exc}") from exc
+            msg = f"invalid model deck: {exc}"
+            raise DeckError(msg) from exc
 
     def knows(self, family: ModelFamily, reference: str) -> bool:
         """Whether `reference` (`$preset`, `@alias`, `~waterfall`, prefixed or bare handle) exists in `family`."""
@@ -72,9 +73,7 @@ class ModelDeck(BaseModel):
         if model is not None:
             return model.type == family or (family == ModelFamily.JUDGMENT and model.type == ModelFamily.LLM)
         # A bare name may also be an alias, preset or waterfall written without its sigil.
-        return any(
-            name in table.get(family, {}) for table in (self.aliases, self.presets, self.waterfalls)
-        )
+        return any(name in table.get(family, {}) for table in (self.aliases, self.presets, self.waterfalls))
 
     def names(self, family: ModelFamily) -> list[str]:
         """Every reference a bundle may write for `family`, for suggestions."""

@@ -1,15 +1,102 @@
-"""Entry point of validation: bundle texts in, a `ValidationReport` out, through the ordered stages. Pure."""
+"""Entry point of validation: bundle texts in, a `ValidationReport` out, through the ordered stages. Pure.
+
+Stages (mthds.md §5.1): 1 parse, 2 blueprint rules, 3 library assembly, 4 pipe checks and wiring,
+5 dry-run sweep. As in the reference, the first stage that finds faults gives the verdict, and
+every fault that stage found is reported together.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shared.language.blueprint import BundleBlueprint
+from shared.language.blueprint_checks import blueprint_issues
+from shared.language.check_context import CheckContext
+from shared.language.controller_checks import ControllerChecker
+from shared.language.dry_run_sweep import dry_run_issues
+from shared.language.io_contracts import pipe_io_contracts
+from shared.language.issues import Issue
+from shared.language.library import Library, PipeEntry, assemble_library
 from shared.language.model_deck import ModelDeck
-from shared.language.report import BundleSource, ValidationReport
+from shared.language.operator_checks import check_operator
+from shared.language.parser import parse_bundle
+from shared.language.pipe_blueprints import PipeBatch, PipeCondition, PipeParallel, PipeSequence
+from shared.language.pipe_cycles import cycle_issues
+from shared.language.report import BundleSource, PipeStatus, ValidatedPipe, ValidationReport
+
+_CONTROLLERS = (PipeSequence, PipeParallel, PipeCondition, PipeBatch)
 
 
 def validate_sources(
     sources: Sequence[BundleSource], deck: ModelDeck, *, allow_signatures: bool = False
 ) -> ValidationReport:
-    """Validate `sources` together as one library (stages of mthds.md §5.1); never raises on bad input."""
-    raise NotImplementedError
+    """Validate `sources` together as one library; never raises on bad input.
+
+    `allow_signatures` is accepted for the protocol; as in the reference's strict mode, pending
+    signatures never invalidate a library, they only make it not runnable.
+    """
+    del allow_signatures
+    bundles: list[BundleBlueprint] = []
+    lines: dict[tuple[str, str, str], int] = {}
+    issues: list[Issue] = []
+    for source in sources:
+        outcome = parse_bundle(source)
+        issues += outcome.issues
+        if outcome.blueprint is not None:
+            bundles.append(outcome.blueprint)
+            lines.update({(source.path, kind, code): line for (kind, code), line in outcome.lines.items()})
+    if issues:
+        return ValidationReport(issues=tuple(issues))
+    blueprints = tuple(bundle.wire_dump() for bundle in bundles)
+
+    library = assemble_library(bundles, lines)
+    issues = list(library.issues)
+    for entry in library.pipes.values():
+        issues += blueprint_issues(entry)
+    if issues:
+        return ValidationReport(issues=tuple(issues), bundle_blueprints=blueprints)
+
+    context = CheckContext(library, deck)
+    for entry in library.pipes.values():
+        _check_pipe(context, entry)
+    issues = context.issues + cycle_issues(library)
+    if issues:
+        return ValidationReport(issues=tuple(issues), bundle_blueprints=blueprints)
+
+    issues = dry_run_issues(library)
+    pending = tuple(ref for ref, entry in library.pipes.items() if entry.is_signature)
+    failed = {(issue.domain, issue.pipe) for issue in issues}
+    return ValidationReport(
+        issues=tuple(issues),
+        pending_signatures=pending,
+        validated_pipes=tuple(_status(entry, failed) for entry in library.pipes.values()),
+        bundle_blueprints=blueprints,
+        pipe_io_contracts=pipe_io_contracts(context) if not issues else {},
+        default_pipe_ref=_default_pipe_ref(bundles, library),
+    )
+
+
+def _check_pipe(context: CheckContext, entry: PipeEntry) -> None:
+    context.contract(entry)  # resolves the declared concepts, reporting those that resolve nowhere
+    if entry.is_signature:
+        return
+    if isinstance(entry.blueprint, _CONTROLLERS):
+        ControllerChecker(context, entry).check()
+    else:
+        check_operator(context, entry)
+
+
+def _status(entry: PipeEntry, failed: set[tuple[str | None, str | None]]) -> ValidatedPipe:
+    if entry.is_signature:
+        return ValidatedPipe(pipe_ref=entry.ref, status=PipeStatus.SKIPPED)
+    status = PipeStatus.FAILURE if (entry.domain, entry.code) in failed else PipeStatus.SUCCESS
+    return ValidatedPipe(pipe_ref=entry.ref, status=status)
+
+
+def _default_pipe_ref(bundles: list[BundleBlueprint], library: Library) -> str | None:
+    """The single `main_pipe` declared across the bundles (none or several: no default)."""
+    mains = {f"{bundle.domain}.{bundle.main_pipe}" for bundle in bundles if bundle.main_pipe}
+    if len(mains) != 1:
+        return None
+    (ref,) = mains
+    return ref if ref in library.pipes else None

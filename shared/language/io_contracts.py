@@ -1,0 +1,43 @@
+"""`pipe_io_contracts` of a valid library: each pipe's inputs and output in the protocol's closed shape. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.language.check_context import CheckContext
+from shared.language.concept_spec import ConceptSpec, Multiplicity, Presence
+from shared.language.content_schema import concept_json_schema
+
+
+def pipe_io_contracts(context: CheckContext) -> dict[str, dict[str, Any]]:
+    """Contracts of every pipe of the library, keyed `domain.pipe_code`."""
+    contracts: dict[str, dict[str, Any]] = {}
+    for ref, entry in context.library.pipes.items():
+        contract = context.contract(entry)
+        inputs = {
+            name: {
+                "concept_ref": concept,
+                "presence": spec.presence.value,
+                **_multiplicity(spec),
+                "json_schema": _schema(context, concept),
+            }
+            for name, (spec, concept) in contract.inputs.items()
+        }
+        spec, concept = contract.output
+        output = {
+            "concept_ref": concept,
+            **_multiplicity(spec),
+            "optional": spec.presence is Presence.OPTIONAL,
+            "json_schema": _schema(context, concept),
+        }
+        contracts[ref] = {"inputs": inputs, "output": output}
+    return contracts
+
+
+def _multiplicity(spec: ConceptSpec) -> dict[str, Any]:
+    fixed = spec.multiplicity is Multiplicity.FIXED
+    return {"multiplicity": spec.multiplicity.value, "item_count": spec.count if fixed else None}
+
+
+def _schema(context: CheckContext, concept: str | None) -> dict[str, Any]:
+    return concept_json_schema(context.library, concept) if concept else {}
