@@ -1,0 +1,25 @@
+"""`Annotated` dependencies of the routes: the settings and the model deck the app was built with."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.settings import ApiSettings
+from shared.language.model_deck import ModelDeck
+
+
+def _settings(request: Request) -> ApiSettings:
+    # Read from the app, not `get_settings()`: tests build apps with their own settings.
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def _model_deck(request: Request) -> ModelDeck:
+    deck: ModelDeck = request.app.state.model_deck
+    return deck
+
+
+SettingsDep = Annotated[ApiSettings, Depends(_settings)]
+ModelDeckDep = Annotated[ModelDeck, Depends(_model_deck)]

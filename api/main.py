@@ -1,0 +1,83 @@
+"""Builds the FastAPI app: settings, middleware, error handlers and routers (`uvicorn api.main:create_app --factory`).
+
+Configuration is read and the model deck loaded in the factory, so a bad setting stops the process
+before it listens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from api.body_limit import BodyLimitMiddleware
+from api.problems import UnexpectedErrorMiddleware, install_problem_handlers
+from api.request_id import RequestIdMiddleware
+from api.routes import meta, validate
+from api.settings import ApiSettings, get_settings
+
+logger = logging.getLogger(__name__)
+
+# Headers a browser may read on answers when credentials are on (then "*" is not a wildcard).
+_EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Location", "Allow", "Vary"]
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncGenerator[None]:
+    """Process start and stop; the Temporal client will be opened and closed here."""
+    settings: ApiSettings = app.state.settings
+    logger.info(
+        "methodflow API ready (body limit %s MiB, CORS origins %s)",
+        settings.max_request_body_mib,
+        ",".join(settings.cors_origins),
+    )
+    yield
+
+
+def _cors(settings: ApiSettings) -> Middleware:
+    origins = settings.cors_origins
+    any_origin = origins == ["*"]
+    # "*" = any origin without credentials; an allowlist gets credentials (§14).
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_credentials=not any_origin,
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["*"] if any_origin else _EXPOSED_HEADERS,
+        max_age=600,
+    )
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """The API app for `settings` (the environment's when omitted)."""
+    settings = settings or get_settings()
+    model_deck = settings.load_model_deck()
+    logging.getLogger("api").setLevel(settings.log_level)
+
+    app = FastAPI(
+        title="methodflow",
+        summary="Runs MTHDS pipelines over HTTP, durably, on Temporal.",
+        version=meta.IMPLEMENTATION_VERSION,
+        lifespan=lifespan,
+        # `/v1/validate/` is a 404, not a redirect (§1).
+        redirect_slashes=False,
+        # Outermost first. The request id wraps everything so every answer carries it; the catch-all
+        # sits inside CORS so even a 500 keeps its CORS headers.
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            _cors(settings),
+            Middleware(UnexpectedErrorMiddleware),
+            Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_body_bytes),
+        ],
+    )
+    app.state.settings = settings
+    app.state.model_deck = model_deck
+    install_problem_handlers(app)
+    app.include_router(meta.router)
+    app.include_router(validate.router)
+    return app

@@ -1,0 +1,98 @@
+"""The method a validate or run request carries, turned into bundle sources (http-api.md §4.1, §4.5, §8.1).
+
+Exactly one of `files`, `mthds_contents`, `mthds_content`, `plx_content`. Limits are checked before any
+large decoding, so a refused request costs little.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.method_tree import default_bundle_paths, tree_bundle_sources
+from api.problems import request_invalid, request_too_large
+from api.settings import ApiSettings
+from shared.language.report import BundleSource
+
+# The order decides which field a "two sources" refusal names: the later one (§4.5 step 3).
+SOURCE_FIELDS = ("files", "mthds_contents", "mthds_content", "plx_content")
+
+
+class MethodSourceFields(BaseModel):
+    """The request members that carry the method; other members are the route's own."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    files: dict[str, str | dict[str, Any]] | list[dict[str, Any]] | None = Field(
+        default=None,
+        description=(
+            "Method tree: path -> UTF-8 text, {'base64': ...} or {'sha256', 'size'}. Files ending "
+            "'.mthds' are bundles. The v0.16 list [{'content', 'source'}] is also accepted."
+        ),
+    )
+    mthds_contents: list[str] | None = Field(default=None, description="Bundle texts.")
+    mthds_sources: list[str] | None = Field(
+        default=None, description="Logical paths of `mthds_contents`, one per text."
+    )
+    mthds_content: str | None = Field(default=None, description="Legacy: one bundle text.")
+    plx_content: str | None = Field(default=None, description="Legacy (2025 API): one bundle text.")
+
+
+def bundle_sources(
+    fields: MethodSourceFields, settings: ApiSettings, *, refuse_custom_code: bool
+) -> list[BundleSource]:
+    """The bundles of the request's one method source; `ProblemError` (413/422/501) when it has none usable.
+
+    `refuse_custom_code`: runs refuse `.py` files (501); validation ignores them, since it reads
+    only bundles and a verdict on the bundles is still useful to a client holding such a tree.
+    """
+    present = [name for name in SOURCE_FIELDS if getattr(fields, name) is not None]
+    if not present:
+        raise request_invalid(
+            field="mthds_contents", reason="the request carries no method; send 'files' or 'mthds_contents'."
+        )
+    if len(present) > 1:
+        raise request_invalid(
+            field=present[1], reason=f"only one method source is allowed and '{present[0]}' is already given."
+        )
+    if fields.files is not None:
+        return tree_bundle_sources(fields.files, settings, refuse_custom_code=refuse_custom_code)
+    source = present[0]
+    if fields.mthds_contents is not None:
+        return _texts_as_sources(source, fields.mthds_contents, fields.mthds_sources, settings)
+    # Exactly one of the two singular fields is set here; `or` picks it even when it is "".
+    text = fields.mthds_content or fields.plx_content or ""
+    return _texts_as_sources(source, [text], None, settings)
+
+
+def _texts_as_sources(
+    field: str, texts: list[str], paths: list[str] | None, settings: ApiSettings
+) -> list[BundleSource]:
+    if not texts:
+        raise request_invalid(field=field, reason="at least one bundle text is required.")
+    if len(texts) > settings.max_mthds_files_per_request:
+        raise request_too_large(
+            detail=f"The request carries {len(texts)} bundle texts; this service accepts at most "
+            f"{settings.max_mthds_files_per_request}.",
+            field=field,
+            limit=settings.max_mthds_files_per_request,
+            size=len(texts),
+        )
+    if paths is not None and len(paths) != len(texts):
+        raise request_invalid(
+            field="mthds_sources",
+            reason=f"it names {len(paths)} paths for {len(texts)} texts of 'mthds_contents'.",
+        )
+    for index, text in enumerate(texts):
+        size = len(text.encode("utf-8"))
+        if size > settings.max_mthds_file_bytes:
+            raise request_too_large(
+                detail=f"Bundle text {index + 1} of '{field}' has {size} bytes; this service accepts at most "
+                f"{settings.max_mthds_file_bytes} per bundle.",
+                field=field,
+                limit=settings.max_mthds_file_bytes,
+                size=size,
+            )
+    chosen = paths if paths is not None else default_bundle_paths(len(texts))
+    return [BundleSource(path=path, text=text) for path, text in zip(chosen, texts, strict=True)]

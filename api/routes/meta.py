@@ -1,0 +1,118 @@
+"""Public routes about the service itself: banner, liveness and the protocol handshake (http-api.md §3)."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api.deps import SettingsDep
+
+PROTOCOL_VERSION = "2.0.0"
+# pipelex-sdk treats "pipelex-api" as a bare runner without run lifecycle (§3): never use that name.
+IMPLEMENTATION = "methodflow"
+
+
+def _package_version() -> str:
+    try:
+        return version("methodflow")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0"
+
+
+IMPLEMENTATION_VERSION = _package_version()
+
+router = APIRouter(tags=["meta"])
+
+
+class Banner(BaseModel):
+    message: str
+
+
+class Health(BaseModel):
+    status: str
+    message: str
+
+
+class MethodTreeLimits(BaseModel):
+    max_inline_bytes: int
+    max_files: int
+    max_file_bytes: int
+    max_total_bytes: int
+
+
+class Limits(BaseModel):
+    method_tree: MethodTreeLimits
+
+
+class Capabilities(BaseModel):
+    run_lifecycle: bool
+    cancel: bool
+    events: bool
+    callbacks: bool
+    build: bool
+
+
+class VersionInfo(BaseModel):
+    """The protocol handshake clients read before choosing how to talk to the service."""
+
+    protocol_version: str
+    runner_version: str
+    blob_store: bool
+    implementation: str
+    implementation_version: str
+    runtime_version: str
+    limits: Limits
+    capabilities: Capabilities
+
+
+@router.get("/")
+async def banner() -> Banner:
+    """Name the service."""
+    return Banner(message="methodflow")
+
+
+@router.get("/health")
+async def health() -> Health:
+    """Liveness: answers while the process serves HTTP, touching no dependency."""
+    return Health(status="ok", message="methodflow is running")
+
+
+@router.get("/v1/version", openapi_extra={"x-mthds-protocol": True})
+async def protocol_version(settings: SettingsDep) -> VersionInfo:
+    """Protocol handshake: versions, inline limits and capabilities."""
+    return VersionInfo(
+        protocol_version=PROTOCOL_VERSION,
+        runner_version=IMPLEMENTATION_VERSION,
+        # No blob store: clients send every file inline (§3).
+        blob_store=False,
+        implementation=IMPLEMENTATION,
+        implementation_version=IMPLEMENTATION_VERSION,
+        runtime_version=IMPLEMENTATION_VERSION,
+        limits=Limits(
+            method_tree=MethodTreeLimits(
+                max_inline_bytes=settings.max_bundle_total_bytes,
+                max_files=settings.max_bundle_files,
+                max_file_bytes=settings.max_mthds_file_bytes,
+                max_total_bytes=settings.max_bundle_total_bytes,
+            )
+        ),
+        # The run lifecycle, cancel, event, callback and build routes do not exist yet; each flag
+        # turns true with the issue that adds its routes, so clients never call a missing route.
+        capabilities=Capabilities(
+            run_lifecycle=False, cancel=False, events=False, callbacks=False, build=False
+        ),
+    )
+
+
+@router.get("/api/v1/pipelex_version")
+async def legacy_pipelex_version(settings: SettingsDep) -> VersionInfo:
+    """Legacy alias of `GET /v1/version`."""
+    return await protocol_version(settings)
+
+
+@router.get("/api/v1/api_version")
+async def legacy_api_version(settings: SettingsDep) -> VersionInfo:
+    """Legacy alias of `GET /v1/version`."""
+    return await protocol_version(settings)

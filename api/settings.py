@@ -1,0 +1,102 @@
+"""The API process's configuration, read once from the environment (http-api.md §14).
+
+Invalid values stop the process at start-up with a message naming the environment variable.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import PositiveInt, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.language.model_deck import DeckError, ModelDeck, builtin_deck
+
+
+class SettingsError(ValueError):
+    """A setting has an unusable value; the message starts with the variable's name."""
+
+
+class ServiceSettings(BaseSettings):
+    """What every methodflow process reads: logging and the model deck."""
+
+    # No env file: the process environment is the single source, so tests and deployments agree.
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    model_deck: Path | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def load_model_deck(self) -> ModelDeck:
+        """The deck of `MODEL_DECK`, or the built-in one when unset; `SettingsError` when unusable."""
+        if self.model_deck is None:
+            return builtin_deck()
+        try:
+            text = self.model_deck.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            msg = f"MODEL_DECK: cannot read {self.model_deck}: {exc}"
+            raise SettingsError(msg) from exc
+        try:
+            return ModelDeck.from_toml(text)
+        except DeckError as exc:
+            msg = f"MODEL_DECK: {self.model_deck} is not a model deck: {exc}"
+            raise SettingsError(msg) from exc
+
+
+class ApiSettings(ServiceSettings):
+    """The API process: listen address, CORS and the request limits of http-api.md §4.4."""
+
+    host: str = "0.0.0.0"  # noqa: S104 -- the service is meant to be reached from other hosts (§14 default)
+    port: int = 8081
+    cors_allow_origins: str = "*"
+
+    max_request_body_mib: PositiveInt = 100
+    max_mthds_file_kib: PositiveInt = 1024
+    max_mthds_files_per_request: PositiveInt = 16
+    max_bundle_files: PositiveInt = 128
+    max_bundle_total_kib: PositiveInt = 8192
+    max_pipe_code_len: PositiveInt = 256
+    max_callback_urls: PositiveInt = 5
+    max_callback_url_len: PositiveInt = 2048
+    max_input_file_mib: PositiveInt = 50
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """The allowlist, or `["*"]` for any origin (then without credentials)."""
+        origins = [origin.strip() for origin in self.cors_allow_origins.split(",") if origin.strip()]
+        return ["*"] if not origins or "*" in origins else origins
+
+    @property
+    def max_request_body_bytes(self) -> int:
+        return self.max_request_body_mib * 1024 * 1024
+
+    @property
+    def max_mthds_file_bytes(self) -> int:
+        return self.max_mthds_file_kib * 1024
+
+    @property
+    def max_bundle_total_bytes(self) -> int:
+        return self.max_bundle_total_kib * 1024
+
+
+@functools.cache
+def get_settings() -> ApiSettings:
+    """The process's settings, built on first use; tests call `get_settings.cache_clear()`."""
+    try:
+        return ApiSettings()
+    except ValidationError as exc:
+        raise SettingsError(describe_invalid_settings(exc)) from exc
+
+
+def describe_invalid_settings(exc: ValidationError) -> str:
+    """One line per bad variable, named as it is spelled in the environment."""
+    lines = [
+        f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+    ]
+    return "; ".join(lines)
