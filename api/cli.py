@@ -1,0 +1,105 @@
+"""The `methodflow` command line: validate bundles locally with the same core the API serves.
+
+Exit codes of `validate`: 0 valid, 1 invalid, 2 unreadable input.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version as distribution_version
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shared.language.issues import Issue
+from shared.language.model_deck import builtin_deck
+from shared.language.report import BundleSource
+from shared.language.validator import validate_sources
+
+BUNDLE_GLOB = "*.mthds"
+EXIT_INVALID = 1
+EXIT_UNREADABLE = 2
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Methodflow: run MTHDS pipeline bundles.")
+
+
+class UnreadableInputError(Exception):
+    """A path given on the command line cannot be read as bundle text."""
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Bundles (.mthds) or directories of bundles, validated as one library."),
+    ],
+) -> None:
+    """Validate bundles together as one library with the built-in model deck."""
+    try:
+        sources = read_sources(paths)
+    except UnreadableInputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+    report = validate_sources(sources, builtin_deck())
+    if report.is_valid:
+        pipes = len(report.validated_pipes)
+        typer.echo(f"valid: {_count(len(sources), 'bundle')}, {_count(pipes, 'pipe')}")
+    else:
+        typer.echo(f"invalid: {_count(len(report.issues), 'error')}")
+    for issue in report.issues:
+        typer.echo(format_issue(issue))
+    for warning in report.warnings:
+        typer.echo(f"warning: {format_issue(warning)}")
+    if not report.is_valid:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+def version() -> None:
+    """Print the installed Methodflow version."""
+    typer.echo(f"methodflow {distribution_version('methodflow')}")
+
+
+def read_sources(paths: list[Path]) -> list[BundleSource]:
+    """Bundle texts named on the command line: files as given, directories as their `*.mthds`, sorted."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(candidate for candidate in path.rglob(BUNDLE_GLOB) if candidate.is_file())
+            if not found:
+                msg = f"{path}: no {BUNDLE_GLOB} file in this directory"
+                raise UnreadableInputError(msg)
+            files.extend(found)
+        else:
+            files.append(path)
+    unique = list(dict.fromkeys(files))
+    return [BundleSource(path=str(file), text=_read_text(file)) for file in unique]
+
+
+def _read_text(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        msg = f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise UnreadableInputError(msg) from exc
+    except OSError as exc:
+        msg = f"{file}: cannot read ({exc.strerror or exc})"
+        raise UnreadableInputError(msg) from exc
+
+
+def format_issue(issue: Issue) -> str:
+    """`<file>:<line>: [<pipe>] <code> (<error_type>): <message>`, leaving out what is unknown."""
+    parts: list[str] = []
+    if issue.file is not None:
+        parts.append(f"{issue.file}:" if issue.line is None else f"{issue.file}:{issue.line}:")
+    elif issue.line is not None:
+        parts.append(f"line {issue.line}:")
+    if issue.pipe is not None:
+        parts.append(f"[{issue.pipe}]")
+    kind = issue.problem_code + (f" ({issue.error_type})" if issue.error_type is not None else "")
+    parts.append(f"{kind}: {issue.message}")
+    return " ".join(parts)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
