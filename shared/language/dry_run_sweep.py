@@ -17,12 +17,8 @@ from shared.language.model_deck import ModelDeck
 from shared.language.natives import NATIVE_DOMAIN
 from shared.language.pipe_blueprints import PipeCondition
 from shared.language.template_analysis import TemplateCategory
-from shared.language.template_render import (
-    TemplateRenderFault,
-    TemplateStuff,
-    render_expression,
-    render_template,
-)
+from shared.language.template_render import TemplateRenderFault, render_expression, render_template
+from shared.language.template_stuff import TemplateStuff
 
 
 def dry_run_issues(library: Library) -> list[Issue]:
