@@ -1,7 +1,6 @@
-"""Filters wrapped to respect the render budget: sizes checked before they run, results charged after. Pure.
+"""Filters wrapped to respect the render budget: sizes checked before they run, results charged after.
 
-Jinja's own filters get the specific checks of `render_size_checks` (widths, counts, separators); every filter
-that prints its input has that input's printed size checked first; every text a filter returns is charged.
+Pure.
 """
 
 from __future__ import annotations
@@ -61,7 +60,11 @@ def _checked_builtin_input(
 
 
 def budgeted_filter(name: str, function: Callable[..., Any], *, builtin: bool) -> Callable[..., Any]:
-    """`function` registered under `name`, checked against the active render budget."""
+    """`function` registered under `name`, checked against the active render budget.
+
+    A Jinja built-in gets the specific checks of `render_size_checks` (widths, counts, separators); a filter
+    that prints its input has the input's printed size checked first; every text a filter returns is charged.
+    """
     # Jinja passes the context, eval context or environment first to filters marked for it.
     offset = 0 if getattr(function, "jinja_pass_arg", None) is None else 1
 

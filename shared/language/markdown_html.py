@@ -1,8 +1,6 @@
-"""Markdown to HTML for the `markdown` filter and Markdown values in HTML (mthds.md §3.2). Pure.
+"""Markdown to HTML for the `markdown` filter and Markdown values in HTML templates (mthds.md §3.2).
 
-CommonMark with tables and strikethrough; raw HTML in the source is escaped, not passed through; bare URLs
-become links only when they carry a scheme (`https://…`, `ftp://…`, `mailto:…`), so `forest.jpg` or
-`README.md` stay text (markdown-it's own linkify would need linkify-it-py and links those fuzzily).
+Pure.
 """
 
 from __future__ import annotations
@@ -74,5 +72,10 @@ def _parser() -> MarkdownIt:
 
 
 def markdown_to_html(text: str) -> str:
-    """Convert Markdown to an HTML fragment that is safe to insert unescaped."""
+    """Convert Markdown to an HTML fragment that is safe to insert unescaped.
+
+    CommonMark with tables and strikethrough; raw HTML in the source is escaped; bare URLs become links
+    only with a scheme (`https://…`, `ftp://…`, `mailto:…`), so `forest.jpg` stays text (markdown-it's
+    own linkify would need linkify-it-py and links such names fuzzily).
+    """
     return _parser().render(text)

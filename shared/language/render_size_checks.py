@@ -1,7 +1,6 @@
 """How long the result of a template operation will be, checked against the render budget before it runs.
 
-Pure. Covers what can grow a value far beyond its inputs: `*`, `**`, `+`, `%` formatting, `str.format`, the
-padding and replacing string methods, and the filters taking a width, a count or a separator.
+Pure. Covers what can outgrow its inputs: `*`, `**`, `+`, `%`, `str.format`, padding, replacing, joining.
 """
 
 from __future__ import annotations

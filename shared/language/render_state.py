@@ -1,11 +1,6 @@
-"""The state of one template render: its budget and the images it numbered. Pure.
+"""The state of one template render: its budget (output, loop iterations, work) and the images it numbered.
 
-A render may not exceed three limits: its final output (`max_output_chars`), the loop iterations it runs in
-total (`max_iterations`), and its *work*: every text it produces anywhere (printed, captured by `{% set %}`,
-returned by a macro or built by `~`, `+`, `*` and filters) and every call, in units of about one character,
-up to `WORK_FACTOR` times the output limit. Any single value larger than the output limit is refused *before*
-it is built, so no step allocates much more than the limit. The active state lives in a ContextVar, so
-concurrent renders (threads or tasks) never share one.
+Pure. The active state lives in a ContextVar, so concurrent renders (threads or tasks) never share one.
 """
 
 from __future__ import annotations
@@ -35,7 +30,13 @@ class RenderBudgetExceeded(Exception):
 
 @dataclass
 class RenderState:
-    """Counters of one render, and the image URLs it replaced by `[Image N]`, in order."""
+    """Counters of one render, and the image URLs it replaced by `[Image N]`, in order.
+
+    Three limits: the final output (`max_output_chars`), the loop iterations in total (`max_iterations`),
+    and the *work*: every text produced anywhere (printed, captured by `{% set %}`, returned by a macro,
+    built by an operator or a filter) and every call, in units of about one character, up to `WORK_FACTOR`
+    times the output limit. A value longer than the output limit is refused before it is built (`check_size`).
+    """
 
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS
     max_iterations: int = DEFAULT_MAX_ITERATIONS

@@ -1,4 +1,4 @@
-"""MTHDS template sigils (`$x`, `@x`, `@?x`, `$$`, `@@`) rewritten to Jinja, as pipelex 0.92.2 does (mthds.md §3.1).
+"""MTHDS template sigils (`$x`, `@x`, `@?x`, `$$`, `@@`) rewritten to Jinja as pipelex 0.92.2 does (§3.1).
 
 Pure.
 """

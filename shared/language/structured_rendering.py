@@ -1,7 +1,6 @@
-"""Structured content (nested JSON objects and lists) printed as Markdown-ish text or HTML. Pure.
+"""Structured content (nested JSON objects and lists) printed as Markdown-ish text or HTML.
 
-The Markdown form is pipelex's `convert_to_markdown`: a field is a `# name: value` heading line, or a heading
-followed by its value when the value spans lines, one more `#` per level; a list is a `- item` bullet list.
+Pure.
 """
 
 from __future__ import annotations
@@ -12,7 +11,11 @@ from typing import Any, cast
 
 
 def markdown_dump(data: Any, level: int = 1) -> str:
-    """Structured data as Markdown-ish text (the plain rendering of a structured stuff, mthds.md §3.3)."""
+    """Structured data as Markdown-ish text (the plain rendering of a structured stuff, mthds.md §3.3).
+
+    pipelex's `convert_to_markdown`: a field is a `# name: value` line, or a heading then its value when the
+    value spans lines, one more `#` per level; a list is a `- item` bullet list.
+    """
     if isinstance(data, Mapping):
         lines: list[str] = []
         for key, value in cast("Mapping[Any, Any]", data).items():

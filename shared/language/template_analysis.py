@@ -2,11 +2,12 @@
 
 Pure: parses with `jinja2.Environment().parse`, never compiles or renders.
 
-A read of root `x` is *guarded* (for `optional_input_unguarded`, mthds.md §4.4) when it sits in the true branch
-of `{% if T %}` or in the true side of `a if T else b`, where `T` is `x`, `x is defined`, `x is not none`, or an
-`and` holding one of those (`{% if x and x.y %}` guards the right operand too); or when it is the probe itself:
-a bare `x` or `x is defined|undefined|none` in an `if` test (also under `not`/`or`), `x is defined` anywhere,
-`x|default(...)`. An `else`/`elif` branch is not guarded by the tests before it, nor a loop body by its filter.
+A read of root `x` is *guarded* (for `optional_input_unguarded`, mthds.md §4.4) when it sits in the true
+branch of `{% if T %}` or the true side of `a if T else b`, where `T` is `x`, `x is defined`, `x is not none`,
+or an `and` holding one of those (`{% if x and x.y %}` guards the right operand too); or when it is the probe
+itself: a bare `x` or `x is defined|undefined|none` in an `if` test (also under `not`/`or`), `x is defined`
+anywhere, `x|default(...)`. An `else`/`elif` branch is not guarded by the tests before it, nor a loop body by
+its filter.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
-"""The MTHDS template filters: `format`, `tag`, `escape_script_tag`, `markdown`, `with_images` (mthds.md §3.2).
+"""The MTHDS filters: `format`, `tag`, `escape_script_tag`, `markdown`, `with_images` (mthds.md §3.2).
 
-Pure. In LLM and image-generation prompts an image value prints as `[Image N]`, numbered per render; an image
-nested in structured content is recognised by its shape (see `image_url`).
+Pure. In LLM and image-generation prompts an image value prints as `[Image N]`, numbered per render.
 """
 
 from __future__ import annotations
@@ -52,8 +51,8 @@ class TagStyle(StrEnum):
 def image_url(value: Any) -> str | None:
     """The URL of an image value: an Image stuff, or a nested object shaped like Image content.
 
-    A nested `{"url": ...}` alone could be a Document: it counts as an image when it carries an image-only field,
-    an `image/` MIME type, a `data:image/` URL or an image file suffix.
+    A nested `{"url": ...}` alone could be a Document: it counts as an image when it carries an image-only
+    field, an `image/` MIME type, a `data:image/` URL or an image file suffix.
     """
     if isinstance(value, TemplateStuff):
         return image_url(value.content) if value.base == "Image" and not value.is_list else None

@@ -1,9 +1,6 @@
 """What a parsed Jinja template reads: its roots, their dotted paths, which reads are guarded, private reads.
 
-Pure: walks a `jinja2.nodes.Template`, never compiles or renders it. Scoping is kept simple: a name bound by
-`{% set %}` counts as local for the statements after it (after an `if`, only when every branch binds it), loop
-targets and `loop` inside the loop, `{% with %}` targets inside the block, macro parameters (with `varargs`,
-`kwargs`, `caller`) inside the macro; macro names are local everywhere.
+Pure: walks a `jinja2.nodes.Template`, never compiles or renders it.
 """
 
 from __future__ import annotations
@@ -33,14 +30,18 @@ def is_private_name(name: str) -> bool:
 
 
 def guard_roots(test: nodes.Node) -> frozenset[str]:
-    """Roots a test guarantees present in the branch it opens: `x`, `x is defined`, `x is not none`, `and`."""
+    """Roots a test guarantees present in the branch it opens: `x`, `x is defined`, `and`.
+
+    `x is not undefined` counts too, being `x is defined` spelled otherwise. `x is not none` does
+    not: an absent optional input is undefined, and undefined "is not none" (as in the reference).
+    """
     if isinstance(test, nodes.Name):
         return frozenset({test.name})
     if isinstance(test, nodes.Test) and test.name == "defined" and isinstance(test.node, nodes.Name):
         return frozenset({test.node.name})
     if isinstance(test, nodes.Not) and isinstance(test.node, nodes.Test):
         inner = test.node
-        if inner.name == "none" and isinstance(inner.node, nodes.Name):
+        if inner.name == "undefined" and isinstance(inner.node, nodes.Name):
             return frozenset({inner.node.name})
     if isinstance(test, nodes.And):
         return guard_roots(test.left) | guard_roots(test.right)
@@ -65,7 +66,7 @@ def _describe(expr: nodes.Node) -> str:
 
 @dataclass
 class TemplateReads:
-    """Everything one walk collects; the filters and tests are listed with their line for the caller to vet."""
+    """Everything one walk collects; filters and tests come with their line, for the caller to vet."""
 
     roots: set[str] = field(default_factory=set[str])
     unguarded_roots: set[str] = field(default_factory=set[str])
@@ -237,7 +238,12 @@ class _Walker:
 
 
 def collect_template_reads(template: nodes.Template) -> TemplateReads:
-    """Walk a parsed template once; may raise RecursionError on absurdly deep nesting."""
+    """Walk a parsed template once; may raise RecursionError on absurdly deep nesting.
+
+    Scoping is kept simple: a `{% set %}` name is local for the statements after it (after an `if`, only
+    when every branch sets it); loop targets and `loop` inside the loop; `{% with %}` targets inside the
+    block; macro parameters (with `varargs`, `kwargs`, `caller`) inside the macro; macro names everywhere.
+    """
     macro_names = frozenset(macro.name for macro in template.find_all(nodes.Macro))
     walker = _Walker(macro_names)
     walker.body(template.body, _NOTHING, _NOTHING)

@@ -1,7 +1,6 @@
 """Rendering MTHDS templates and PipeCondition expressions in the sandbox, within a budget (mthds.md §3, §8).
 
-Pure and deterministic, so it may run inside Temporal workflow code. Compiled templates are cached (bounded
-LRU, safe under concurrent use); every failure comes out as a `TemplateRenderFault`.
+Pure and deterministic, so it may run in Temporal workflow code; every failure is a `TemplateRenderFault`.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ _Choice = TypeVar("_Choice", TagStyle, TextFormat)
 
 
 class TemplateRenderFault(Exception):
-    """A template that failed to render: `code` is the problem code (`pipe.template_*`), `message` human text."""
+    """A template that failed to render: `code` is its problem code (`pipe.template_*`), `message` prose."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -92,13 +91,13 @@ def render_template(
 ) -> str:
     """Render `source` with `variables` (stuffs as `TemplateStuff`); raises only `TemplateRenderFault`.
 
-    `extra_context` adds names the interpreter provides (such as `_nb_output`); `strict` makes an undefined value
-    fail the render instead of printing as empty text (PipeDocGen).
+    `extra_context` adds names the interpreter provides (such as `_nb_output`); `strict` makes an undefined
+    value fail the render instead of printing as empty text (PipeDocGen).
     """
     style, default_format = _choice(TagStyle, tag_style), _choice(TextFormat, text_format)
     state = RenderState(max_output_chars=max_output_chars, max_iterations=max_iterations)
-    context = {**variables, **(extra_context or {})}
     try:
+        context = {**variables, **(extra_context or {})}
         template = _compiled(source, category, strict, style, default_format, sigils)
         chunks: list[str] = []
         length = 0
@@ -108,8 +107,6 @@ def render_template(
                 state.check_output(length)
                 chunks.append(chunk)
         return "".join(chunks)
-    except TemplateRenderFault:
-        raise
     except Exception as exc:
         # The contract: no Jinja or Python error escapes a render; each becomes a typed fault.
         raise _as_fault(exc) from exc

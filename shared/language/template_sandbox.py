@@ -1,9 +1,6 @@
-"""The sandboxed Jinja environment MTHDS templates render in, safe inside Temporal workflow code.
+"""The sandboxed Jinja environment MTHDS templates render in, safe in Temporal workflow code (mthds.md §8).
 
-Pure: no loader (no filesystem), no randomness (`random` filter and `lipsum` removed). A template reads content
-fields and the four stuff metadata names, never another `_name`; it calls Jinja's runtime (macros, `loop`,
-`cycler`, `joiner`, `namespace`, `range`, `dict`) and plain `str`/`list`/`dict`/number methods, nothing else;
-and everything it builds is checked against the active render budget (`render_state`).
+Pure: no loader (no filesystem), no randomness (the `random` filter and `lipsum` are removed).
 """
 
 from __future__ import annotations
@@ -53,7 +50,7 @@ _GLOBAL_CALLABLES: Final = (safe_range, dict, Cycler, Joiner, Namespace)
 
 
 class PresenceProbingStrictUndefined(StrictUndefined):
-    """Strict undefined that is false when tested, so `{% if x %}` still guards an absent optional (PipeDocGen)."""
+    """Strict undefined that is false when tested: `{% if x %}` guards an absent optional (PipeDocGen)."""
 
     def __bool__(self) -> bool:
         return False
@@ -110,7 +107,12 @@ def _method_owner(obj: Any) -> tuple[type, str] | None:
 
 
 class TemplateSandbox(ImmutableSandboxedEnvironment):
-    """The environment of one category, strictness and templating style (see the module docstring)."""
+    """The environment of one category, strictness and templating style.
+
+    A template reads content fields and the four stuff metadata names, never another `_name`; it calls Jinja's
+    runtime (macros, `loop`, `cycler`, `joiner`, `namespace`, `range`, `dict`) and listed `str`/`list`/`dict`/
+    number methods, nothing else; what it builds is checked against the active render budget (`render_state`).
+    """
 
     code_generator_class = _BudgetedCodeGenerator
     intercepted_binops = frozenset({"*", "**", "+", "%"})

@@ -97,7 +97,7 @@ class TemplateStuff:
         return len(self.item_views())
 
     def __bool__(self) -> bool:
-        # Present means true, whatever `__len__` says, so `{% if x %}` guards a single stuff; an empty list is false.
+        # Present means true whatever `__len__` says, so `{% if x %}` guards a single stuff; [] is false.
         return not self.is_list or bool(self.item_views())
 
     def __str__(self) -> str:

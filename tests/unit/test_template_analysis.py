@@ -76,7 +76,7 @@ def test_optional_sigil_and_defined_block_guard_their_root() -> None:
     [
         "{% if hint %}{{ hint.text }}{% endif %}",
         "{% if hint is defined %}$hint{% endif %}",
-        "{% if hint is not none %}{{ hint.text }}{% endif %}",
+        "{% if hint is not undefined %}{{ hint.text }}{% endif %}",
         "{% if hint and hint.text %}{{ hint }}{% endif %}",
         "{% if hint is defined and other %}{{ hint.text }}{% endif %}",
         "{% if other and hint %}{{ hint }}{% endif %}",
@@ -112,6 +112,8 @@ def test_guarded_reads(source: str) -> None:
         "{{ hint.text|default('none') }}",
         "{% for x in items if hint %}{{ hint }}{% endfor %}",
         "{% if hint %}{% endif %}{{ hint }}",
+        # An absent optional input is undefined, and undefined "is not none": no guard.
+        "{% if hint is not none %}{{ hint.text }}{% endif %}",
     ],
 )
 def test_unguarded_reads(source: str) -> None:
