@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.language.issues import Issue
+from shared.language.library import Library
 
 
 class BundleSource(BaseModel):
@@ -43,7 +44,7 @@ class ValidationReport(BaseModel):
     filled only when parsing (resp. the whole validation) succeeded.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     issues: tuple[Issue, ...] = ()
     warnings: tuple[Issue, ...] = ()
@@ -52,6 +53,8 @@ class ValidationReport(BaseModel):
     bundle_blueprints: tuple[dict[str, Any], ...] = ()
     pipe_io_contracts: dict[str, dict[str, Any]] = {}
     default_pipe_ref: str | None = None
+    # The assembled library, for running it; set once every static stage passed.
+    library: Library | None = Field(default=None, exclude=True, repr=False)
 
     @property
     def is_valid(self) -> bool:

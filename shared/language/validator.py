@@ -73,6 +73,7 @@ def validate_sources(
         bundle_blueprints=blueprints,
         pipe_io_contracts=pipe_io_contracts(context) if not issues else {},
         default_pipe_ref=_default_pipe_ref(bundles, library),
+        library=library,
     )
 
 

@@ -1,0 +1,88 @@
+"""Walking a dotted path through stuff contents at run time (binding steps, dotted `batch_over`,
+construct `from`). Pure.
+
+The static derivation (`shared.language.bindings`) decides the concept; this module finds the values.
+Crossing a list applies the rest of the path to every item and flattens, dropping items that hold nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+from shared.language.natives import NATIVE_DOMAIN
+
+MISSING: Final = object()
+
+# The content field a native leaf concept wraps its value in (`{"number": 9.0}`).
+LEAF_FIELD: Final = {
+    f"{NATIVE_DOMAIN}.Text": "text",
+    f"{NATIVE_DOMAIN}.Markdown": "text",
+    f"{NATIVE_DOMAIN}.Number": "number",
+    f"{NATIVE_DOMAIN}.YesNo": "yes_no",
+    f"{NATIVE_DOMAIN}.Date": "date",
+    f"{NATIVE_DOMAIN}.Time": "time",
+    f"{NATIVE_DOMAIN}.JSON": "json_obj",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reached:
+    """What a path reached: one value (None when nothing) or, after crossing a list, the flattened items."""
+
+    value: Any
+    is_list: bool
+
+
+def walk_values(content: Any, is_list: bool, segments: list[str]) -> Reached:
+    """Follow `segments` from a stuff's content (`{"items": [...]}` when `is_list`)."""
+    if is_list:
+        items = cast("Mapping[str, Any]", content).get("items", []) if isinstance(content, Mapping) else []
+        return Reached(_flatten([_walk(item, segments) for item in cast("list[Any]", items)]), True)
+    return _walk_single(content, segments)
+
+
+def _walk_single(value: Any, segments: list[str]) -> Reached:
+    current = value
+    for index, segment in enumerate(segments):
+        if current is None:
+            return Reached(None, False)
+        if isinstance(current, list):
+            rest = segments[index:]
+            return Reached(_flatten([_walk(item, rest) for item in cast("list[Any]", current)]), True)
+        current = cast("Mapping[str, Any]", current).get(segment) if isinstance(current, Mapping) else None
+    return Reached(current, isinstance(current, list))
+
+
+def _walk(value: Any, segments: list[str]) -> Any:
+    reached = _walk_single(value, segments)
+    return reached.value
+
+
+def _flatten(values: list[Any]) -> list[Any]:
+    flat: list[Any] = []
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, list):
+            flat.extend(item for item in cast("list[Any]", value) if item is not None)
+        else:
+            flat.append(value)
+    return flat
+
+
+def as_content(concept: str, value: Any) -> Any:
+    """A reached value as the content of `concept`: native leaves wrap it, structures are the value."""
+    field = LEAF_FIELD.get(concept)
+    if field is None or (isinstance(value, Mapping) and field in value):
+        return value
+    return {field: value}
+
+
+def natural_value(concept_base: str, content: Any) -> Any:
+    """What `{ from = "x" }` yields for a whole native stuff: its value, not its wrapper (mthds.md §2.3)."""
+    field = LEAF_FIELD.get(f"{NATIVE_DOMAIN}.{concept_base}")
+    if field is not None and isinstance(content, Mapping):
+        return cast("Mapping[str, Any]", content).get(field)
+    return content

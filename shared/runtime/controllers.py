@@ -1,0 +1,299 @@
+"""The four controllers at run time: sequence (with bindings and inline batches), parallel, condition,
+batch (mthds.md §2.11–2.14, §4.2). Pure.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.language.bindings import BindingPathFault, walk_binding
+from shared.language.concept_spec import Multiplicity
+from shared.language.library import PipeEntry
+from shared.language.natives import NATIVE_DOMAIN
+from shared.language.pipe_blueprints import (
+    BindingStep,
+    PipeBatch,
+    PipeCondition,
+    PipeParallel,
+    PipeSequence,
+    PipeStep,
+)
+from shared.language.slots import Slot
+from shared.language.template_analysis import TemplateCategory
+from shared.language.template_render import TemplateRenderFault, render_expression, render_template
+from shared.runtime.binding_values import as_content, walk_values
+from shared.runtime.call_site import CallSite, snake_case
+from shared.runtime.content_values import ContentRefused
+from shared.runtime.pipe_contracts import PipeContract
+from shared.runtime.run_failure import FailureCode, PipeRunError
+from shared.runtime.stuff import Absence, AbsenceKind, Stuff, Value
+from shared.runtime.working_memory import WorkingMemory
+
+if TYPE_CHECKING:
+    from shared.runtime.interpreter import Interpreter
+
+SPECIAL_FAIL = "fail"
+SPECIAL_CONTINUE = "continue"
+_NATIVE_OF_PYTHON: dict[type, str] = {
+    str: "Text",
+    bool: "YesNo",
+    int: "Number",
+    float: "Number",
+    dict: "JSON",
+}
+
+
+class ControllerRuns:
+    """Controller semantics; every child runs through the interpreter's gate."""
+
+    def __init__(self, interpreter: Interpreter) -> None:
+        self.interpreter = interpreter
+
+    async def sequence(
+        self, entry: PipeEntry, blueprint: PipeSequence, memory: WorkingMemory, site: CallSite, depth: int
+    ) -> Value:
+        value: Value | None = None
+        for step in blueprint.steps:
+            if isinstance(step, BindingStep):
+                value = self.bind(entry, step.from_, memory)
+                memory.put(step.result, value)
+            elif step.batch_over is not None:
+                value = await self._inline_batch(entry, step, memory, depth)
+                self.interpreter.put(memory, CallSite(step.result), value)
+            else:
+                callee = self.interpreter.callee(entry, step.pipe)
+                step_site = CallSite(step.result, step.nb_output, step.multiple_output)
+                value = await self.interpreter.run_pipe(callee, memory, step_site, depth + 1)
+        if value is None:  # unreachable: a sequence has at least one step (validated)
+            raise PipeRunError(FailureCode.RUNTIME_UNEXPECTED, f"sequence '{entry.code}' has no steps")
+        if site.result is not None:
+            memory.put(site.result, value)
+        return value
+
+    def bind(self, entry: PipeEntry, path: str, memory: WorkingMemory) -> Value:
+        """A binding step's value: the path walked through the declared structures (§2.11 rule 4)."""
+        root, *segments = path.split(".")
+        held = memory.lookup(root)
+        if held is None:
+            raise PipeRunError(
+                FailureCode.BINDING_FAILED,
+                f"the binding '{path}' starts at '{root}', which the working memory does not hold",
+                params={"path": path},
+            )
+        if isinstance(held, Absence):
+            return Absence(root, AbsenceKind.SKIPPED, f"'{root}' holds nothing", entry.code, held)
+        if not segments:
+            return held
+        multiplicity = Multiplicity.VARIABLE if held.is_list else Multiplicity.SINGLE
+        try:
+            slot = walk_binding(self.interpreter.library, Slot(held.concept, multiplicity), segments)
+        except BindingPathFault as fault:
+            raise PipeRunError(FailureCode.BINDING_FAILED, str(fault), params={"path": path}) from fault
+        reached = walk_values(held.content, held.is_list, segments)
+        if reached.is_list or slot.is_list:
+            items: list[Any] = reached.value if isinstance(reached.value, list) else []
+            concept = slot.concept or _guess_concept(items[0] if items else "")
+            content = {"items": [as_content(concept, item) for item in items]}
+            return self.interpreter.new_stuff(path, concept, content, is_list=True)
+        if reached.value is None:
+            return Absence(path, AbsenceKind.DECLARED_ABSENT, f"'{path}' holds nothing", entry.code)
+        concept = slot.concept or _guess_concept(reached.value)
+        return self.interpreter.new_stuff(path, concept, as_content(concept, reached.value))
+
+    async def _inline_batch(
+        self, entry: PipeEntry, step: PipeStep, memory: WorkingMemory, depth: int
+    ) -> Value:
+        list_name = step.batch_over or ""
+        if "." in list_name:
+            bound = self.bind(entry, list_name, memory)
+            list_name = f"_bound_{list_name.replace('.', '_')}"
+            memory.put(list_name, bound, main=False)
+        callee = self.interpreter.callee(entry, step.pipe)
+        contract = self.interpreter.contracts.of(callee)
+        return await self._fan_out(
+            entry, callee, memory, list_name, step.batch_as or "", contract.output.concept, depth
+        )
+
+    async def batch(
+        self,
+        entry: PipeEntry,
+        blueprint: PipeBatch,
+        contract: PipeContract,
+        inputs: dict[str, Stuff],
+        memory: WorkingMemory,
+        site: CallSite,
+        depth: int,
+    ) -> Value:
+        del inputs  # the list is read by name below, so an absent one is reported as such
+        callee = self.interpreter.callee(entry, blueprint.branch_pipe_code)
+        value = await self._fan_out(
+            entry,
+            callee,
+            memory,
+            blueprint.input_list_name,
+            blueprint.input_item_name,
+            contract.output.concept,
+            depth,
+        )
+        self.interpreter.put(memory, site, value)
+        return value
+
+    async def _fan_out(
+        self,
+        entry: PipeEntry,
+        callee: PipeEntry,
+        memory: WorkingMemory,
+        list_name: str,
+        item_name: str,
+        concept: str,
+        depth: int,
+    ) -> Value:
+        """Run `callee` once per item of the list under `list_name`; outputs in item order, absences dropped."""
+        held = memory.lookup(list_name)
+        if isinstance(held, Absence):
+            return Absence(
+                list_name,
+                AbsenceKind.SKIPPED,
+                f"the batched list '{list_name}' holds nothing",
+                entry.code,
+                held,
+            )
+        if held is None or not held.is_list:
+            what = "nothing" if held is None else f"a single {held.concept}"
+            raise PipeRunError(
+                FailureCode.BATCH_INPUT_NOT_LIST,
+                f"pipe '{entry.code}' batches over '{list_name}', which holds {what}, not a list",
+                pipe=entry.code,
+                params={"input": list_name},
+            )
+        interpreter = self.interpreter
+
+        def job(item: Any) -> Any:
+            async def run_item() -> Value:
+                child = memory.fork()
+                child.store(item_name, interpreter.new_stuff(item_name, held.concept, item), main=False)
+                return await interpreter.run_pipe(callee, child, CallSite(), depth + 1)
+
+            return run_item
+
+        results = await interpreter.gather_in_order((job(item) for item in held.items()), bounded=True)
+        outputs = [result for result in results if isinstance(result, Stuff)]
+        item_concept = outputs[0].concept if outputs and concept == f"{NATIVE_DOMAIN}.Dynamic" else concept
+        return interpreter.new_stuff(
+            list_name, item_concept, {"items": [output.content for output in outputs]}, is_list=True
+        )
+
+    async def parallel(
+        self,
+        entry: PipeEntry,
+        blueprint: PipeParallel,
+        contract: PipeContract,
+        memory: WorkingMemory,
+        site: CallSite,
+        depth: int,
+    ) -> Value:
+        interpreter = self.interpreter
+
+        def job(step: PipeStep) -> Any:
+            async def run_branch() -> Value:
+                callee = interpreter.callee(entry, step.pipe)
+                branch_site = CallSite(step.result, step.nb_output, step.multiple_output)
+                return await interpreter.run_pipe(callee, memory.fork(), branch_site, depth + 1)
+
+            return run_branch
+
+        results: list[Value] = await interpreter.gather_in_order(
+            (job(step) for step in blueprint.branches), bounded=False
+        )
+        combined: dict[str, Any] = {}
+        for step, value in zip(blueprint.branches, results, strict=True):
+            name = step.result or (value.variable_name if isinstance(value, Absence) else value.name)
+            if isinstance(value, Stuff):
+                combined[name] = value.content
+            if blueprint.add_each_output:
+                memory.put(name, value, main=False)
+        concept = contract.output.concept
+        try:
+            content = interpreter.validator.validate(concept, combined)
+        except ContentRefused as refused:
+            raise PipeRunError(
+                FailureCode.OUTPUT_INVALID,
+                f"PipeParallel '{entry.code}' cannot combine its branch results into '{concept}': {refused}",
+                params={"fields": refused.fields},
+            ) from refused
+        stuff = interpreter.new_stuff(snake_case(concept.rpartition(".")[2]), concept, content)
+        interpreter.put(memory, site, stuff)
+        return stuff
+
+    async def condition(
+        self,
+        entry: PipeEntry,
+        blueprint: PipeCondition,
+        inputs: dict[str, Stuff],
+        memory: WorkingMemory,
+        site: CallSite,
+        depth: int,
+    ) -> Value:
+        interpreter = self.interpreter
+        variables = interpreter.views.variables(inputs.values())
+        try:
+            if blueprint.expression is not None:
+                rendered = render_expression(blueprint.expression, variables)
+            else:
+                source = blueprint.expression_template or ""
+                rendered = render_template(source, TemplateCategory.EXPRESSION, variables, sigils=False)
+        except TemplateRenderFault as fault:
+            raise PipeRunError(fault.code, f"its expression failed to render: {fault.message}") from fault
+        if rendered in {"", "None"}:
+            shown = "nothing" if rendered == "" else "None"
+            raise PipeRunError(
+                FailureCode.CONDITION_UNMATCHED,
+                f"the expression of '{entry.code}' renders {shown}, so no outcome can be chosen",
+            )
+        chosen = blueprint.outcomes.get(rendered, blueprint.default_outcome)
+        if blueprint.add_alias_from_expression_to is not None:
+            memory.add_alias(rendered, blueprint.add_alias_from_expression_to)
+        if interpreter.options.dry_run:
+            return await self._dry_outcomes(entry, blueprint, memory, site, depth)
+        if chosen == SPECIAL_FAIL:
+            raise PipeRunError(
+                FailureCode.CONDITION_REFUSED,
+                f"the expression of '{entry.code}' rendered '{rendered}', whose outcome is 'fail'",
+                params={"outcome": rendered},
+            )
+        if chosen == SPECIAL_CONTINUE:
+            absence = Absence(
+                site.result or entry.code,
+                AbsenceKind.DECLARED_ABSENT,
+                f"'{entry.code}' chose 'continue'",
+                entry.code,
+            )
+            interpreter.put(memory, site, absence)
+            return absence
+        return await interpreter.run_pipe(interpreter.callee(entry, chosen), memory, site, depth + 1)
+
+    async def _dry_outcomes(
+        self, entry: PipeEntry, blueprint: PipeCondition, memory: WorkingMemory, site: CallSite, depth: int
+    ) -> Value:
+        """Dry mode exercises every outcome pipe (each on a copy, the default last); its value is the last one's."""
+        targets = [target for target in blueprint.outcomes.values() if target != blueprint.default_outcome]
+        targets.append(blueprint.default_outcome)
+        pipes = [
+            target for target in dict.fromkeys(targets) if target not in {SPECIAL_FAIL, SPECIAL_CONTINUE}
+        ]
+        value: Value = Absence(
+            site.result or entry.code, AbsenceKind.DECLARED_ABSENT, f"'{entry.code}' ran no pipe", entry.code
+        )
+        for index, target in enumerate(pipes):
+            is_last = index == len(pipes) - 1
+            branch_memory = memory if is_last else memory.fork()
+            value = await self.interpreter.run_pipe(
+                self.interpreter.callee(entry, target), branch_memory, site, depth + 1
+            )
+        if not pipes:
+            self.interpreter.put(memory, site, value)
+        return value
+
+
+def _guess_concept(value: Any) -> str:
+    return f"{NATIVE_DOMAIN}.{_NATIVE_OF_PYTHON.get(type(value), 'Anything')}"

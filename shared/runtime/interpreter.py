@@ -1,0 +1,280 @@
+"""The walk over a validated library: gates each pipe on its inputs, runs controllers, hands operators
+to an executor (mthds.md §2.11–2.14, §4). Pure: no I/O, no clock, no randomness.
+
+The same code runs in-process (CLI, `/v1/validate` dry runs, tests) and inside a Temporal workflow,
+where the executor turns each operator call into an activity. Concurrency is plain asyncio (gather in
+declaration / item order), which Temporal's deterministic event loop replays identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from shared.language.concept_compat import satisfies
+from shared.language.concept_spec import Presence
+from shared.language.library import Library, PipeEntry
+from shared.language.natives import NATIVE_DOMAIN
+from shared.language.pipe_blueprints import (
+    PipeBatch,
+    PipeCompose,
+    PipeCondition,
+    PipeParallel,
+    PipeSequence,
+)
+from shared.runtime.call_site import CallSite, PipeListener, RunOptions, snake_case
+from shared.runtime.compose import run_compose
+from shared.runtime.content_values import ContentRefused, ContentValidator
+from shared.runtime.controllers import ControllerRuns
+from shared.runtime.operator_call import OperatorCall, OperatorExecutor, OutputTarget, Produced
+from shared.runtime.pipe_contracts import PipeContract, PipeContracts
+from shared.runtime.run_failure import FailureCode, PipeRunError
+from shared.runtime.stuff import Absence, AbsenceKind, Stuff, Value
+from shared.runtime.stuff_codes import StuffCodes
+from shared.runtime.template_views import TemplateViews
+from shared.runtime.working_memory import MAIN_STUFF, WorkingMemory
+
+DYNAMIC = f"{NATIVE_DOMAIN}.Dynamic"
+
+_T = TypeVar("_T")
+
+
+class Interpreter:
+    """Runs pipes of one library over working memories; failures raise `PipeRunError` naming the pipe."""
+
+    def __init__(
+        self,
+        library: Library,
+        executor: OperatorExecutor,
+        options: RunOptions | None = None,
+        listener: PipeListener | None = None,
+    ) -> None:
+        self.library = library
+        self.executor = executor
+        self.options = options or RunOptions()
+        self.listener = listener
+        self.codes = StuffCodes(self.options.seed)
+        self.views = TemplateViews(library)
+        self.validator = ContentValidator(library)
+        self.contracts = PipeContracts(library)
+        self._fits: dict[tuple[str, str], bool] = {}
+        self._controllers = ControllerRuns(self)
+
+    async def run(self, pipe_ref: str, memory: WorkingMemory, site: CallSite | None = None) -> Value:
+        """Run the pipe `pipe_ref` over `memory`; its output lands in `memory` and is returned."""
+        entry = self.library.pipes.get(pipe_ref)
+        if entry is None or entry.is_signature:
+            raise PipeRunError(FailureCode.PIPE_UNRESOLVED, f"no runnable pipe '{pipe_ref}' in the library")
+        return await self.run_pipe(entry, memory, site or CallSite(), 0)
+
+    async def run_pipe(self, entry: PipeEntry, memory: WorkingMemory, site: CallSite, depth: int) -> Value:
+        if depth > self.options.max_depth:
+            raise PipeRunError(
+                FailureCode.STACK_OVERFLOW,
+                f"pipes nest deeper than {self.options.max_depth} levels at '{entry.code}'",
+                pipe=entry.code,
+            )
+        contract = self.contracts.of(entry)
+        gated = self._gate(entry, contract, memory, site)
+        if isinstance(gated, Absence):
+            self.put(memory, site, gated)
+            self._notify_finished(entry, depth, "skipped")
+            return gated
+        if self.listener is not None:
+            self.listener.pipe_started(entry.ref, depth)
+        try:
+            value = await self._dispatch(entry, contract, gated, memory, site, depth)
+        except PipeRunError as failure:
+            self._notify_finished(entry, depth, "failed")
+            raise failure.located(entry.code) from None
+        self._notify_finished(entry, depth, "done" if isinstance(value, Stuff) else "absent")
+        return value
+
+    async def _dispatch(
+        self,
+        entry: PipeEntry,
+        contract: PipeContract,
+        inputs: dict[str, Stuff],
+        memory: WorkingMemory,
+        site: CallSite,
+        depth: int,
+    ) -> Value:
+        blueprint = entry.blueprint
+        runs = self._controllers
+        if isinstance(blueprint, PipeSequence):
+            return await runs.sequence(entry, blueprint, memory, site, depth)
+        if isinstance(blueprint, PipeParallel):
+            return await runs.parallel(entry, blueprint, contract, memory, site, depth)
+        if isinstance(blueprint, PipeCondition):
+            return await runs.condition(entry, blueprint, inputs, memory, site, depth)
+        if isinstance(blueprint, PipeBatch):
+            return await runs.batch(entry, blueprint, contract, inputs, memory, site, depth)
+        return await self._operator(entry, contract, inputs, memory, site)
+
+    async def _operator(
+        self,
+        entry: PipeEntry,
+        contract: PipeContract,
+        inputs: dict[str, Stuff],
+        memory: WorkingMemory,
+        site: CallSite,
+    ) -> Stuff:
+        target = self._target(contract, site)
+        call = OperatorCall(entry, inputs, target, f"{self.options.seed}:{entry.ref}", site.nb_output)
+        if isinstance(entry.blueprint, PipeCompose):
+            produced, checked = run_compose(call, self.views, self.validator), True
+        else:
+            produced, checked = await self._executed(call), False
+        stuff = self._stuff_of(entry, target, produced, checked=checked)
+        self.put(memory, site, stuff)
+        return stuff
+
+    async def _executed(self, call: OperatorCall) -> Produced:
+        try:
+            return await self.executor.run_operator(call)
+        except PipeRunError:
+            raise
+        except Exception as exc:
+            # The executor's contract is PipeRunError; anything else is a defect, reported typed, never raw.
+            raise PipeRunError(
+                FailureCode.RUNTIME_UNEXPECTED,
+                f"the operator failed unexpectedly: {type(exc).__name__}: {exc}",
+            ) from exc
+
+    def _target(self, contract: PipeContract, site: CallSite) -> OutputTarget:
+        spec, concept = contract.output.spec, contract.output.concept
+        if concept == DYNAMIC:
+            concept = self.options.dynamic_output_concept
+        if site.nb_output is not None:
+            return OutputTarget(concept, site.nb_output > 1, site.nb_output if site.nb_output > 1 else None)
+        if site.multiple_output:
+            return OutputTarget(concept, True, None)
+        return OutputTarget(concept, spec.is_list, spec.count)
+
+    def _stuff_of(
+        self, entry: PipeEntry, target: OutputTarget, produced: Produced, *, checked: bool
+    ) -> Stuff:
+        concept = produced.concept or target.concept
+        content = produced.content
+        try:
+            if target.is_list:
+                items = content.get("items") if isinstance(content, dict) else None
+                if not isinstance(items, list):
+                    raise ContentRefused(concept, ["expected a list of items"], [])
+                if target.count is not None and len(items) != target.count:
+                    raise ContentRefused(concept, [f"expected {target.count} items, got {len(items)}"], [])
+                if not checked:
+                    content = self.validator.validate_list(concept, items)
+            elif not checked:
+                content = self.validator.validate(concept, content)
+        except ContentRefused as refused:
+            raise PipeRunError(
+                FailureCode.OUTPUT_INVALID,
+                f"pipe '{entry.code}' produced a content that does not fit '{target.describe()}': {refused}",
+                params={"fields": refused.fields},
+            ) from refused
+        return Stuff(
+            snake_case(concept.rpartition(".")[2]), self.codes.next_code(), concept, content, target.is_list
+        )
+
+    def _gate(
+        self, entry: PipeEntry, contract: PipeContract, memory: WorkingMemory, site: CallSite
+    ) -> dict[str, Stuff] | Absence:
+        """The skip/run/fail table of mthds.md §4.4, applied before any pipe runs."""
+        present: dict[str, Stuff] = {}
+        for name, declared in contract.inputs.items():
+            value = memory.lookup(name)
+            presence = declared.spec.presence
+            if isinstance(value, Stuff):
+                self._check_input(entry, name, declared.spec.is_list, declared.concept, value)
+                present[name] = value if value.name == name else value.renamed(name)
+            elif presence is Presence.FORCE:
+                raise PipeRunError(
+                    FailureCode.FORCED_INPUT_ABSENT,
+                    f"pipe '{entry.code}' requires its input '{name}', which holds nothing",
+                    pipe=entry.code,
+                    params={"input": name},
+                )
+            elif presence is Presence.OPTIONAL:
+                continue
+            elif isinstance(value, Absence):
+                return Absence(
+                    site.result or MAIN_STUFF,
+                    AbsenceKind.SKIPPED,
+                    f"pipe '{entry.code}' was skipped: its input '{name}' holds nothing",
+                    entry.code,
+                    value,
+                )
+            else:
+                raise PipeRunError(
+                    FailureCode.INPUT_UNRESOLVED,
+                    f"pipe '{entry.code}' needs the input '{name}' ({declared.spec.render()}), "
+                    f"which the working memory does not hold",
+                    pipe=entry.code,
+                    params={"input": name},
+                )
+        return present
+
+    def _check_input(self, entry: PipeEntry, name: str, wants_list: bool, wanted: str, stuff: Stuff) -> None:
+        fits = stuff.is_list == wants_list and self.fits(stuff.concept, wanted)
+        if not fits:
+            given = f"{stuff.concept}{'[]' if stuff.is_list else ''}"
+            raise PipeRunError(
+                FailureCode.INPUT_MISMATCH,
+                f"pipe '{entry.code}' expects its input '{name}' as {wanted}{'[]' if wants_list else ''}, "
+                f"but memory holds {given}",
+                pipe=entry.code,
+                params={"input": name, "expected": wanted, "given": given},
+            )
+
+    def fits(self, produced: str, wanted: str) -> bool:
+        key = (produced, wanted)
+        cached = self._fits.get(key)
+        if cached is None:
+            cached = self._fits[key] = satisfies(self.library, produced, wanted)
+        return cached
+
+    def callee(self, entry: PipeEntry, reference: str) -> PipeEntry:
+        ref = self.library.resolve_pipe(reference, entry.domain)
+        callee = self.library.pipes.get(ref) if ref is not None else None
+        if callee is None or callee.is_signature:
+            raise PipeRunError(
+                FailureCode.PIPE_UNRESOLVED,
+                f"pipe '{entry.code}' calls '{reference}', which is not a runnable pipe of the library",
+                pipe=entry.code,
+            )
+        return callee
+
+    def put(self, memory: WorkingMemory, site: CallSite, value: Value) -> None:
+        memory.put(site.result or MAIN_STUFF, value)
+
+    def new_stuff(self, name: str, concept: str, content: Any, *, is_list: bool = False) -> Stuff:
+        return Stuff(name, self.codes.next_code(), concept, content, is_list)
+
+    async def gather_in_order(
+        self, jobs: Iterable[Callable[[], Awaitable[_T]]], *, bounded: bool
+    ) -> list[_T]:
+        """Run `jobs` concurrently (at most `concurrency` at once when `bounded`); results in job order.
+
+        On the first failure the other jobs are cancelled, so a failed run leaves nothing running.
+        """
+        semaphore = asyncio.Semaphore(self.options.concurrency) if bounded else None
+
+        async def guarded(job: Callable[[], Awaitable[_T]]) -> _T:
+            if semaphore is None:
+                return await job()
+            async with semaphore:
+                return await job()
+
+        tasks = [asyncio.ensure_future(guarded(job)) for job in jobs]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+
+    def _notify_finished(self, entry: PipeEntry, depth: int, outcome: str) -> None:
+        if self.listener is not None:
+            self.listener.pipe_finished(entry.ref, depth, outcome)

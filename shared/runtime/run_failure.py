@@ -1,0 +1,69 @@
+"""Typed run failures: every way a run can end badly names its problem code and the failing pipe. Pure."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class FailureCode(StrEnum):
+    """Problem codes of run failures (mthds.md §8 and http-api.md §13.2)."""
+
+    CONDITION_UNMATCHED = "pipe.condition_unmatched"
+    CONDITION_REFUSED = "pipe.condition_refused"
+    INPUT_UNRESOLVED = "pipe.input_unresolved"
+    FORCED_INPUT_ABSENT = "pipe.forced_input_absent"
+    INPUT_MISMATCH = "pipe.input_mismatch"
+    BATCH_INPUT_NOT_LIST = "pipe.batch_input_not_list"
+    BINDING_FAILED = "pipe.binding_failed"
+    TEMPLATE_RENDER_FAILED = "pipe.template_render_failed"
+    TEMPLATE_BUDGET_EXCEEDED = "pipe.template_budget_exceeded"
+    STACK_OVERFLOW = "pipe.stack_overflow"
+    OUTPUT_INVALID = "pipe.output_invalid"
+    OPTIONAL_UNHANDLED = "method.optional_unhandled"
+    PIPE_UNRESOLVED = "method.pipe_unresolved"
+    FUNCTION_INVALID = "method.function_invalid"
+    FUNCTION_FAILED = "pipe.function_failed"
+    DOCUMENT_FAILED = "pipe.document_failed"
+    MODEL_UNAVAILABLE = "model.unavailable"
+    RUNTIME_UNEXPECTED = "runtime.unexpected"
+
+
+class PipeRunError(Exception):
+    """A run failure located at the innermost pipe that failed.
+
+    `retryable` tells an orchestrator whether running the same pipe again may succeed (provider faults),
+    as opposed to faults of the method or its inputs, which fail identically every time.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        pipe: str | None = None,
+        retryable: bool = False,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.pipe = pipe
+        self.retryable = retryable
+        self.params: dict[str, Any] = params or {}
+
+    def located(self, pipe: str) -> PipeRunError:
+        """This failure, attributed to `pipe` when no inner pipe claimed it yet."""
+        if self.pipe is None:
+            self.pipe = pipe
+        return self
+
+    def problem(self) -> dict[str, Any]:
+        """The failure as a problem item (`code`, `detail`, `params`, `location.pipe`)."""
+        item: dict[str, Any] = {"code": self.code, "detail": self.message}
+        params = {**self.params, **({"pipe": self.pipe} if self.pipe else {})}
+        if params:
+            item["params"] = params
+        if self.pipe:
+            item["location"] = {"pipe": self.pipe}
+        return item
