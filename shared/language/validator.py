@@ -7,13 +7,15 @@ every fault that stage found is reported together.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from shared.language.blueprint import BundleBlueprint
 from shared.language.blueprint_checks import blueprint_issues
 from shared.language.check_context import CheckContext
 from shared.language.controller_checks import ControllerChecker
-from shared.language.dry_run_sweep import dry_run_issues
 from shared.language.io_contracts import pipe_io_contracts
 from shared.language.issues import Issue
 from shared.language.library import Library, PipeEntry, assemble_library
@@ -23,8 +25,10 @@ from shared.language.parser import parse_bundle
 from shared.language.pipe_blueprints import PipeBatch, PipeCondition, PipeParallel, PipeSequence
 from shared.language.pipe_cycles import cycle_issues
 from shared.language.report import BundleSource, PipeStatus, ValidatedPipe, ValidationReport
+from shared.runtime.dry_run_sweep import dry_run_issues
 
 _CONTROLLERS = (PipeSequence, PipeParallel, PipeCondition, PipeBatch)
+_T = TypeVar("_T")
 
 
 def validate_sources(
@@ -63,7 +67,7 @@ def validate_sources(
     if issues:
         return ValidationReport(issues=tuple(issues), bundle_blueprints=blueprints)
 
-    issues = dry_run_issues(library)
+    issues = _run_to_end(dry_run_issues(library))
     pending = tuple(ref for ref, entry in library.pipes.items() if entry.is_signature)
     failed = {(issue.domain, issue.pipe) for issue in issues}
     return ValidationReport(
@@ -75,6 +79,17 @@ def validate_sources(
         default_pipe_ref=_default_pipe_ref(bundles, library),
         library=library,
     )
+
+
+def _run_to_end(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run the dry-run sweep to completion from synchronous code, even under a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # Called from inside an event loop (an async test, an async route): run the sweep on its own thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _check_pipe(context: CheckContext, entry: PipeEntry) -> None:
