@@ -8,7 +8,7 @@ every fault that stage found is reported together.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Collection, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -17,22 +17,27 @@ from shared.language.blueprint_checks import blueprint_issues
 from shared.language.check_context import CheckContext
 from shared.language.controller_checks import ControllerChecker
 from shared.language.io_contracts import pipe_io_contracts
-from shared.language.issues import Issue
+from shared.language.issues import ErrorType, Issue
 from shared.language.library import Library, PipeEntry, assemble_library
 from shared.language.model_deck import ModelDeck
 from shared.language.operator_checks import check_operator
 from shared.language.parser import parse_bundle
-from shared.language.pipe_blueprints import PipeBatch, PipeCondition, PipeParallel, PipeSequence
+from shared.language.pipe_blueprints import PipeBatch, PipeCondition, PipeFunc, PipeParallel, PipeSequence
 from shared.language.pipe_cycles import cycle_issues
 from shared.language.report import BundleSource, PipeStatus, ValidatedPipe, ValidationReport
 from shared.runtime.dry_run_sweep import dry_run_issues
+from shared.runtime.function_registry import DEFAULT_REGISTRY
 
 _CONTROLLERS = (PipeSequence, PipeParallel, PipeCondition, PipeBatch)
 _T = TypeVar("_T")
 
 
 def validate_sources(
-    sources: Sequence[BundleSource], deck: ModelDeck, *, allow_signatures: bool = False
+    sources: Sequence[BundleSource],
+    deck: ModelDeck,
+    *,
+    allow_signatures: bool = False,
+    functions: Collection[str] | None = None,
 ) -> ValidationReport:
     """Validate `sources` together as one library; never raises on bad input.
 
@@ -61,8 +66,10 @@ def validate_sources(
         return ValidationReport(issues=tuple(issues), bundle_blueprints=blueprints)
 
     context = CheckContext(library, deck)
+    known_functions = DEFAULT_REGISTRY.names() if functions is None else frozenset(functions)
     for entry in library.pipes.values():
         _check_pipe(context, entry)
+        _check_function(context, entry, known_functions)
     issues = context.issues + cycle_issues(library)
     if issues:
         return ValidationReport(issues=tuple(issues), bundle_blueprints=blueprints)
@@ -100,6 +107,20 @@ def _check_pipe(context: CheckContext, entry: PipeEntry) -> None:
         ControllerChecker(context, entry).check()
     else:
         check_operator(context, entry)
+
+
+def _check_function(context: CheckContext, entry: PipeEntry, known: frozenset[str]) -> None:
+    """A PipeFunc may only name a registered function: names are looked up, never imported (§2.10)."""
+    blueprint = entry.blueprint
+    if isinstance(blueprint, PipeFunc) and blueprint.function_name not in known:
+        context.report(
+            entry,
+            ErrorType.PIPE_FUNC_FUNCTION_REFUSED,
+            f"Pipe '{entry.code}' calls the function '{blueprint.function_name}', which is not registered "
+            f"with this service (register it with @pipe_function or the 'methodflow.functions' entry points).",
+            "function_name",
+            params={"function": blueprint.function_name},
+        )
 
 
 def _status(entry: PipeEntry, failed: set[tuple[str | None, str | None]]) -> ValidatedPipe:

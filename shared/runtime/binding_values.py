@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from shared.language.natives import NATIVE_DOMAIN
+from shared.runtime.json_values import as_list, as_mapping
 
 MISSING: Final = object()
 
@@ -38,8 +39,9 @@ class Reached:
 def walk_values(content: Any, is_list: bool, segments: list[str]) -> Reached:
     """Follow `segments` from a stuff's content (`{"items": [...]}` when `is_list`)."""
     if is_list:
-        items = cast("Mapping[str, Any]", content).get("items", []) if isinstance(content, Mapping) else []
-        return Reached(_flatten([_walk(item, segments) for item in cast("list[Any]", items)]), True)
+        fields = as_mapping(content)
+        items = as_list(fields.get("items")) if fields is not None else None
+        return Reached(_flatten([_walk(item, segments) for item in items or []]), True)
     return _walk_single(content, segments)
 
 
@@ -75,7 +77,8 @@ def _flatten(values: list[Any]) -> list[Any]:
 def as_content(concept: str, value: Any) -> Any:
     """A reached value as the content of `concept`: native leaves wrap it, structures are the value."""
     field = LEAF_FIELD.get(concept)
-    if field is None or (isinstance(value, Mapping) and field in value):
+    fields = as_mapping(value)
+    if field is None or (fields is not None and field in fields):
         return value
     return {field: value}
 

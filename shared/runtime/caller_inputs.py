@@ -17,6 +17,7 @@ from shared.language.concept_spec import Multiplicity, Presence
 from shared.language.library import Library, PipeEntry
 from shared.language.natives import NATIVE_DOMAIN
 from shared.runtime.content_values import ContentRefused, ContentValidator
+from shared.runtime.json_values import as_mapping
 from shared.runtime.pipe_contracts import Declared, PipeContracts
 from shared.runtime.stuff import Absence, AbsenceKind, Stuff
 from shared.runtime.stuff_codes import StuffCodes
@@ -28,12 +29,17 @@ _SCALAR_FIELD = {"Text": "text", "Date": "date", "Time": "time", "Number": "numb
 
 
 class InputCode(StrEnum):
+    """Problem codes of refused requests and inputs (http-api.md §4.5 checks 6 and 7)."""
+
     MISSING = "input.missing"
     WRONG_CONCEPT = "input.wrong_concept"
     INVALID = "input.invalid"
     WRONG_MULTIPLICITY = "input.wrong_multiplicity"
     RESERVED_KEY = "pipelex.security.reserved_key"
     REQUEST_INVALID = "request.invalid"
+    PIPE_NOT_FOUND = "request.pipe_not_found"
+    PIPE_UNSPECIFIED = "request.pipe_unspecified"
+    PIPE_AMBIGUOUS = "request.pipe_ambiguous"
 
 
 class InputRefused(ValueError):
@@ -113,7 +119,7 @@ class CallerInputs:
                     InputCode.INVALID, f"input '{name}' has no content", _params(name, expected, "null")
                 )
         else:
-            concept, content = slot.concept, value
+            concept, content = slot.concept, cast("Any", value)
         is_list = isinstance(content, list)
         self._check_multiplicity(name, slot, cast("list[Any]", content) if is_list else None)
         if is_list:
@@ -186,10 +192,11 @@ class CallerInputs:
 
     def _shaped(self, name: str, concept: str, value: Any) -> Any:
         """A bare value as the content of `concept` (a string for a Text-like concept, a number for Number...)."""
-        if isinstance(value, Mapping):
-            if concept == f"{NATIVE_DOMAIN}.JSON" and "json_obj" not in value:
-                return {"json_obj": value}
-            return value
+        fields = as_mapping(value)
+        if fields is not None:
+            if concept == f"{NATIVE_DOMAIN}.JSON" and "json_obj" not in fields:
+                return {"json_obj": dict(fields)}
+            return dict(fields)
         if concept in _OPEN:
             return {"text": value} if isinstance(value, str) else {"value": value}
         for ancestor in self.library.lineage(concept):

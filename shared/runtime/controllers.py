@@ -1,10 +1,10 @@
 """The four controllers at run time: sequence (with bindings and inline batches), parallel, condition,
-batch (mthds.md §2.11–2.14, §4.2). Pure.
+batch (mthds.md §2.11 to §2.14, §4.2). Pure.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from shared.language.bindings import BindingPathFault, walk_binding
 from shared.language.concept_spec import Multiplicity
@@ -24,6 +24,7 @@ from shared.language.template_render import TemplateRenderFault, render_expressi
 from shared.runtime.binding_values import as_content, walk_values
 from shared.runtime.call_site import CallSite, snake_case
 from shared.runtime.content_values import ContentRefused
+from shared.runtime.json_values import as_list
 from shared.runtime.pipe_contracts import PipeContract
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.stuff import Absence, AbsenceKind, Stuff, Value
@@ -91,7 +92,7 @@ class ControllerRuns:
             raise PipeRunError(FailureCode.BINDING_FAILED, str(fault), params={"path": path}) from fault
         reached = walk_values(held.content, held.is_list, segments)
         if reached.is_list or slot.is_list:
-            items: list[Any] = reached.value if isinstance(reached.value, list) else []
+            items = as_list(reached.value) or []
             concept = slot.concept or _guess_concept(items[0] if items else "")
             content = {"items": [as_content(concept, item) for item in items]}
             return self.interpreter.new_stuff(path, concept, content, is_list=True)
@@ -296,4 +297,5 @@ class ControllerRuns:
 
 
 def _guess_concept(value: Any) -> str:
-    return f"{NATIVE_DOMAIN}.{_NATIVE_OF_PYTHON.get(type(value), 'Anything')}"
+    kind: type[Any] = type(cast("object", value))
+    return f"{NATIVE_DOMAIN}.{_NATIVE_OF_PYTHON.get(kind, 'Anything')}"

@@ -1,5 +1,5 @@
 """The walk over a validated library: gates each pipe on its inputs, runs controllers, hands operators
-to an executor (mthds.md §2.11–2.14, §4). Pure: no I/O, no clock, no randomness.
+to an executor (mthds.md §2.11 to §2.14, §4). Pure: no I/O, no clock, no randomness.
 
 The same code runs in-process (CLI, `/v1/validate` dry runs, tests) and inside a Temporal workflow,
 where the executor turns each operator call into an activity. Concurrency is plain asyncio (gather in
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from shared.language.concept_compat import satisfies
 from shared.language.concept_spec import Presence
@@ -156,27 +156,27 @@ class Interpreter:
         self, entry: PipeEntry, target: OutputTarget, produced: Produced, *, checked: bool
     ) -> Stuff:
         concept = produced.concept or target.concept
-        content = produced.content
         try:
-            if target.is_list:
-                items = content.get("items") if isinstance(content, dict) else None
-                if not isinstance(items, list):
-                    raise ContentRefused(concept, ["expected a list of items"], [])
-                if target.count is not None and len(items) != target.count:
-                    raise ContentRefused(concept, [f"expected {target.count} items, got {len(items)}"], [])
-                if not checked:
-                    content = self.validator.validate_list(concept, items)
-            elif not checked:
-                content = self.validator.validate(concept, content)
+            content = self._checked_content(concept, target, produced.content, checked=checked)
         except ContentRefused as refused:
             raise PipeRunError(
                 FailureCode.OUTPUT_INVALID,
                 f"pipe '{entry.code}' produced a content that does not fit '{target.describe()}': {refused}",
                 params={"fields": refused.fields},
             ) from refused
-        return Stuff(
-            snake_case(concept.rpartition(".")[2]), self.codes.next_code(), concept, content, target.is_list
-        )
+        name = snake_case(concept.rpartition(".")[2])
+        return Stuff(name, self.codes.next_code(), concept, content, target.is_list)
+
+    def _checked_content(self, concept: str, target: OutputTarget, content: Any, *, checked: bool) -> Any:
+        if not target.is_list:
+            return content if checked else self.validator.validate(concept, content)
+        raw: Any = cast("dict[str, Any]", content).get("items") if isinstance(content, dict) else None
+        if not isinstance(raw, list):
+            raise ContentRefused(concept, ["expected a list of items"], [])
+        items = cast("list[Any]", raw)
+        if target.count is not None and len(items) != target.count:
+            raise ContentRefused(concept, [f"expected {target.count} items, got {len(items)}"], [])
+        return cast("Any", content) if checked else self.validator.validate_list(concept, items)
 
     def _gate(
         self, entry: PipeEntry, contract: PipeContract, memory: WorkingMemory, site: CallSite

@@ -53,7 +53,9 @@ class MockInputs:
     def _one(self, concept: str, seed: str) -> Any:
         for ancestor in self.library.lineage(concept):
             if ancestor in _FILES:
-                return self.validator.validate(concept, {"url": f"https://dry-run.invalid/{_FILES[ancestor]}"})
+                return self.validator.validate(
+                    concept, {"url": f"https://dry-run.invalid/{_FILES[ancestor]}"}
+                )
         schema = concept_json_schema(self.library, concept)
         if not schema:
             return {"text": f"DRY RUN: {concept.rpartition('.')[2]}"}

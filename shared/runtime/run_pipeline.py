@@ -111,7 +111,7 @@ async def run_pipeline(
     entry = library.pipes.get(request.pipe_ref)
     if entry is None or entry.is_signature:
         raise InputRefused(
-            "request.pipe_not_found", f"no runnable pipe '{request.pipe_ref}'", {"pipe": request.pipe_ref}
+            InputCode.PIPE_NOT_FOUND, f"no runnable pipe '{request.pipe_ref}'", {"pipe": request.pipe_ref}
         )
     site = call_site_for(request)
     memory = prepare_memory(library, entry, request, options.seed)
@@ -127,3 +127,41 @@ async def run_pipeline(
     interpreter = Interpreter(library, executor, options, listener)
     main = await interpreter.run(entry.ref, memory, site)
     return RunOutcome(memory, main)
+
+
+def select_pipe(library: Library, default_pipe_ref: str | None, pipe_code: str | None) -> str:
+    """The ref of the pipe a request names (bare code, `domain.code`, or none: the `main_pipe`).
+
+    Raises `InputRefused` with `request.pipe_unspecified`, `request.pipe_not_found` (with suggestions)
+    or `request.pipe_ambiguous` (a bare code declared in several domains).
+    """
+    if pipe_code is None:
+        if default_pipe_ref is None:
+            raise InputRefused(
+                InputCode.PIPE_UNSPECIFIED, "no pipe_code was given and the method declares no main_pipe", {}
+            )
+        return default_pipe_ref
+    runnable = {ref: entry for ref, entry in library.pipes.items() if not entry.is_signature}
+    if "." in pipe_code:
+        if pipe_code in runnable:
+            return pipe_code
+        matches: list[str] = []
+    else:
+        matches = sorted(ref for ref, entry in runnable.items() if entry.code == pipe_code)
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise InputRefused(
+            InputCode.PIPE_AMBIGUOUS,
+            f"pipe '{pipe_code}' is declared in several domains; name it 'domain.{pipe_code}'",
+            {"pipe": pipe_code, "matches": matches},
+        )
+    bare = pipe_code.rpartition(".")[2]
+    suggestions = sorted(
+        entry.code for entry in runnable.values() if bare in entry.code or entry.code in bare
+    )[:5]
+    raise InputRefused(
+        InputCode.PIPE_NOT_FOUND,
+        f"the method has no pipe '{pipe_code}'",
+        {"pipe": pipe_code, "suggestions": suggestions},
+    )

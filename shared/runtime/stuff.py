@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
+
+from shared.runtime.json_values import as_list, as_mapping
 
 
 class AbsenceKind(StrEnum):
@@ -29,10 +31,9 @@ class Stuff:
 
     def items(self) -> list[Any]:
         """The item contents of a list stuff (empty for a single one)."""
-        if not self.is_list or not isinstance(self.content, dict):
-            return []
-        items = cast("dict[str, Any]", self.content).get("items", [])
-        return cast("list[Any]", items) if isinstance(items, list) else []
+        fields = as_mapping(self.content) if self.is_list else None
+        items = as_list(fields.get("items")) if fields is not None else None
+        return items or []
 
     def renamed(self, name: str) -> Stuff:
         return replace(self, name=name)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app, format_issue
+from worker.cli import app, format_issue
 from shared.language.issues import Category, ErrorType, Issue
 
 VALID_BUNDLE = """\

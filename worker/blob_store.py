@@ -1,0 +1,61 @@
+"""Blob storage for run artefacts (generated documents, later large values and images).
+
+One interface, `BlobStore`; the local-directory backend lives here, S3 arrives with the providers issue.
+Stored blobs are addressed by `pipelex-storage://<key>` URIs, the reference's scheme.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Final, Protocol
+
+STORAGE_SCHEME: Final = "pipelex-storage://"
+
+
+class BlobNotFoundError(LookupError):
+    """No blob under this URI (or the URI is not a storage URI of this store)."""
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes, mime_type: str) -> str:
+        """Store `data` under `key`; return its `pipelex-storage://` URI."""
+        ...
+
+    def get(self, uri: str) -> bytes:
+        """The bytes stored under `uri`; raises `BlobNotFoundError`."""
+        ...
+
+
+class LocalBlobStore:
+    """Blobs as files under one root directory; keys are relative paths that may not climb out of it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def put(self, key: str, data: bytes, mime_type: str) -> str:
+        del mime_type  # a file system keeps no content type; the URI's suffix carries it
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a reader never sees half a file.
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        Path(temporary).replace(path)
+        return f"{STORAGE_SCHEME}{key}"
+
+    def get(self, uri: str) -> bytes:
+        if not uri.startswith(STORAGE_SCHEME):
+            raise BlobNotFoundError(uri)
+        try:
+            return self._path(uri.removeprefix(STORAGE_SCHEME)).read_bytes()
+        except (OSError, ValueError) as exc:
+            raise BlobNotFoundError(uri) from exc
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not key or key.startswith("/") or not path.is_relative_to(self.root) or path == self.root:
+            msg = f"storage key {key!r} is not a relative path inside the store"
+            raise ValueError(msg)
+        return path

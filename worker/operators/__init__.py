@@ -1,0 +1,1 @@
+"""Operator executors that perform side effects: documents, registered functions, (later) models."""

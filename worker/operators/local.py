@@ -1,0 +1,47 @@
+"""The in-process operator executor: pure-ish operators run here; model-backed ones need a provider.
+
+PipeFunc runs registered functions, PipeDocGen renders documents into the blob store. Model-backed
+operators (PipeLLM, PipeExtract, ...) fail typed with `model.unavailable` until providers are configured.
+"""
+
+from __future__ import annotations
+
+from shared.language.library import Library
+from shared.language.pipe_blueprints import PipeDocGen, PipeFunc
+from shared.runtime.function_registry import DEFAULT_REGISTRY, FunctionRegistry
+from shared.runtime.operator_call import OperatorCall, Produced
+from shared.runtime.run_failure import FailureCode, PipeRunError
+from shared.runtime.template_views import TemplateViews
+from worker.blob_store import BlobStore
+from worker.operators.doc_gen import run_doc_gen
+from worker.operators.functions import run_function
+
+
+class LocalOperatorExecutor:
+    """An `OperatorExecutor` for runs in this process (CLI, tests)."""
+
+    def __init__(
+        self,
+        library: Library,
+        store: BlobStore,
+        *,
+        run_key: str,
+        functions: FunctionRegistry = DEFAULT_REGISTRY,
+    ) -> None:
+        self.views = TemplateViews(library)
+        self.store = store
+        self.run_key = run_key
+        self.functions = functions
+
+    async def run_operator(self, call: OperatorCall) -> Produced:
+        blueprint = call.pipe.blueprint
+        if isinstance(blueprint, PipeFunc):
+            return await run_function(call, self.functions)
+        if isinstance(blueprint, PipeDocGen):
+            return run_doc_gen(call, self.views, self.store, run_key=self.run_key)
+        raise PipeRunError(
+            FailureCode.MODEL_UNAVAILABLE,
+            f"{blueprint.type} '{call.pipe.code}' needs a model, and no model provider is configured "
+            f"for this run; use a dry run to exercise it without one",
+            params={"pipe_type": blueprint.type},
+        )
