@@ -1,6 +1,6 @@
-"""The `methodflow` command line: validate bundles locally with the same core the API serves.
+"""The `methodflow` command line: validate and run bundles locally with the same core the service uses.
 
-Exit codes of `validate`: 0 valid, 1 invalid, 2 unreadable input.
+Exit codes of `validate` and `run`: 0 valid / completed, 1 invalid / failed, 2 unreadable input.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from shared.language.issues import Issue
 from shared.language.model_deck import builtin_deck
 from shared.language.report import BundleSource
 from shared.language.validator import validate_sources
+from shared.runtime.run_pipeline import RunRequest
+from worker.run_command import DEFAULT_STORAGE, InputsUnreadableError, execute, read_inputs
 
 BUNDLE_GLOB = "*.mthds"
 EXIT_INVALID = 1
@@ -52,6 +54,37 @@ def validate(
         typer.echo(f"warning: {format_issue(warning)}")
     if not report.is_valid:
         raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+def run(
+    paths: Annotated[list[Path], typer.Argument(help="Bundles (.mthds) or directories, run as one method.")],
+    pipe: Annotated[str | None, typer.Option("--pipe", help="Pipe to run (default: the main_pipe).")] = None,
+    inputs_file: Annotated[Path | None, typer.Option("--inputs", help="JSON object of inputs.")] = None,
+    input_pairs: Annotated[
+        list[str] | None, typer.Option("--input", help="One input as name=value (JSON or plain text).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Mock every model; run the control flow.")
+    ] = False,
+    pretty: Annotated[
+        bool, typer.Option("--pretty", help="Print text outputs as text, JSON indented.")
+    ] = False,
+    memory: Annotated[bool, typer.Option("--memory", help="Print the whole pipe output and memory.")] = False,
+    output_name: Annotated[str | None, typer.Option(help="Name of the main output in memory.")] = None,
+    storage: Annotated[Path, typer.Option(help="Directory of generated documents.")] = DEFAULT_STORAGE,
+) -> None:
+    """Run a bundle in this process and print its main output; progress goes to stderr."""
+    try:
+        sources = read_sources(paths)
+        inputs = read_inputs(inputs_file, input_pairs or [])
+    except (UnreadableInputError, InputsUnreadableError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+    request = RunRequest(pipe or "", inputs, output_name)
+    code = execute(sources, request, dry_run=dry_run, storage=storage, pretty=pretty, memory=memory)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from shared.runtime.interpreter import Interpreter
 from shared.runtime.mock_inputs import MockInputs
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.stuff import Absence, Stuff, Value
+from shared.runtime.working_memory import WorkingMemory
 
 
 async def dry_run_issues(library: Library) -> list[Issue]:
@@ -38,20 +39,28 @@ async def dry_run_issues(library: Library) -> list[Issue]:
 
 
 async def dry_run_failure(
-    library: Library, entry: PipeEntry, mocks: MockInputs, executor: DryRunExecutor
+    library: Library,
+    entry: PipeEntry,
+    mocks: MockInputs,
+    executor: DryRunExecutor,
+    given: WorkingMemory | None = None,
 ) -> PipeRunError | None:
-    """The failure of one pipe's dry run, or None when it completes with an output of its declared shape."""
+    """The failure of one pipe's dry run, or None when it completes with an output of its declared shape.
+
+    Inputs `given` (a caller's, already converted) are used as they are; mocks fill in the others.
+    """
     seed = f"dry-run:{entry.ref}"
     interpreter = Interpreter(library, executor, RunOptions(dry_run=True, seed=seed))
-    memory = mocks.memory_for(entry, seed)
+    memory = mocks.memory_for(entry, seed, given)
     try:
         value = await interpreter.run(entry.ref, memory)
     except PipeRunError as failure:
         return failure
-    return _shape_fault(interpreter, entry, value)
+    return output_shape_fault(interpreter, entry, value)
 
 
-def _shape_fault(interpreter: Interpreter, entry: PipeEntry, value: Value) -> PipeRunError | None:
+def output_shape_fault(interpreter: Interpreter, entry: PipeEntry, value: Value) -> PipeRunError | None:
+    """None when `value` has the pipe's declared concept and multiplicity (or is absent for `X?`)."""
     declared = interpreter.contracts.of(entry).output
     if isinstance(value, Absence):
         if declared.spec.is_optional:

@@ -31,8 +31,9 @@ class RunRequest:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """A finished run: its whole memory and the name of the main stuff."""
+    """A finished run: the pipe that ran, its whole memory, and the main value."""
 
+    pipe_ref: str
     memory: WorkingMemory
     main: Value | None
 
@@ -126,7 +127,7 @@ async def run_pipeline(
         )
     interpreter = Interpreter(library, executor, options, listener)
     main = await interpreter.run(entry.ref, memory, site)
-    return RunOutcome(memory, main)
+    return RunOutcome(entry.ref, memory, main)
 
 
 def select_pipe(library: Library, default_pipe_ref: str | None, pipe_code: str | None) -> str:

@@ -84,10 +84,10 @@ def test_corpus_validation_agrees_with_reference(
     disagreements = [
         (entry.name, _expected(entry), got)
         for entry in corpus_entries
-        if (got := _disagreement(entry, _validate(entry, deck))) is not None
+        if (got := disagreement(entry, validate_entry(entry, deck))) is not None
     ]
     agreeing = len(corpus_entries) - len(disagreements)
-    conformance_summary.append(f"conformance: {agreeing}/{len(corpus_entries)} entries agree")
+    conformance_summary.append(f"conformance (validation): {agreeing}/{len(corpus_entries)} entries agree")
     conformance_summary.extend(f"  {name}: expected {want}; got {got}" for name, want, got in disagreements)
 
     invalid_names = {entry.name for entry in corpus_entries if entry.manifest.validity is Validity.INVALID}
@@ -96,7 +96,7 @@ def test_corpus_validation_agrees_with_reference(
     assert agreeing >= FLOOR, f"{agreeing} entries agree, below the floor of {FLOOR}"
 
 
-def _validate(entry: CorpusEntry, deck: ModelDeck) -> ValidationReport | BaseException:
+def validate_entry(entry: CorpusEntry, deck: ModelDeck) -> ValidationReport | BaseException:
     try:
         return validate_sources(entry.bundles, deck)
     # The table must report every entry: a crash is recorded as that entry's disagreement, not raised.
@@ -114,7 +114,7 @@ def _expected(entry: CorpusEntry) -> str:
     return f"invalid, {error} ({code})" + (f" in pipe {pipe}" if pipe else "")
 
 
-def _disagreement(entry: CorpusEntry, outcome: ValidationReport | BaseException) -> str | None:
+def disagreement(entry: CorpusEntry, outcome: ValidationReport | BaseException) -> str | None:
     """None when `outcome` agrees with the reference for `entry`, else what was got instead."""
     if isinstance(outcome, BaseException):
         return f"raised {type(outcome).__name__}: {outcome}"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from worker.cli import app, format_issue
 from shared.language.issues import Category, ErrorType, Issue
+from worker.cli import app, format_issue
 
 VALID_BUNDLE = """\
 domain      = "berth_notes"

@@ -1,0 +1,126 @@
+"""`methodflow run`: run a bundle in this process and print its main output (progress on stderr).
+
+Exit codes: 0 the run completed, 1 the method, request or run failed (a typed message says why),
+2 a file could not be read. Inputs come from `--inputs FILE.json` and `--input name=value` (the value
+is read as JSON when it parses, else as a plain string; `--input` wins over the file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import typer
+from ulid import ULID
+
+from shared.language.report import BundleSource
+from shared.runtime.caller_inputs import InputRefused
+from shared.runtime.function_registry import load_entry_points
+from shared.runtime.json_values import as_mapping
+from shared.runtime.run_failure import PipeRunError
+from shared.runtime.run_pipeline import RunOutcome, RunRequest
+from shared.runtime.stuff import Stuff
+from worker.in_process import MethodInvalid, run_sources
+
+EXIT_FAILED: Final = 1
+EXIT_UNREADABLE: Final = 2
+DEFAULT_STORAGE: Final = Path(os.environ.get("DATA_DIR", ".data")) / "storage"
+
+
+class InputsUnreadableError(Exception):
+    """The inputs given on the command line cannot be read."""
+
+
+class ProgressLines:
+    """One stderr line per pipe as it ends, indented by nesting depth, with its duration."""
+
+    def __init__(self) -> None:
+        self._started: dict[tuple[str, int], float] = {}
+
+    def pipe_started(self, pipe_ref: str, depth: int) -> None:
+        self._started[(pipe_ref, depth)] = time.perf_counter()
+
+    def pipe_finished(self, pipe_ref: str, depth: int, outcome: str) -> None:
+        began = self._started.pop((pipe_ref, depth), None)
+        took = f" {1000 * (time.perf_counter() - began):.1f} ms" if began is not None else ""
+        typer.echo(f"{'  ' * depth}{outcome:>7}  {pipe_ref}{took}", err=True)
+
+
+def read_inputs(inputs_file: Path | None, pairs: list[str]) -> dict[str, Any]:
+    """The inputs object: the JSON file's object, then each `name=value` pair."""
+    inputs: dict[str, Any] = {}
+    if inputs_file is not None:
+        try:
+            loaded = json.loads(inputs_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            msg = f"{inputs_file}: cannot read JSON inputs ({exc})"
+            raise InputsUnreadableError(msg) from exc
+        fields = as_mapping(loaded)
+        if fields is None:
+            msg = f"{inputs_file}: the inputs must be a JSON object of input name → value"
+            raise InputsUnreadableError(msg)
+        inputs.update(fields)
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            msg = f"--input {pair!r}: expected name=value"
+            raise InputsUnreadableError(msg)
+        try:
+            inputs[name] = json.loads(value)
+        except json.JSONDecodeError:
+            inputs[name] = value
+    return inputs
+
+
+def execute(
+    sources: list[BundleSource],
+    request: RunRequest,
+    *,
+    dry_run: bool,
+    storage: Path,
+    pretty: bool,
+    memory: bool,
+) -> int:
+    """Run and print; returns the exit code."""
+    load_entry_points()
+    try:
+        outcome = asyncio.run(
+            run_sources(
+                sources,
+                request,
+                dry_run=dry_run,
+                storage_root=storage,
+                listener=ProgressLines(),
+                seed=str(ULID()),  # each run stores its documents under its own key
+            )
+        )
+    except MethodInvalid as invalid:
+        typer.echo(f"invalid method: {len(invalid.report.issues)} error(s)", err=True)
+        for issue in invalid.report.issues:
+            typer.echo(f"  {issue.problem_code}: {issue.message}", err=True)
+        return EXIT_FAILED
+    except InputRefused as refused:
+        typer.echo(f"refused: {refused.code}: {refused.message}", err=True)
+        return EXIT_FAILED
+    except PipeRunError as failure:
+        where = f" in pipe '{failure.pipe}'" if failure.pipe else ""
+        typer.echo(f"run failed{where}: {failure.code}: {failure.message}", err=True)
+        return EXIT_FAILED
+    sys.stdout.write(render_outcome(outcome, pretty=pretty, memory=memory) + "\n")
+    return 0
+
+
+def render_outcome(outcome: RunOutcome, *, pretty: bool, memory: bool) -> str:
+    if memory:
+        return json.dumps(outcome.pipe_output("local-run"), indent=2, ensure_ascii=False)
+    main = outcome.main
+    if pretty and isinstance(main, Stuff) and not main.is_list:
+        fields = as_mapping(main.content)
+        if fields is not None and set(fields) == {"text"}:
+            return str(fields["text"])
+    return json.dumps(outcome.main_json(), indent=2 if pretty else None, ensure_ascii=False)
