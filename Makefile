@@ -38,6 +38,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/interpret.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
