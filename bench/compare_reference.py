@@ -93,9 +93,13 @@ def reference_server(scratch: Path) -> Generator[str]:
     command = [str(REFERENCE_VENV / "bin" / "uvicorn"), "pipelex_api.main:app"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as log:
-        server = subprocess.Popen(  # noqa: S603 - fixed argv, our own venv
-            command, cwd=scratch, env=server_env(scratch), stdout=log, stderr=subprocess.STDOUT
-        )
+        try:
+            server = subprocess.Popen(  # noqa: S603 - fixed argv, our own venv
+                command, cwd=scratch, env=server_env(scratch), stdout=log, stderr=subprocess.STDOUT
+            )
+        except OSError as exc:
+            msg = f"reference server did not start: {exc}"
+            raise ServerDidNotStart(msg) from exc
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + BOOT_TIMEOUT_S

@@ -97,7 +97,8 @@ template = "Crate: $crate"
 def library_of(text: str) -> Library:
     report = validate_sources([BundleSource(path="bench.mthds", text=text)], builtin_deck())
     if report.library is None:
-        raise SystemExit(f"the benchmark bundle does not validate: {report.issues}")
+        msg = f"the benchmark bundle does not validate: {report.issues}"
+        raise SystemExit(msg)
     return report.library
 
 
