@@ -27,6 +27,10 @@ class BlobStore(Protocol):
         """The bytes stored under `uri`; raises `BlobNotFoundError`."""
         ...
 
+    def public_url(self, uri: str) -> str | None:
+        """A URL readers outside the service can open (a `file://` path locally, presigned for S3)."""
+        ...
+
 
 class LocalBlobStore:
     """Blobs as files under one root directory; keys are relative paths that may not climb out of it."""
@@ -52,6 +56,11 @@ class LocalBlobStore:
             return self._path(uri.removeprefix(STORAGE_SCHEME)).read_bytes()
         except (OSError, ValueError) as exc:
             raise BlobNotFoundError(uri) from exc
+
+    def public_url(self, uri: str) -> str | None:
+        if not uri.startswith(STORAGE_SCHEME):
+            return None
+        return self._path(uri.removeprefix(STORAGE_SCHEME)).as_uri()
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()

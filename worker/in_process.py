@@ -18,6 +18,7 @@ from shared.runtime.operator_call import OperatorExecutor
 from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline, select_pipe
 from worker.blob_store import LocalBlobStore
 from worker.operators.local import LocalOperatorExecutor
+from worker.stored_inputs import store_data_urls
 
 
 class MethodInvalid(Exception):
@@ -47,14 +48,16 @@ async def run_sources(
         raise MethodInvalid(report)
     library = report.library
     pipe_ref = select_pipe(library, report.default_pipe_ref, request.pipe_ref or None)
+    store = LocalBlobStore(storage_root)
     executor: OperatorExecutor = (
         DryRunExecutor(library)
         if dry_run
-        else LocalOperatorExecutor(library, LocalBlobStore(storage_root), run_key=seed, functions=functions)
+        else LocalOperatorExecutor(library, store, run_key=seed, functions=functions)
     )
+    inputs = store_data_urls(request.inputs or {}, store, key_prefix=seed)
     selected = RunRequest(
         pipe_ref,
-        request.inputs,
+        inputs,
         request.output_name,
         request.output_multiplicity,
         request.dynamic_output_concept_ref,

@@ -89,3 +89,14 @@ def natural_value(concept_base: str, content: Any) -> Any:
     if field is not None and isinstance(content, Mapping):
         return cast("Mapping[str, Any]", content).get(field)
     return content
+
+
+def first_empty_path(content: Any, root: str, segments: list[str]) -> str:
+    """The shortest prefix of `root.segments` that holds nothing (for absence reasons)."""
+    current = content
+    for depth, segment in enumerate(segments, 1):
+        fields = as_mapping(current)
+        current = fields.get(segment) if fields is not None else None
+        if current is None:
+            return ".".join([root, *segments[:depth]])
+    return ".".join([root, *segments])

@@ -35,6 +35,8 @@ class InputCode(StrEnum):
     WRONG_CONCEPT = "input.wrong_concept"
     INVALID = "input.invalid"
     WRONG_MULTIPLICITY = "input.wrong_multiplicity"
+    FILE_UNREADABLE = "input.file_unreadable"
+    TOO_LARGE = "input.too_large"
     RESERVED_KEY = "pipelex.security.reserved_key"
     REQUEST_INVALID = "request.invalid"
     PIPE_NOT_FOUND = "request.pipe_not_found"
@@ -107,7 +109,7 @@ class CallerInputs:
         return memory
 
     def read(self, name: str, slot: Declared, value: Any) -> _Reading:
-        expected = slot.spec.render()
+        expected = _expected(slot)
         if value is None:
             raise InputRefused(InputCode.INVALID, f"input '{name}' is null", _params(name, expected, "null"))
         if isinstance(value, Mapping) and "concept" in value:
@@ -138,14 +140,14 @@ class CallerInputs:
             raise InputRefused(
                 InputCode.WRONG_CONCEPT,
                 f"input '{name}': concept '{written}' {why}",
-                {**_params(name, slot.spec.render(), written), "matches": matches},
+                {**_params(name, _expected(slot), written), "matches": matches},
             )
         concept = matches[0]
         if not satisfies(self.library, concept, slot.concept):
             raise InputRefused(
                 InputCode.WRONG_CONCEPT,
                 f"input '{name}' expects {slot.concept}, but was given a {concept}",
-                _params(name, slot.spec.render(), concept),
+                _params(name, _expected(slot), concept),
             )
         return concept
 
@@ -232,6 +234,11 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return "list" if isinstance(value, list) else "object"
+
+
+def _expected(slot: Declared) -> str:
+    """The declared spec with its concept resolved: `greetings.Guest[]`, `native.Text?`."""
+    return slot.spec.render().replace(slot.spec.ref, slot.concept, 1)
 
 
 def _params(name: str, expected: str, given: str) -> dict[str, Any]:

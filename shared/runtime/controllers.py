@@ -21,7 +21,7 @@ from shared.language.pipe_blueprints import (
 from shared.language.slots import Slot
 from shared.language.template_analysis import TemplateCategory
 from shared.language.template_render import TemplateRenderFault, render_expression, render_template
-from shared.runtime.binding_values import as_content, walk_values
+from shared.runtime.binding_values import as_content, first_empty_path, walk_values
 from shared.runtime.call_site import CallSite, snake_case
 from shared.runtime.content_values import ContentRefused
 from shared.runtime.json_values import as_list
@@ -56,7 +56,8 @@ class ControllerRuns:
         value: Value | None = None
         for step in blueprint.steps:
             if isinstance(step, BindingStep):
-                value = self.bind(entry, step.from_, memory)
+                label = f'binding step {{ from = "{step.from_}", result = "{step.result}" }}'
+                value = self.bind(entry, step.from_, memory, step.result, label)
                 memory.put(step.result, value)
             elif step.batch_over is not None:
                 value = await self._inline_batch(entry, step, memory, depth)
@@ -71,8 +72,11 @@ class ControllerRuns:
             memory.put(site.result, value)
         return value
 
-    def bind(self, entry: PipeEntry, path: str, memory: WorkingMemory) -> Value:
-        """A binding step's value: the path walked through the declared structures (§2.11 rule 4)."""
+    def bind(self, entry: PipeEntry, path: str, memory: WorkingMemory, result: str, label: str) -> Value:
+        """A binding step's value: the path walked through the declared structures (§2.11 rule 4).
+
+        Absence reasons use the reference's wording, since clients may show them; `label` names the step.
+        """
         root, *segments = path.split(".")
         held = memory.lookup(root)
         if held is None:
@@ -82,7 +86,9 @@ class ControllerRuns:
                 params={"path": path},
             )
         if isinstance(held, Absence):
-            return Absence(root, AbsenceKind.SKIPPED, f"'{root}' holds nothing", entry.code, held)
+            return Absence(
+                result, AbsenceKind.SKIPPED, f"skipped because input '{root}' is absent", None, held
+            )
         if not segments:
             return held
         multiplicity = Multiplicity.VARIABLE if held.is_list else Multiplicity.SINGLE
@@ -95,20 +101,23 @@ class ControllerRuns:
             items = as_list(reached.value) or []
             concept = slot.concept or _guess_concept(items[0] if items else "")
             content = {"items": [as_content(concept, item) for item in items]}
-            return self.interpreter.new_stuff(path, concept, content, is_list=True)
+            return self.interpreter.new_stuff(result, concept, content, is_list=True)
         if reached.value is None:
-            return Absence(path, AbsenceKind.DECLARED_ABSENT, f"'{path}' holds nothing", entry.code)
+            empty = first_empty_path(held.content, root, segments)
+            why = f"the {label} of pipe '{entry.code}' bound nothing, because '{empty}' holds nothing"
+            return Absence(result, AbsenceKind.DECLARED_ABSENT, why)
         concept = slot.concept or _guess_concept(reached.value)
-        return self.interpreter.new_stuff(path, concept, as_content(concept, reached.value))
+        return self.interpreter.new_stuff(result, concept, as_content(concept, reached.value))
 
     async def _inline_batch(
         self, entry: PipeEntry, step: PipeStep, memory: WorkingMemory, depth: int
     ) -> Value:
         list_name = step.batch_over or ""
         if "." in list_name:
-            bound = self.bind(entry, list_name, memory)
-            list_name = f"_bound_{list_name.replace('.', '_')}"
-            memory.put(list_name, bound, main=False)
+            bound_name = f"_bound_{list_name.replace('.', '_')}"
+            bound = self.bind(entry, list_name, memory, bound_name, f'dotted `batch_over = "{list_name}"`')
+            memory.put(bound_name, bound, main=False)
+            list_name = bound_name
         callee = self.interpreter.callee(entry, step.pipe)
         contract = self.interpreter.contracts.of(callee)
         return await self._fan_out(

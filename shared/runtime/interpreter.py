@@ -202,7 +202,7 @@ class Interpreter:
                 return Absence(
                     site.result or MAIN_STUFF,
                     AbsenceKind.SKIPPED,
-                    f"pipe '{entry.code}' was skipped: its input '{name}' holds nothing",
+                    f"skipped because input '{name}' is absent",  # the reference's wording
                     entry.code,
                     value,
                 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from shared.language.library import Library
 from shared.language.pipe_blueprints import PipeDocGen, PipeFunc
 from shared.runtime.function_registry import DEFAULT_REGISTRY, FunctionRegistry
+from shared.runtime.json_values import as_mapping
 from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.template_views import TemplateViews
@@ -38,10 +39,18 @@ class LocalOperatorExecutor:
         if isinstance(blueprint, PipeFunc):
             return await run_function(call, self.functions)
         if isinstance(blueprint, PipeDocGen):
-            return run_doc_gen(call, self.views, self.store, run_key=self.run_key)
+            produced = run_doc_gen(call, self.views, self.store, run_key=self.run_key)
+            return self._with_public_url(produced)
         raise PipeRunError(
             FailureCode.MODEL_UNAVAILABLE,
             f"{blueprint.type} '{call.pipe.code}' needs a model, and no model provider is configured "
             f"for this run; use a dry run to exercise it without one",
             params={"pipe_type": blueprint.type},
         )
+
+    def _with_public_url(self, produced: Produced) -> Produced:
+        fields = as_mapping(produced.content)
+        url = fields.get("url") if fields is not None else None
+        if fields is None or not isinstance(url, str) or fields.get("public_url"):
+            return produced
+        return Produced({**fields, "public_url": self.store.public_url(url)}, produced.concept)
