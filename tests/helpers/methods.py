@@ -15,7 +15,9 @@ from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline
 
 
 def report_of(text: str, *, functions: frozenset[str] | None = None) -> ValidationReport:
-    return validate_sources([BundleSource(path="bundle.mthds", text=text)], builtin_deck(), functions=functions)
+    return validate_sources(
+        [BundleSource(path="bundle.mthds", text=text)], builtin_deck(), functions=functions
+    )
 
 
 def library_of(text: str, *, functions: frozenset[str] | None = None) -> Library:

@@ -67,7 +67,9 @@ async def test_pipe_output_has_the_reference_shape() -> None:
 
 
 async def test_output_name_renames_the_main_result_and_an_operator_defaults_to_its_concept() -> None:
-    named = await run_text(GREETINGS, "greetings.say_hello", {"guest": {"name": "Bo", "nights": 1}}, output_name="hi")
+    named = await run_text(
+        GREETINGS, "greetings.say_hello", {"guest": {"name": "Bo", "nights": 1}}, output_name="hi"
+    )
     assert named.main_stuff_name == "hi"
     unnamed = await run_text(GREETINGS, "greetings.say_hello", {"guest": {"name": "Bo", "nights": 1}})
     assert unnamed.main_stuff_name == "main_stuff"

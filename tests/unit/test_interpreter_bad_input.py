@@ -93,7 +93,9 @@ template = "$size"
 
 
 async def test_a_condition_rendering_nothing_or_failing_ends_typed() -> None:
-    only_empty = CONDITION_FAULTS.split("[pipe.broken]")[0] + "[pipe.echo]" + CONDITION_FAULTS.split("[pipe.echo]")[1]
+    only_empty = (
+        CONDITION_FAULTS.split("[pipe.broken]")[0] + "[pipe.echo]" + CONDITION_FAULTS.split("[pipe.echo]")[1]
+    )
     with pytest.raises(PipeRunError) as unmatched:
         await run_text(only_empty, "faults.empty", {"size": ""})
     assert (unmatched.value.code, unmatched.value.pipe) == ("pipe.condition_unmatched", "empty")
