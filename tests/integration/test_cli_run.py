@@ -130,7 +130,7 @@ def test_unreadable_inputs_exit_2(tmp_path: Path) -> None:
 def test_the_console_script_runs_a_bundle(tmp_path: Path) -> None:
     bundle = write(tmp_path / "bundle.mthds", VALID_BUNDLE)
     script = Path(sys.executable).with_name("methodflow")
-    done = subprocess.run(  # noqa: S603 - our own console script, arguments from this test
+    done = subprocess.run(
         [str(script), "run", str(bundle), "--input", "vessel=Kerlann", "--pretty"],
         capture_output=True,
         text=True,
