@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8081
 
-.PHONY: install run test check lint typecheck format bench clean
+.PHONY: install run test check lint typecheck format bench compare-reference clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/interpret.py
+
+# Installs pipelex-api 0.92.2 into .cache/reference-venv on first use (its own environment, never ours).
+compare-reference: $(STAMP)
+	test -x .cache/reference-venv/bin/uvicorn || ($(PYTHON) -m venv .cache/reference-venv && .cache/reference-venv/bin/pip install --quiet pipelex-api==0.92.2)
+	$(BIN)/python bench/compare_reference.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -146,3 +146,41 @@ async def test_trees_at_the_limits_are_read() -> None:
     async with asgi_client(settings) as client:
         verdict = await _verdict(client, body)
     assert verdict["is_valid"] is True
+
+
+DRY_RUN_FAULTS = """domain = "lanes"
+[pipe.route]
+type = "PipeCondition"
+description = "Renders nothing, so no lane can be chosen"
+inputs = { parcel = "Text" }
+output = "Text"
+expression = "''"
+outcomes = { express = "note" }
+default_outcome = "note"
+
+[pipe.note]
+type = "PipeLLM"
+description = "Notes the parcel"
+inputs = { parcel = "Text" }
+output = "Text"
+prompt = "Note $parcel"
+
+[pipe.print]
+type = "PipeDocGen"
+description = "Prints a field the text does not have"
+inputs = { parcel = "Text" }
+output = "Document"
+format = "pdf"
+template = "<p>{{ parcel.weight.kilograms }}</p>"
+"""
+
+
+async def test_the_dry_run_of_every_pipe_reports_its_failures_in_errors(client: httpx.AsyncClient) -> None:
+    verdict = await _verdict(client, {"mthds_contents": [DRY_RUN_FAULTS]})
+    assert verdict["is_valid"] is False
+    _assert_items(verdict["errors"])
+    found = [(item["location"]["pipe"], item["code"], item["error_type"]) for item in verdict["errors"]]
+    assert found == [
+        ("route", "pipe.condition_unmatched", "DryRunError"),
+        ("print", "pipe.template_render_failed", "DryRunError"),
+    ]
