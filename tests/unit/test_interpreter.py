@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.stuff import Absence, Stuff
 from tests.helpers.methods import run_text
 
@@ -282,3 +285,75 @@ prompt = "Write about $topic"
     assert isinstance(numbered.main, Stuff)
     assert numbered.main.concept == "native.Number"
     assert isinstance(numbered.main_json()["number"], int | float)
+
+
+class CountingExecutor:
+    """Answers each operator after a short wait, recording how many calls were in flight at once."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.order: list[str] = []
+
+    async def run_operator(self, call: OperatorCall) -> Produced:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        item = call.inputs["crate"].content["text"] if "crate" in call.inputs else call.pipe.code
+        await asyncio.sleep(0.001 * (sum(map(ord, item)) % 5))  # finish out of order
+        self.order.append(item)
+        self.in_flight -= 1
+        return Produced({"text": f"checked {item}"})
+
+
+CONCURRENT = """
+domain = "yard"
+description = "Concurrent work"
+
+[pipe.check_all]
+type = "PipeBatch"
+description = "Checks every crate"
+inputs = { crates = "Text[]" }
+output = "Text[]"
+branch_pipe_code = "check_one"
+input_list_name = "crates"
+input_item_name = "crate"
+
+[pipe.check_one]
+type = "PipeLLM"
+description = "Checks one crate"
+inputs = { crate = "Text" }
+output = "Text"
+prompt = "Check $crate"
+
+[pipe.both]
+type = "PipeParallel"
+description = "Two checks at once"
+inputs = { crate = "Text" }
+output = "Composite"
+branches = [ { pipe = "check_one", result = "first" }, { pipe = "check_again", result = "second" } ]
+
+[pipe.check_again]
+type = "PipeLLM"
+description = "Checks again"
+inputs = { crate = "Text" }
+output = "Text"
+prompt = "Check $crate again"
+"""
+
+
+async def test_batch_items_run_concurrently_at_most_eight_at_once_and_keep_their_order() -> None:
+    executor = CountingExecutor()
+    crates = [f"c{index}" for index in range(40)]
+    outcome = await run_text(CONCURRENT, "yard.check_all", {"crates": crates}, executor=executor)
+    assert executor.most_in_flight == 8
+    assert executor.order != crates  # they finished out of order...
+    assert outcome.main_json() == {
+        "items": [{"text": f"checked c{index}"} for index in range(40)]
+    }  # ...kept in order
+
+
+async def test_parallel_branches_run_at_the_same_time() -> None:
+    executor = CountingExecutor()
+    outcome = await run_text(CONCURRENT, "yard.both", {"crate": "c1"}, executor=executor)
+    assert executor.most_in_flight == 2
+    assert outcome.main_json() == {"first": {"text": "checked c1"}, "second": {"text": "checked c1"}}
