@@ -87,7 +87,8 @@ class Interpreter:
             value = await self._dispatch(entry, contract, gated, memory, site, depth)
         except PipeRunError as failure:
             self._notify_finished(entry, depth, "failed")
-            raise failure.located(entry.code) from None
+            failure.located(entry.code)
+            raise  # keeps the original cause (a user function's exception) on the failure
         self._notify_finished(entry, depth, "done" if isinstance(value, Stuff) else "absent")
         return value
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
+from dataclasses import replace
 from typing import Any, cast
 
 from pydantic import BaseModel
@@ -29,7 +31,13 @@ async def run_function(call: OperatorCall, registry: FunctionRegistry) -> Produc
             params={"function": name},
         )
     try:
-        result = function(call.inputs)
+        # A copy: stored contents are shared between memories and never change once stored.
+        result = function(
+            {
+                name: replace(stuff, content=copy.deepcopy(stuff.content))
+                for name, stuff in call.inputs.items()
+            }
+        )
         if inspect.isawaitable(result):
             result = await cast("Any", result)
     except PipeRunError:
