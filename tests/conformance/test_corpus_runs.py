@@ -87,7 +87,9 @@ OBSERVED: dict[str, Callable[[Any], bool]] = {
     # A YesNo bound from a boolean drives `{% if fragile.yes_no %}`.
     "feature_binding_step_parcel_recipient": lambda main: main["handling"] == "Fragile, handle with care",
     # The evening note is absent, so the reminder is skipped and the sequence's `Text?` output is absent.
-    "feature_binding_step_delivery_note": lambda main: main.get("absent") is True and main["kind"] == "skipped",
+    "feature_binding_step_delivery_note": lambda main: (
+        main.get("absent") is True and main["kind"] == "skipped"
+    ),
 }
 
 
