@@ -21,7 +21,7 @@ from shared.language.concept_compat import satisfies
 from shared.language.library import Library
 from shared.runtime.call_site import RunOptions
 from shared.runtime.dry_run_executor import DryRunExecutor
-from shared.runtime.operator_call import OperatorCall, Produced
+from shared.runtime.operator_call import OperatorCall, OperatorExecutor, Produced
 from shared.runtime.pipe_contracts import PipeContracts
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline
@@ -57,7 +57,7 @@ def run(
     *,
     dry_run: bool = True,
     seed: str = "methodflow",
-    executor: Any = None,
+    executor: OperatorExecutor | None = None,
 ) -> RunOutcome:
     request = RunRequest(bundle.entry_ref, bundle.inputs)
     options = RunOptions(dry_run=dry_run, seed=seed)
