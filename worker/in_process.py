@@ -6,6 +6,7 @@ Used by `methodflow run` and by tests; the Temporal workflow runs the same inter
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from shared.language.model_deck import builtin_deck
@@ -55,11 +56,5 @@ async def run_sources(
         else LocalOperatorExecutor(library, store, run_key=seed, functions=functions)
     )
     inputs = store_data_urls(request.inputs or {}, store, key_prefix=seed)
-    selected = RunRequest(
-        pipe_ref,
-        inputs,
-        request.output_name,
-        request.output_multiplicity,
-        request.dynamic_output_concept_ref,
-    )
+    selected = replace(request, pipe_ref=pipe_ref, inputs=inputs)
     return await run_pipeline(library, selected, executor, RunOptions(dry_run=dry_run, seed=seed), listener)

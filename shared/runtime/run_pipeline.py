@@ -5,7 +5,7 @@ Pure: the executor given decides what operators do.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.language.library import Library, PipeEntry
@@ -118,13 +118,7 @@ async def run_pipeline(
     memory = prepare_memory(library, entry, request, options.seed)
     concept = dynamic_concept(library, request)
     if concept is not None:
-        options = RunOptions(
-            dry_run=options.dry_run,
-            dynamic_output_concept=concept,
-            max_depth=options.max_depth,
-            concurrency=options.concurrency,
-            seed=options.seed,
-        )
+        options = replace(options, dynamic_output_concept=concept)
     interpreter = Interpreter(library, executor, options, listener)
     main = await interpreter.run(entry.ref, memory, site)
     return RunOutcome(entry.ref, memory, main)
