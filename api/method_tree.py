@@ -11,7 +11,7 @@ import binascii
 import re
 from typing import Any, cast
 
-from api.problem_catalogue import ProblemCode
+from shared.problems.catalogue import ProblemCode
 from api.problems import ProblemError, request_invalid, request_too_large
 from api.settings import ApiSettings
 from shared.language.report import BundleSource

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problem_catalogue import CATALOGUE, ProblemCode
+from shared.problems.catalogue import CATALOGUE, ProblemCode
 from api.request_id import request_id_of
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import pydantic_core
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from api.problem_catalogue import ProblemCode
+from shared.problems.catalogue import ProblemCode
 from api.problems import ProblemError, request_invalid
 
 RequestModel = TypeVar("RequestModel", bound=BaseModel)

@@ -17,9 +17,9 @@ from shared.runtime.dry_run_executor import DryRunExecutor
 from shared.runtime.function_registry import DEFAULT_REGISTRY, FunctionRegistry
 from shared.runtime.operator_call import OperatorExecutor
 from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline, select_pipe
-from worker.blob_store import LocalBlobStore
+from shared.storage.blob_store import LocalBlobStore
+from shared.storage.stored_inputs import store_data_urls
 from worker.operators.local import LocalOperatorExecutor
-from worker.stored_inputs import store_data_urls
 
 
 class MethodInvalid(Exception):

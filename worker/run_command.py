@@ -18,7 +18,9 @@ from typing import Any, Final
 import typer
 from ulid import ULID
 
+from shared.language.library import PipeEntry
 from shared.language.report import BundleSource
+from shared.runtime.call_site import InvocationPath
 from shared.runtime.caller_inputs import InputRefused
 from shared.runtime.function_registry import load_entry_points
 from shared.runtime.json_values import as_mapping
@@ -40,15 +42,20 @@ class ProgressLines:
     """One stderr line per pipe as it ends, indented by nesting depth, with its duration."""
 
     def __init__(self) -> None:
-        self._started: dict[tuple[str, int], float] = {}
+        self._started: dict[InvocationPath, float] = {}
 
-    def pipe_started(self, pipe_ref: str, depth: int) -> None:
-        self._started[(pipe_ref, depth)] = time.perf_counter()
+    def pipe_started(self, entry: PipeEntry, path: InvocationPath) -> None:
+        del entry
+        self._started[path] = time.perf_counter()
 
-    def pipe_finished(self, pipe_ref: str, depth: int, outcome: str) -> None:
-        began = self._started.pop((pipe_ref, depth), None)
+    def pipe_finished(self, entry: PipeEntry, path: InvocationPath, outcome: str) -> None:
+        began = self._started.pop(path, None)
         took = f" {1000 * (time.perf_counter() - began):.1f} ms" if began is not None else ""
-        typer.echo(f"{'  ' * depth}{outcome:>7}  {pipe_ref}{took}", err=True)
+        typer.echo(f"{'  ' * path.depth}{outcome:>7}  {entry.ref}{took}", err=True)
+
+    def batch_started(self, entry: PipeEntry, path: InvocationPath, total: int) -> None:
+        """No line: each item reports its own as it ends."""
+        del entry, path, total
 
 
 def read_inputs(inputs_file: Path | None, pairs: list[str]) -> dict[str, Any]:

@@ -88,6 +88,34 @@ def validate_sources(
     )
 
 
+class LibraryUnusable(ValueError):
+    """The bundles do not even parse and assemble; only a method that validated should reach `load_library`."""
+
+
+def load_library(sources: Sequence[BundleSource]) -> Library:
+    """The library of bundles that already validated, without the checks (the workflow rebuilds it).
+
+    Parsing and assembly only: the checks and the dry-run sweep ran when the API accepted the run,
+    against the API's model deck, which the workers need not share.
+    """
+    bundles: list[BundleBlueprint] = []
+    lines: dict[tuple[str, str, str], int] = {}
+    for source in sources:
+        outcome = parse_bundle(source)
+        if outcome.issues or outcome.blueprint is None:
+            msg = (
+                f"bundle {source.path} does not parse: {outcome.issues[0].message if outcome.issues else ''}"
+            )
+            raise LibraryUnusable(msg)
+        bundles.append(outcome.blueprint)
+        lines.update({(source.path, kind, code): line for (kind, code), line in outcome.lines.items()})
+    library = assemble_library(bundles, lines)
+    if library.issues:
+        msg = f"the bundles do not assemble: {library.issues[0].message}"
+        raise LibraryUnusable(msg)
+    return library
+
+
 def _run_to_end(coroutine: Coroutine[Any, Any, _T]) -> _T:
     """Run the dry-run sweep to completion from synchronous code, even under a running event loop."""
     try:

@@ -1,12 +1,18 @@
-"""How a pipe is called and how a run is set up: call sites, run options, progress listeners. Pure."""
+"""How a pipe is called and how a run is set up: call sites, run options, invocation paths, progress
+listeners. Pure.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import quote
 
 from shared.language.natives import NATIVE_DOMAIN
+
+if TYPE_CHECKING:
+    from shared.language.library import PipeEntry
 
 TEXT = f"{NATIVE_DOMAIN}.Text"
 MAX_DEPTH = 20  # the reference's nesting limit
@@ -33,12 +39,67 @@ class RunOptions:
     seed: str = "methodflow"
 
 
+PATH_SEPARATOR = "/"
+DEFAULT_OUTCOME_SEGMENT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationPath:
+    """The name of one invocation of a pipe in a run (http-api.md §9.5): the entry pipe's ref, then one
+    segment per controller level, e.g. `filings.review_filings/step_3/item_2`.
+
+    It holds no counter and no run-scoped id, so the same invocation has the same path in every run of
+    the same method, live or dry.
+    """
+
+    segments: tuple[str, ...]
+
+    @staticmethod
+    def root(pipe_ref: str) -> InvocationPath:
+        """The path of the run's entry pipe."""
+        return InvocationPath((pipe_ref,))
+
+    @property
+    def depth(self) -> int:
+        """Controller levels above this invocation (0 for the entry pipe)."""
+        return len(self.segments) - 1
+
+    def child(self, segment: str) -> InvocationPath:
+        return InvocationPath((*self.segments, segment))
+
+    def step(self, number: int) -> InvocationPath:
+        """Step `number` (from 1, binding steps counted) of a sequence."""
+        return self.child(f"step_{number}")
+
+    def branch(self, number: int) -> InvocationPath:
+        """Branch `number` (from 1, in declaration order) of a parallel."""
+        return self.child(f"branch_{number}")
+
+    def item(self, number: int) -> InvocationPath:
+        """The run for item `number` (from 1) of a batch's list."""
+        return self.child(f"item_{number}")
+
+    def outcome(self, key: str | None) -> InvocationPath:
+        """A condition's outcome named by its key, or its default outcome (`None`).
+
+        The key is percent-encoded, as the reference does, so a key holding `/` cannot split a segment.
+        """
+        if key is None:
+            return self.child(DEFAULT_OUTCOME_SEGMENT)
+        return self.child(f"outcome_{quote(key, safe='')}")
+
+    def wire(self) -> str:
+        return PATH_SEPARATOR.join(self.segments)
+
+
 class PipeListener(Protocol):
-    """Told when each pipe starts and ends (progress lines, workflow queries)."""
+    """Told when each invocation starts and ends, and when a batch knows its item count (progress)."""
 
-    def pipe_started(self, pipe_ref: str, depth: int) -> None: ...
+    def pipe_started(self, entry: PipeEntry, path: InvocationPath) -> None: ...
 
-    def pipe_finished(self, pipe_ref: str, depth: int, outcome: str) -> None: ...
+    def pipe_finished(self, entry: PipeEntry, path: InvocationPath, outcome: str) -> None: ...
+
+    def batch_started(self, entry: PipeEntry, path: InvocationPath, total: int) -> None: ...
 
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

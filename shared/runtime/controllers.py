@@ -22,7 +22,7 @@ from shared.language.slots import Slot
 from shared.language.template_analysis import TemplateCategory
 from shared.language.template_render import TemplateRenderFault, render_expression, render_template
 from shared.runtime.binding_values import as_content, first_empty_path, walk_values
-from shared.runtime.call_site import CallSite, snake_case
+from shared.runtime.call_site import CallSite, InvocationPath, snake_case
 from shared.runtime.content_values import ContentRefused
 from shared.runtime.json_values import as_list
 from shared.runtime.pipe_contracts import PipeContract
@@ -51,21 +51,26 @@ class ControllerRuns:
         self.interpreter = interpreter
 
     async def sequence(
-        self, entry: PipeEntry, blueprint: PipeSequence, memory: WorkingMemory, site: CallSite, depth: int
+        self,
+        entry: PipeEntry,
+        blueprint: PipeSequence,
+        memory: WorkingMemory,
+        site: CallSite,
+        path: InvocationPath,
     ) -> Value:
         value: Value | None = None
-        for step in blueprint.steps:
+        for number, step in enumerate(blueprint.steps, start=1):
             if isinstance(step, BindingStep):
                 label = f'binding step {{ from = "{step.from_}", result = "{step.result}" }}'
                 value = self.bind(entry, step.from_, memory, step.result, label)
                 memory.put(step.result, value)
             elif step.batch_over is not None:
-                value = await self._inline_batch(entry, step, memory, depth)
+                value = await self._inline_batch(entry, step, memory, path.step(number))
                 self.interpreter.put(memory, CallSite(step.result), value)
             else:
                 callee = self.interpreter.callee(entry, step.pipe)
                 step_site = CallSite(step.result, step.nb_output, step.multiple_output)
-                value = await self.interpreter.run_pipe(callee, memory, step_site, depth + 1)
+                value = await self.interpreter.run_pipe(callee, memory, step_site, path.step(number))
         if value is None:  # unreachable: a sequence has at least one step (validated)
             raise PipeRunError(FailureCode.RUNTIME_UNEXPECTED, f"sequence '{entry.code}' has no steps")
         if site.result is not None:
@@ -110,8 +115,9 @@ class ControllerRuns:
         return self.interpreter.new_stuff(result, concept, as_content(concept, reached.value))
 
     async def _inline_batch(
-        self, entry: PipeEntry, step: PipeStep, memory: WorkingMemory, depth: int
+        self, entry: PipeEntry, step: PipeStep, memory: WorkingMemory, step_path: InvocationPath
     ) -> Value:
+        """A step with `batch_over`: its items run at `<step path>/item_<n>`, reported under the sequence."""
         list_name = step.batch_over or ""
         if "." in list_name:
             bound_name = f"_bound_{list_name.replace('.', '_')}"
@@ -121,7 +127,7 @@ class ControllerRuns:
         callee = self.interpreter.callee(entry, step.pipe)
         contract = self.interpreter.contracts.of(callee)
         return await self._fan_out(
-            entry, callee, memory, list_name, step.batch_as or "", contract.output.concept, depth
+            entry, callee, memory, list_name, step.batch_as or "", contract.output.concept, step_path
         )
 
     async def batch(
@@ -132,7 +138,7 @@ class ControllerRuns:
         inputs: dict[str, Stuff],
         memory: WorkingMemory,
         site: CallSite,
-        depth: int,
+        path: InvocationPath,
     ) -> Value:
         del inputs  # the list is read by name below, so an absent one is reported as such
         callee = self.interpreter.callee(entry, blueprint.branch_pipe_code)
@@ -143,7 +149,7 @@ class ControllerRuns:
             blueprint.input_list_name,
             blueprint.input_item_name,
             contract.output.concept,
-            depth,
+            path,
         )
         self.interpreter.put(memory, site, value)
         return value
@@ -156,9 +162,11 @@ class ControllerRuns:
         list_name: str,
         item_name: str,
         concept: str,
-        depth: int,
+        path: InvocationPath,
     ) -> Value:
-        """Run `callee` once per item of the list under `list_name`; outputs in item order, absences dropped."""
+        """Run `callee` once per item of the list under `list_name` (at `path/item_<n>`); outputs in item
+        order, absences dropped. `entry` is the batching pipe: the PipeBatch, or the sequence of a step.
+        """
         held = memory.lookup(list_name)
         if isinstance(held, Absence):
             return Absence(
@@ -177,16 +185,19 @@ class ControllerRuns:
                 params={"input": list_name},
             )
         interpreter = self.interpreter
+        items = held.items()
+        interpreter.notify_batch(entry, path, len(items))
 
-        def job(item: Any) -> Any:
+        def job(number: int, item: Any) -> Any:
             async def run_item() -> Value:
                 child = memory.fork()
                 child.store(item_name, interpreter.new_stuff(item_name, held.concept, item), main=False)
-                return await interpreter.run_pipe(callee, child, CallSite(), depth + 1)
+                return await interpreter.run_pipe(callee, child, CallSite(), path.item(number))
 
             return run_item
 
-        results = await interpreter.gather_in_order((job(item) for item in held.items()), bounded=True)
+        jobs = (job(number, item) for number, item in enumerate(items, start=1))
+        results = await interpreter.gather_in_order(jobs, bounded=True)
         outputs = [result for result in results if isinstance(result, Stuff)]
         item_concept = outputs[0].concept if outputs and concept == f"{NATIVE_DOMAIN}.Dynamic" else concept
         return interpreter.new_stuff(
@@ -200,20 +211,20 @@ class ControllerRuns:
         contract: PipeContract,
         memory: WorkingMemory,
         site: CallSite,
-        depth: int,
+        path: InvocationPath,
     ) -> Value:
         interpreter = self.interpreter
 
-        def job(step: PipeStep) -> Any:
+        def job(number: int, step: PipeStep) -> Any:
             async def run_branch() -> Value:
                 callee = interpreter.callee(entry, step.pipe)
                 branch_site = CallSite(step.result, step.nb_output, step.multiple_output)
-                return await interpreter.run_pipe(callee, memory.fork(), branch_site, depth + 1)
+                return await interpreter.run_pipe(callee, memory.fork(), branch_site, path.branch(number))
 
             return run_branch
 
         results: list[Value] = await interpreter.gather_in_order(
-            (job(step) for step in blueprint.branches), bounded=False
+            (job(number, step) for number, step in enumerate(blueprint.branches, start=1)), bounded=False
         )
         combined: dict[str, Any] = {}
         for step, value in zip(blueprint.branches, results, strict=True):
@@ -242,7 +253,7 @@ class ControllerRuns:
         inputs: dict[str, Stuff],
         memory: WorkingMemory,
         site: CallSite,
-        depth: int,
+        path: InvocationPath,
     ) -> Value:
         interpreter = self.interpreter
         variables = interpreter.views.variables(inputs.values())
@@ -264,7 +275,7 @@ class ControllerRuns:
         if blueprint.add_alias_from_expression_to is not None:
             memory.add_alias(rendered, blueprint.add_alias_from_expression_to)
         if interpreter.options.dry_run:
-            return await self._dry_outcomes(entry, blueprint, memory, site, depth)
+            return await self._dry_outcomes(entry, blueprint, memory, site, path)
         if chosen == SPECIAL_FAIL:
             raise PipeRunError(
                 FailureCode.CONDITION_REFUSED,
@@ -280,10 +291,18 @@ class ControllerRuns:
             )
             interpreter.put(memory, site, absence)
             return absence
-        return await interpreter.run_pipe(interpreter.callee(entry, chosen), memory, site, depth + 1)
+        callee = interpreter.callee(entry, chosen)
+        return await interpreter.run_pipe(
+            callee, memory, site, self._outcome_path(entry, blueprint, callee, path)
+        )
 
     async def _dry_outcomes(
-        self, entry: PipeEntry, blueprint: PipeCondition, memory: WorkingMemory, site: CallSite, depth: int
+        self,
+        entry: PipeEntry,
+        blueprint: PipeCondition,
+        memory: WorkingMemory,
+        site: CallSite,
+        path: InvocationPath,
     ) -> Value:
         """Dry mode exercises every outcome pipe (each on a copy, the default last); its value is the last one's."""
         targets = [target for target in blueprint.outcomes.values() if target != blueprint.default_outcome]
@@ -297,12 +316,27 @@ class ControllerRuns:
         for index, target in enumerate(pipes):
             is_last = index == len(pipes) - 1
             branch_memory = memory if is_last else memory.fork()
-            value = await self.interpreter.run_pipe(
-                self.interpreter.callee(entry, target), branch_memory, site, depth + 1
-            )
+            callee = self.interpreter.callee(entry, target)
+            outcome_path = self._outcome_path(entry, blueprint, callee, path)
+            value = await self.interpreter.run_pipe(callee, branch_memory, site, outcome_path)
         if not pipes:
             self.interpreter.put(memory, site, value)
         return value
+
+    def _outcome_path(
+        self, entry: PipeEntry, blueprint: PipeCondition, callee: PipeEntry, path: InvocationPath
+    ) -> InvocationPath:
+        """Where a condition runs `callee`: under the first outcome key that runs that pipe (the reference
+        names outcome groups so), hence one path per pipe in dry and live runs alike; under `default` when
+        only the default outcome runs it.
+        """
+        library = self.interpreter.library
+        for key, target in blueprint.outcomes.items():
+            if target not in {SPECIAL_FAIL, SPECIAL_CONTINUE} and (
+                library.resolve_pipe(target, entry.domain) == callee.ref
+            ):
+                return path.outcome(key)
+        return path.outcome(None)
 
 
 def _guess_concept(value: Any) -> str:

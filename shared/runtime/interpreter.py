@@ -23,7 +23,7 @@ from shared.language.pipe_blueprints import (
     PipeParallel,
     PipeSequence,
 )
-from shared.runtime.call_site import CallSite, PipeListener, RunOptions, snake_case
+from shared.runtime.call_site import CallSite, InvocationPath, PipeListener, RunOptions, snake_case
 from shared.runtime.compose import run_compose
 from shared.runtime.content_values import ContentRefused, ContentValidator
 from shared.runtime.controllers import ControllerRuns
@@ -66,10 +66,12 @@ class Interpreter:
         entry = self.library.pipes.get(pipe_ref)
         if entry is None or entry.is_signature:
             raise PipeRunError(FailureCode.PIPE_UNRESOLVED, f"no runnable pipe '{pipe_ref}' in the library")
-        return await self.run_pipe(entry, memory, site or CallSite(), 0)
+        return await self.run_pipe(entry, memory, site or CallSite(), InvocationPath.root(entry.ref))
 
-    async def run_pipe(self, entry: PipeEntry, memory: WorkingMemory, site: CallSite, depth: int) -> Value:
-        if depth > self.options.max_depth:
+    async def run_pipe(
+        self, entry: PipeEntry, memory: WorkingMemory, site: CallSite, path: InvocationPath
+    ) -> Value:
+        if path.depth > self.options.max_depth:
             raise PipeRunError(
                 FailureCode.STACK_OVERFLOW,
                 f"pipes nest deeper than {self.options.max_depth} levels at '{entry.code}'",
@@ -79,17 +81,17 @@ class Interpreter:
         gated = self._gate(entry, contract, memory, site)
         if isinstance(gated, Absence):
             self.put(memory, site, gated)
-            self._notify_finished(entry, depth, "skipped")
+            self._notify_finished(entry, path, "skipped")
             return gated
         if self.listener is not None:
-            self.listener.pipe_started(entry.ref, depth)
+            self.listener.pipe_started(entry, path)
         try:
-            value = await self._dispatch(entry, contract, gated, memory, site, depth)
+            value = await self._dispatch(entry, contract, gated, memory, site, path)
         except PipeRunError as failure:
-            self._notify_finished(entry, depth, "failed")
+            self._notify_finished(entry, path, "failed")
             failure.located(entry.code)
             raise  # keeps the original cause (a user function's exception) on the failure
-        self._notify_finished(entry, depth, "done" if isinstance(value, Stuff) else "absent")
+        self._notify_finished(entry, path, "done" if isinstance(value, Stuff) else "absent")
         return value
 
     async def _dispatch(
@@ -99,18 +101,18 @@ class Interpreter:
         inputs: dict[str, Stuff],
         memory: WorkingMemory,
         site: CallSite,
-        depth: int,
+        path: InvocationPath,
     ) -> Value:
         blueprint = entry.blueprint
         runs = self._controllers
         if isinstance(blueprint, PipeSequence):
-            return await runs.sequence(entry, blueprint, memory, site, depth)
+            return await runs.sequence(entry, blueprint, memory, site, path)
         if isinstance(blueprint, PipeParallel):
-            return await runs.parallel(entry, blueprint, contract, memory, site, depth)
+            return await runs.parallel(entry, blueprint, contract, memory, site, path)
         if isinstance(blueprint, PipeCondition):
-            return await runs.condition(entry, blueprint, inputs, memory, site, depth)
+            return await runs.condition(entry, blueprint, inputs, memory, site, path)
         if isinstance(blueprint, PipeBatch):
-            return await runs.batch(entry, blueprint, contract, inputs, memory, site, depth)
+            return await runs.batch(entry, blueprint, contract, inputs, memory, site, path)
         return await self._operator(entry, contract, inputs, memory, site)
 
     async def _operator(
@@ -276,6 +278,11 @@ class Interpreter:
                 task.cancel()
             raise
 
-    def _notify_finished(self, entry: PipeEntry, depth: int, outcome: str) -> None:
+    def notify_batch(self, entry: PipeEntry, path: InvocationPath, total: int) -> None:
+        """Tell the listener that the batch at `path` fans out over `total` items (before any runs)."""
         if self.listener is not None:
-            self.listener.pipe_finished(entry.ref, depth, outcome)
+            self.listener.batch_started(entry, path, total)
+
+    def _notify_finished(self, entry: PipeEntry, path: InvocationPath, outcome: str) -> None:
+        if self.listener is not None:
+            self.listener.pipe_finished(entry, path, outcome)

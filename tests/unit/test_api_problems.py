@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from api.problem_catalogue import CATALOGUE, ProblemCode
+from shared.problems.catalogue import CATALOGUE, ProblemCode
 from api.problems import ProblemError, problem_document, request_invalid, request_too_large
 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,2}$")

@@ -19,7 +19,7 @@ from shared.runtime.operator_call import OperatorCall, OutputTarget, Produced
 from shared.runtime.run_failure import PipeRunError
 from shared.runtime.stuff import Stuff
 from shared.runtime.template_views import TemplateViews
-from worker.blob_store import LocalBlobStore
+from shared.storage.blob_store import LocalBlobStore
 from worker.operators.doc_gen import document_filename, run_doc_gen
 
 HEADER = """

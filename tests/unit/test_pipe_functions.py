@@ -26,7 +26,7 @@ from shared.runtime.run_failure import PipeRunError
 from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline
 from shared.runtime.stuff import Stuff
 from tests.helpers.methods import library_of
-from worker.blob_store import LocalBlobStore
+from shared.storage.blob_store import LocalBlobStore
 from worker.in_process import MethodInvalid, run_sources
 from worker.operators.local import LocalOperatorExecutor
 

@@ -26,7 +26,7 @@ from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.operator_prompts import render_operator_templates
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.template_views import TemplateViews
-from worker.blob_store import BlobStore
+from shared.storage.blob_store import BlobStore
 
 MIME_TYPES: Final = {
     "pdf": "application/pdf",

@@ -13,7 +13,7 @@ from shared.runtime.json_values import as_mapping
 from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.template_views import TemplateViews
-from worker.blob_store import BlobStore
+from shared.storage.blob_store import BlobStore
 from worker.operators.doc_gen import run_doc_gen
 from worker.operators.functions import run_function
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.runtime.data_urls import DEFAULT_MAX_BYTES, decode_data_url, is_data_url
 from shared.runtime.json_values import as_list, as_mapping
-from worker.blob_store import BlobStore
+from shared.storage.blob_store import BlobStore
 
 
 def store_data_urls(

@@ -1,0 +1,47 @@
+"""Where a run's durable files live in the blob store: method sources by digest, outputs by run.
+
+Keys: `methods/<sha256>.json` (content-addressed, shared by every run of the same bundles) and
+`<tenant prefix>/runs/<run id>/...` (http-api.md §14, `STORAGE`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from shared.language.report import BundleSource
+from shared.storage.blob_store import STORAGE_SCHEME, BlobStore
+
+
+def method_digest(bundles: Sequence[BundleSource]) -> str:
+    """SHA-256 of the bundles' paths and texts, in order: the name activities find the method by."""
+    canonical = json.dumps([[bundle.path, bundle.text] for bundle in bundles], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def put_method(store: BlobStore, bundles: Sequence[BundleSource]) -> str:
+    """Store the bundles once under their digest; return the digest."""
+    digest = method_digest(bundles)
+    payload = json.dumps([{"path": bundle.path, "text": bundle.text} for bundle in bundles])
+    store.put(f"methods/{digest}.json", payload.encode("utf-8"), "application/json")
+    return digest
+
+
+def get_method(store: BlobStore, digest: str) -> list[BundleSource]:
+    """The bundles stored under `digest`; raises `BlobNotFoundError`."""
+    raw: list[dict[str, str]] = json.loads(store.get(f"{STORAGE_SCHEME}methods/{digest}.json"))
+    return [BundleSource(path=item["path"], text=item["text"]) for item in raw]
+
+
+def run_key(storage_prefix: str, run_id: str, name: str) -> str:
+    return f"{storage_prefix}/runs/{run_id}/{name}"
+
+
+def put_json(store: BlobStore, key: str, value: Any) -> str:
+    return store.put(key, json.dumps(value, ensure_ascii=False).encode("utf-8"), "application/json")
+
+
+def get_json(store: BlobStore, uri: str) -> Any:
+    return json.loads(store.get(uri))
