@@ -1,4 +1,4 @@
-"""`Annotated` dependencies of the routes: the settings and the model deck the app was built with."""
+"""`Annotated` dependencies of the routes: the settings and model deck the app was built with, the caller."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.auth import Caller, authenticate
 from api.settings import ApiSettings
 from shared.language.model_deck import ModelDeck
 
@@ -23,3 +24,5 @@ def _model_deck(request: Request) -> ModelDeck:
 
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 ModelDeckDep = Annotated[ModelDeck, Depends(_model_deck)]
+# The authenticated caller (§3b): 401 / 500 before the route's body is read.
+CallerDep = Annotated[Caller, Depends(authenticate)]

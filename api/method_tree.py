@@ -11,10 +11,10 @@ import binascii
 import re
 from typing import Any, cast
 
-from shared.problems.catalogue import ProblemCode
 from api.problems import ProblemError, request_invalid, request_too_large
 from api.settings import ApiSettings
 from shared.language.report import BundleSource
+from shared.problems.catalogue import ProblemCode
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 

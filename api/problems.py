@@ -16,8 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.problems.catalogue import CATALOGUE, ProblemCode
 from api.request_id import request_id_of
+from shared.problems.catalogue import CATALOGUE, ProblemCode
 
 logger = logging.getLogger(__name__)
 

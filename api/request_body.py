@@ -11,8 +11,8 @@ import pydantic_core
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from shared.problems.catalogue import ProblemCode
 from api.problems import ProblemError, request_invalid
+from shared.problems.catalogue import ProblemCode
 
 RequestModel = TypeVar("RequestModel", bound=BaseModel)
 

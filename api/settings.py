@@ -9,9 +9,11 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import PositiveInt, ValidationError, field_validator
+from pydantic import NonNegativeInt, PositiveInt, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.auth import AuthMode
 from shared.language.model_deck import DeckError, ModelDeck, builtin_deck
 
 
@@ -50,11 +52,19 @@ class ServiceSettings(BaseSettings):
 
 
 class ApiSettings(ServiceSettings):
-    """The API process: listen address, CORS and the request limits of http-api.md §4.4."""
+    """The API process: listen address, CORS, authentication (§3b) and the request limits of §4.4."""
 
     host: str = "0.0.0.0"  # noqa: S104 -- the service is meant to be reached from other hosts (§14 default)
     port: int = 8081
     cors_allow_origins: str = "*"
+
+    # None = unset, so that legacy `USE_JWT` can still choose; read the mode from `effective_auth_mode`.
+    auth_mode: AuthMode | None = None
+    use_jwt: bool | None = None
+    # Secrets: SecretStr keeps them out of reprs and logs.
+    api_key: SecretStr | None = None
+    jwt_secret_key: SecretStr | None = None
+    jwt_leeway_seconds: NonNegativeInt = 30
 
     max_request_body_mib: PositiveInt = 100
     max_mthds_file_kib: PositiveInt = 1024
@@ -65,6 +75,35 @@ class ApiSettings(ServiceSettings):
     max_callback_urls: PositiveInt = 5
     max_callback_url_len: PositiveInt = 2048
     max_input_file_mib: PositiveInt = 50
+
+    @field_validator("auth_mode", mode="before")
+    @classmethod
+    def _known_auth_mode(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        normalized = value.strip().lower()
+        if not normalized:
+            # `AUTH_MODE=` (set but empty, as compose files often leave it) means unset.
+            return None
+        if normalized not in set(AuthMode):
+            # A custom error: pydantic's own message would not name the variable outside `get_settings()`.
+            error_type, template = "auth_mode", "AUTH_MODE accepts only {valid} (in any case)"
+            raise PydanticCustomError(error_type, template, {"valid": ", ".join(AuthMode)})
+        return normalized
+
+    @property
+    def effective_auth_mode(self) -> AuthMode:
+        """`AUTH_MODE`; when unset, `jwt` if legacy `USE_JWT` is true, else `none` (§3b)."""
+        if self.auth_mode is not None:
+            return self.auth_mode
+        return AuthMode.JWT if self.use_jwt else AuthMode.NONE
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        """The accepted bearer keys of `API_KEY` (comma-separated, for rotation); empty when unset."""
+        if self.api_key is None:
+            return ()
+        return tuple(key.strip() for key in self.api_key.get_secret_value().split(",") if key.strip())
 
     @property
     def cors_origins(self) -> list[str]:

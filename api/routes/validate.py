@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import authenticate
 from api.deps import ModelDeckDep, SettingsDep
 from api.method_source import MethodSourceFields, bundle_sources
 from api.request_body import parse_request, read_json_object
@@ -18,7 +19,8 @@ from shared.language.model_deck import ModelDeck
 from shared.language.report import BundleSource
 from shared.language.validator import validate_sources
 
-router = APIRouter(tags=["validate"])
+# Every route here is authenticated (§3b); the dependency runs before a handler reads the body.
+router = APIRouter(tags=["validate"], dependencies=[Depends(authenticate)])
 
 
 class ValidateRequest(MethodSourceFields):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Final, TypeVar
 
@@ -78,3 +79,13 @@ def load_entry_points(
         registry.register(point.name, point.load())
         loaded.append(point.name)
     return loaded
+
+
+def load_function_modules(spec: str | None) -> list[str]:
+    """Import the comma-separated modules of `FUNCTION_MODULES`, whose `@pipe_function`s register
+    themselves; returns the module names. Called at process start-up, like `load_entry_points`.
+    """
+    names = [name.strip() for name in (spec or "").split(",") if name.strip()]
+    for name in names:
+        import_module(name)
+    return names

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from shared.problems.catalogue import CATALOGUE, ProblemCode
 from api.problems import ProblemError, problem_document, request_invalid, request_too_large
+from shared.problems.catalogue import CATALOGUE, ProblemCode
 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,2}$")
 

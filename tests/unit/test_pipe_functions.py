@@ -25,8 +25,8 @@ from shared.runtime.function_registry import (
 from shared.runtime.run_failure import PipeRunError
 from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline
 from shared.runtime.stuff import Stuff
-from tests.helpers.methods import library_of
 from shared.storage.blob_store import LocalBlobStore
+from tests.helpers.methods import library_of
 from worker.in_process import MethodInvalid, run_sources
 from worker.operators.local import LocalOperatorExecutor
 

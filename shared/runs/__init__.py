@@ -1,0 +1,1 @@
+"""Durable runs: the workflow's contract (inputs, results, progress, names) shared by the API and the workers. Pure."""

@@ -1,0 +1,23 @@
+"""The stable names both sides agree on: workflow and activity types, queries, search attributes. Pure.
+
+Renaming any of these breaks runs already in flight, so they are spelled once, here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+RUN_WORKFLOW: Final = "RunPipeline"
+RUN_OPERATOR_ACTIVITY: Final = "run_operator"
+STORE_RUN_OUTPUT_ACTIVITY: Final = "store_run_output"
+
+PROGRESS_QUERY: Final = "progress"
+EVENTS_QUERY: Final = "events"
+CANCEL_SIGNAL: Final = "cancel"
+
+# Keyword search attributes, registered on the dev server at start (§9.1).
+TENANT_ATTRIBUTE: Final = "MethodflowTenant"
+PIPE_CODE_ATTRIBUTE: Final = "MethodflowPipeCode"
+STATE_ATTRIBUTE: Final = "MethodflowState"
+SEARCH_ATTRIBUTES: Final = (TENANT_ATTRIBUTE, PIPE_CODE_ATTRIBUTE, STATE_ATTRIBUTE)
+WORKER_POLICY_ACTIVITY: Final = "worker_policy"

@@ -1,0 +1,128 @@
+"""The typed payloads of the run workflow and its activities (one input object each, as in the Temporal
+samples). Pure pydantic models, carried by the pydantic data converter.
+
+Payloads stay small: the method travels as its bundle texts once (workflow input), activities name it
+by digest, and large outputs are stored and referenced (`output_ref`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.runs.run_states import RunState
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BundleText(_Payload):
+    path: str
+    text: str
+
+
+class ActivityPolicy(_Payload):
+    """How pipe activities are retried and timed; read from the worker's settings once per run."""
+
+    start_to_close_seconds: float = 600
+    heartbeat_seconds: float = 30
+    max_attempts: int = 5
+    initial_interval_seconds: float = 1
+    max_interval_seconds: float = 60
+    output_inline_max_bytes: int = 256 * 1024
+
+
+class RunSpec(_Payload):
+    """The workflow input: one accepted, validated run request (http-api.md §4, after checks 1 to 7)."""
+
+    run_id: str
+    identity: str
+    storage_prefix: str
+    request_id: str
+    created_at: str
+    request_digest: str
+    method_digest: str
+    bundles: list[BundleText]
+    pipe_ref: str
+    pipe_code: str
+    inputs: dict[str, Any] = Field(default_factory=dict[str, Any])
+    output_name: str | None = None
+    output_multiplicity: bool | int | str | None = None
+    dynamic_output_concept_ref: str | None = None
+    callback_urls: list[str] = Field(default_factory=list[str])
+    run_timeout_seconds: float = 21600
+    files: dict[str, Any] | None = None
+    extra: dict[str, Any] = Field(default_factory=dict[str, Any])
+
+
+class StuffPayload(_Payload):
+    name: str
+    code: str
+    concept: str
+    content: Any
+    is_list: bool = False
+
+
+class OperatorTask(_Payload):
+    """One operator pipe to run in an activity; the worker finds the method by `method_digest`."""
+
+    run_id: str
+    storage_prefix: str
+    method_digest: str
+    pipe_ref: str
+    inputs: dict[str, StuffPayload]
+    output_concept: str
+    output_is_list: bool = False
+    output_count: int | None = None
+    seed: str
+    nb_output: int | None = None
+
+
+class OperatorAnswer(_Payload):
+    content: Any
+    concept: str | None = None
+
+
+class StoreOutputTask(_Payload):
+    storage_prefix: str
+    run_id: str
+    working_memory: dict[str, Any]
+
+
+class RunEnd(_Payload):
+    """The workflow result: how the run ended. A failed or cancelled run also completes its workflow."""
+
+    state: RunState
+    finished_at: str
+    main_stuff_name: str | None = None
+    working_memory: dict[str, Any] | None = None
+    output_ref: str | None = None
+    error: dict[str, Any] | None = None
+    error_status: int | None = None
+
+
+class ProgressEvent(_Payload):
+    """One entry of a run's progress log; `seq` is its 1-based position (the SSE id, §9.8)."""
+
+    seq: int
+    at: str
+    event: str
+    data: dict[str, Any]
+
+
+class ProgressCounters(_Payload):
+    pipes_total: int = 0
+    pipes_done: int = 0
+    current_pipe: str | None = None
+    batch: dict[str, Any] | None = None
+
+
+class ProgressView(_Payload):
+    """What the progress query answers: the state, the counters and the log after a given seq."""
+
+    state: RunState
+    version: int
+    counters: ProgressCounters
+    events: list[ProgressEvent]

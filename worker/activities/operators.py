@@ -1,0 +1,132 @@
+"""The operator activity: one model-backed or side-effecting pipe (PipeFunc, PipeDocGen, PipeLLM...) per call.
+
+Failures that retrying cannot fix (the method, the inputs, a missing model) leave as non-retryable
+`ApplicationError`s whose type is the problem code; anything else is retried by the activity's policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from shared.language.validator import LibraryUnusable
+from shared.runs.names import RUN_OPERATOR_ACTIVITY, STORE_RUN_OUTPUT_ACTIVITY, WORKER_POLICY_ACTIVITY
+from shared.runs.workflow_io import ActivityPolicy, OperatorAnswer, OperatorTask, StoreOutputTask
+from shared.runtime.function_registry import FunctionRegistry
+from shared.runtime.operator_call import OperatorCall, OutputTarget
+from shared.runtime.run_failure import FailureCode, PipeRunError
+from shared.runtime.stuff import Stuff
+from shared.storage.blob_store import BlobNotFoundError, BlobStore
+from shared.storage.run_storage import put_json, run_key
+from worker.method_cache import MethodCache
+from worker.operators.local import LocalOperatorExecutor
+
+# Temporal refuses payloads over 2 MB; an answer that large fails typed instead of failing the task.
+MAX_ANSWER_BYTES = 1_900_000
+
+
+def failure_details(failure: PipeRunError) -> dict[str, object]:
+    """What the workflow needs to rebuild the `PipeRunError` on its side."""
+    return {"code": failure.code, "message": failure.message, "pipe": failure.pipe, "params": failure.params}
+
+
+def as_application_error(failure: PipeRunError) -> ApplicationError:
+    return ApplicationError(
+        failure.message, failure_details(failure), type=failure.code, non_retryable=not failure.retryable
+    )
+
+
+class OperatorActivities:
+    """The worker's activities; one instance per worker process holds the store and the method cache."""
+
+    def __init__(self, store: BlobStore, functions: FunctionRegistry, policy: ActivityPolicy) -> None:
+        self.store = store
+        self.functions = functions
+        self.policy = policy
+        self.methods = MethodCache(store)
+
+    @activity.defn(name=WORKER_POLICY_ACTIVITY)
+    async def worker_policy(self) -> ActivityPolicy:
+        """The worker's retry and timeout settings, recorded in the run's history once."""
+        return self.policy
+
+    @activity.defn(name=RUN_OPERATOR_ACTIVITY)
+    async def run_operator(self, task: OperatorTask) -> OperatorAnswer:
+        call, executor = self._prepare(task)
+        async with self._heartbeats():
+            try:
+                produced = await executor.run_operator(call)
+            except PipeRunError as failure:
+                raise as_application_error(failure.located(call.pipe.code)) from failure
+        answer = OperatorAnswer(content=produced.content, concept=produced.concept)
+        size = len(json.dumps(answer.content, ensure_ascii=False).encode("utf-8"))
+        if size > MAX_ANSWER_BYTES:
+            failure = PipeRunError(
+                FailureCode.OUTPUT_INVALID,
+                f"the output of '{call.pipe.code}' has {size} bytes, over the {MAX_ANSWER_BYTES} a run step may carry",
+                pipe=call.pipe.code,
+                params={"size": size, "limit": MAX_ANSWER_BYTES},
+            )
+            raise as_application_error(failure)
+        return answer
+
+    @activity.defn(name=STORE_RUN_OUTPUT_ACTIVITY)
+    async def store_run_output(self, task: StoreOutputTask) -> str:
+        """Write a large final working memory to storage; the run's result then carries its URI."""
+        return await asyncio.to_thread(
+            put_json,
+            self.store,
+            run_key(task.storage_prefix, task.run_id, "working_memory.json"),
+            task.working_memory,
+        )
+
+    def _prepare(self, task: OperatorTask) -> tuple[OperatorCall, LocalOperatorExecutor]:
+        try:
+            library = self.methods.library(task.method_digest)
+        except (BlobNotFoundError, LibraryUnusable) as exc:
+            failure = PipeRunError(
+                FailureCode.RUNTIME_UNEXPECTED,
+                f"the worker cannot load the run's method {task.method_digest[:12]}: {exc}",
+                pipe=task.pipe_ref.rpartition(".")[2],
+            )
+            raise as_application_error(failure) from exc
+        entry = library.pipes[task.pipe_ref]
+        inputs = {
+            name: Stuff(stuff.name, stuff.code, stuff.concept, stuff.content, stuff.is_list)
+            for name, stuff in task.inputs.items()
+        }
+        call = OperatorCall(
+            pipe=entry,
+            inputs=inputs,
+            output=OutputTarget(task.output_concept, task.output_is_list, task.output_count),
+            seed=task.seed,
+            nb_output=task.nb_output,
+        )
+        executor = LocalOperatorExecutor(
+            library,
+            self.store,
+            run_key=run_key(task.storage_prefix, task.run_id, "files"),
+            functions=self.functions,
+        )
+        return call, executor
+
+    @asynccontextmanager
+    async def _heartbeats(self) -> AsyncGenerator[None]:
+        """Heartbeat while the operator runs, so a dead worker is noticed and a cancel is delivered."""
+        interval = max(0.2, self.policy.heartbeat_seconds / 3)
+
+        async def beat() -> None:
+            while True:
+                activity.heartbeat()
+                await asyncio.sleep(interval)
+
+        beating = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            beating.cancel()

