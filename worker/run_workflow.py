@@ -17,7 +17,7 @@ from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from shared.language.report import BundleSource
-    from shared.language.validator import load_library
+    from shared.language.validator import LibraryUnusable, load_library
     from shared.problems.run_errors import failure_error, run_error
     from shared.runs.names import (
         CANCEL_SIGNAL,
@@ -83,6 +83,14 @@ class RunPipelineWorkflow:
             return _end(log, RunState.FAILED, error, status)
         except PipeRunError as failure:
             error, status = failure_error(failure, pipeline_run_id=spec.run_id)
+            return _end(log, RunState.FAILED, error, status)
+        except LibraryUnusable as exc:
+            # The API validated these bundles: only a version skew between API and worker gets here.
+            error, status = run_error(
+                "runtime.unexpected",
+                f"The worker cannot load the method: {exc}.",
+                pipeline_run_id=spec.run_id,
+            )
             return _end(log, RunState.FAILED, error, status)
         except InputRefused as refused:
             error, status = run_error(

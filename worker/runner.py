@@ -31,9 +31,12 @@ from worker.temporal_connection import connect
 logger = logging.getLogger(__name__)
 
 # The workflow imports the pure core; passing it through keeps one copy of its modules (and their
-# caches) instead of re-importing them into every workflow's sandbox.
+# caches) instead of re-importing them into every workflow's sandbox. Jinja2 imports its runtime from
+# the code it compiles, at the first render, so it is passed through by name too (deterministic: it
+# renders templates in memory; its lock only guards its template cache).
+_PASSTHROUGH = ("shared", "jinja2", "markupsafe", "markdown_it")
 _SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("shared")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
 )
 
 
