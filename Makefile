@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/uvicorn api.main:create_app --factory --host 127.0.0.1 --port $(PORT)
+	$(BIN)/methodflow dev --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

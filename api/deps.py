@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from api.auth import Caller, authenticate
 from api.settings import ApiSettings
+from api.temporal_gateway import TemporalGateway
 from shared.language.model_deck import ModelDeck
 
 
@@ -22,6 +23,12 @@ def _model_deck(request: Request) -> ModelDeck:
     return deck
 
 
+def _gateway(request: Request) -> TemporalGateway:
+    gateway: TemporalGateway = request.app.state.temporal
+    return gateway
+
+
+GatewayDep = Annotated[TemporalGateway, Depends(_gateway)]
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 ModelDeckDep = Annotated[ModelDeck, Depends(_model_deck)]
 # The authenticated caller (§3b): 401 / 500 before the route's body is read.

@@ -17,8 +17,10 @@ from starlette.middleware.cors import CORSMiddleware
 from api.body_limit import BodyLimitMiddleware
 from api.problems import UnexpectedErrorMiddleware, install_problem_handlers
 from api.request_id import RequestIdMiddleware
-from api.routes import meta, validate
+from api.routes import meta, run_lifecycle, runs, validate
 from api.settings import ApiSettings, get_settings
+from api.temporal_gateway import TemporalGateway
+from shared.runtime.function_registry import load_entry_points, load_function_modules
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +79,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.model_deck = model_deck
+    app.state.temporal = TemporalGateway(settings.temporal_address)
+    load_entry_points()
+    load_function_modules(settings.function_modules)
     install_problem_handlers(app)
     app.include_router(meta.router)
     app.include_router(validate.router)
+    app.include_router(runs.router)
+    app.include_router(run_lifecycle.router)
     return app

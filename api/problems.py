@@ -180,6 +180,7 @@ async def _on_request_validation(request: Request, exc: Exception) -> Response:
 def install_problem_handlers(app: FastAPI) -> None:
     """Route every framework and domain error through `problem_response`."""
     app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RunProblem, _on_run_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
 
@@ -222,3 +223,31 @@ class UnexpectedErrorMiddleware:
                 raise
             error = ProblemError(ProblemCode.RUNTIME_UNEXPECTED, UNEXPECTED_DETAIL)
             await problem_response(error, request_id_of(scope))(scope, receive, send)
+
+
+class RunProblem(Exception):
+    """A run that ended badly, answered with the run's own problem and status (http-api.md §5, §7)."""
+
+    def __init__(self, document: Mapping[str, Any], status: int) -> None:
+        super().__init__(str(document.get("detail", "")))
+        self.document = dict(document)
+        self.status = status
+
+
+def run_problem_response(error: RunProblem, request_id: str) -> Response:
+    """The run's error with `status` after `title` and the request id last (§13.1 member order)."""
+    document: dict[str, Any] = {}
+    for key, value in error.document.items():
+        if key in ("status", "request_id") or value is None:
+            continue
+        document[key] = value
+        if key == "title":
+            document["status"] = error.status
+    document["request_id"] = request_id
+    return JSONResponse(document, status_code=error.status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+async def _on_run_problem(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, RunProblem):  # registered for RunProblem only
+        raise exc
+    return run_problem_response(exc, request_id_of(request.scope))

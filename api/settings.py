@@ -9,7 +9,7 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import NonNegativeInt, PositiveInt, SecretStr, ValidationError, field_validator
+from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -75,6 +75,28 @@ class ApiSettings(ServiceSettings):
     max_callback_urls: PositiveInt = 5
     max_callback_url_len: PositiveInt = 2048
     max_input_file_mib: PositiveInt = 50
+
+    # Runs (§14): where they go, how long `/execute` waits, how long a run may take.
+    temporal_address: str | None = None
+    temporal_task_queue: str = "methodflow"
+    execute_wait_seconds: PositiveFloat = 1140
+    run_timeout_seconds: PositiveFloat = 21600
+    data_dir: Path = Path(".data")
+    storage: str | None = None
+    public_base_url: str | None = None
+    completion_callback_secret: SecretStr | None = None
+    function_modules: str | None = None
+
+    @property
+    def storage_root(self) -> Path:
+        """The local storage directory: `STORAGE` (a path or `file://` URL), else `$DATA_DIR/storage`."""
+        if self.storage:
+            return Path(self.storage.removeprefix("file://"))
+        return self.data_dir / "storage"
+
+    @property
+    def max_input_file_bytes(self) -> int:
+        return self.max_input_file_mib * 1024 * 1024
 
     @field_validator("auth_mode", mode="before")
     @classmethod

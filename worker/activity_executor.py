@@ -6,11 +6,12 @@ Workflow code (deterministic): it only schedules activities and turns their fail
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 from shared.runs.names import RUN_OPERATOR_ACTIVITY
@@ -65,6 +66,9 @@ class ActivityOperatorExecutor:
                 summary=call.pipe.ref,
             )
         except ActivityError as exc:
+            if isinstance(exc.cause, CancelledError):
+                # The run is being cancelled (or timed out): not a pipe failure.
+                raise asyncio.CancelledError from exc
             raise pipe_failure(exc, call.pipe.code) from exc
         return Produced(answer.content, answer.concept)
 

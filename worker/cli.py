@@ -1,10 +1,15 @@
-"""The `methodflow` command line: validate and run bundles locally with the same core the service uses.
+"""The `methodflow` command line: validate and run bundles locally with the same core the service uses,
+and start the service's processes (`worker`, `dev`).
 
 Exit codes of `validate` and `run`: 0 valid / completed, 1 invalid / failed, 2 unreadable input.
+`worker` and `dev`: 0 stopped by a signal, 1 failed, 2 unusable setting.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 from importlib.metadata import version as distribution_version
 from pathlib import Path
 from typing import Annotated
@@ -15,8 +20,11 @@ from shared.language.issues import Issue
 from shared.language.model_deck import builtin_deck
 from shared.language.report import BundleSource
 from shared.language.validator import validate_sources
+from shared.runs.connection import DEFAULT_ADDRESS
 from shared.runtime.run_pipeline import RunRequest
+from worker.dev_stack import run_dev_stack
 from worker.run_command import DEFAULT_STORAGE, InputsUnreadableError, execute, read_inputs
+from worker.settings import WorkerSettings, WorkerSettingsError, get_worker_settings
 
 BUNDLE_GLOB = "*.mthds"
 EXIT_INVALID = 1
@@ -87,6 +95,38 @@ def run(
         raise typer.Exit(code)
 
 
+@app.command("worker")
+def worker_command(
+    address: Annotated[
+        str | None, typer.Option(help="Temporal frontend host:port (default: TEMPORAL_ADDRESS).")
+    ] = None,
+) -> None:
+    """Run a worker until SIGTERM or Ctrl-C, then let in-flight activities finish."""
+    # temporalio loads only for the command that needs it, keeping `validate` and `run` quick to start.
+    from worker.runner import run_worker
+
+    settings = _worker_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run_worker(settings, address=address))
+    except RuntimeError as exc:  # the SDK's connection and worker failures are plain RuntimeErrors
+        target = address or os.environ.get("TEMPORAL_ADDRESS") or DEFAULT_ADDRESS
+        typer.echo(f"error: the worker stopped (Temporal at {target}): {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(envvar="PORT", help="Port of the API on 127.0.0.1.")] = 8081,
+    temporal_port: Annotated[
+        int, typer.Option(envvar="TEMPORAL_DEV_PORT", help="Port of the embedded Temporal dev server.")
+    ] = 7233,
+) -> None:
+    """Run the whole service locally: Temporal (unless TEMPORAL_ADDRESS is set), a worker and the API."""
+    data_dir = _worker_settings().data_dir
+    raise typer.Exit(run_dev_stack(api_port=port, temporal_port=temporal_port, data_dir=data_dir))
+
+
 @app.command()
 def version() -> None:
     """Print the installed Methodflow version."""
@@ -132,6 +172,14 @@ def format_issue(issue: Issue) -> str:
     kind = issue.problem_code + (f" ({issue.error_type})" if issue.error_type is not None else "")
     parts.append(f"{kind}: {issue.message}")
     return " ".join(parts)
+
+
+def _worker_settings() -> WorkerSettings:
+    try:
+        return get_worker_settings()
+    except WorkerSettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
 
 
 def _count(number: int, noun: str) -> str:

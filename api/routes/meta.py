@@ -7,7 +7,8 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import SettingsDep
+from api.deps import GatewayDep, SettingsDep
+from api.temporal_gateway import temporal_unavailable
 
 PROTOCOL_VERSION = "2.0.0"
 # pipelex-sdk treats "pipelex-api" as a bare runner without run lifecycle (§3): never use that name.
@@ -33,6 +34,11 @@ class Banner(BaseModel):
 class Health(BaseModel):
     status: str
     message: str
+
+
+class Readiness(BaseModel):
+    status: str
+    temporal: str
 
 
 class MethodTreeLimits(BaseModel):
@@ -79,6 +85,14 @@ async def health() -> Health:
     return Health(status="ok", message="methodflow is running")
 
 
+@router.get("/ready", responses={503: {"description": "Temporal cannot be reached (runtime.unavailable)."}})
+async def ready(gateway: GatewayDep) -> Readiness:
+    """Readiness: Temporal answers a namespace describe within 2 s, else 503."""
+    if not await gateway.is_ready():
+        raise temporal_unavailable()
+    return Readiness(status="ready", temporal="ok")
+
+
 @router.get("/v1/version", openapi_extra={"x-mthds-protocol": True})
 async def protocol_version(settings: SettingsDep) -> VersionInfo:
     """Protocol handshake: versions, inline limits and capabilities."""
@@ -98,10 +112,10 @@ async def protocol_version(settings: SettingsDep) -> VersionInfo:
                 max_total_bytes=settings.max_bundle_total_bytes,
             )
         ),
-        # The run lifecycle, cancel, event, callback and build routes do not exist yet; each flag
-        # turns true with the issue that adds its routes, so clients never call a missing route.
+        # Events, callbacks and build routes do not exist yet; each flag turns true with the issue
+        # that adds its routes, so clients never call a missing route.
         capabilities=Capabilities(
-            run_lifecycle=False, cancel=False, events=False, callbacks=False, build=False
+            run_lifecycle=True, cancel=True, events=False, callbacks=False, build=False
         ),
     )
 

@@ -1,0 +1,226 @@
+"""The run lifecycle (http-api.md §9): list, record, status, progress, results, cancel.
+
+Every read sees only the caller's runs: another identity's run answers 404 `run.not_found`, as an
+unknown id does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.service import RPCError
+
+from api.auth import Caller
+from api.deps import CallerDep, GatewayDep, SettingsDep
+from api.problems import ProblemError, request_invalid
+from api.run_bodies import ARTIFACTS, results_body, working_memory_of
+from api.run_listing import list_page
+from api.run_records import RunRecord, read_run, read_spec
+from api.temporal_gateway import temporal_unavailable
+from shared.problems.catalogue import ProblemCode
+from shared.runs.invocations import invocations, summary
+from shared.runs.names import CANCEL_SIGNAL, PROGRESS_QUERY
+from shared.runs.run_states import RunState
+from shared.runs.timestamps import rfc3339
+from shared.runs.workflow_io import ProgressCounters, ProgressView
+from shared.storage.blob_store import LocalBlobStore
+
+router = APIRouter(tags=["runs"])
+
+RunId = Annotated[str, "the run id (its workflow id)"]
+_COUNTERS_ONLY = 1 << 30  # a seq past any log: the query then answers the counters without events
+
+
+def _not_found(run_id: str) -> ProblemError:
+    return ProblemError(
+        ProblemCode.RUN_NOT_FOUND,
+        f"No run '{run_id}' is visible to this caller.",
+        params={"pipeline_run_id": run_id},
+    )
+
+
+async def _record(client: Client, run_id: str, caller: Caller) -> RunRecord:
+    record = await read_run(client, run_id, caller=caller)
+    if record is None:
+        raise _not_found(run_id)
+    return record
+
+
+async def _progress(client: Client, run_id: str, after: int) -> ProgressView | None:
+    """The workflow's progress query; None when no worker can answer it right now."""
+    try:
+        return await client.get_workflow_handle(run_id).query(PROGRESS_QUERY, after, result_type=ProgressView)
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        return None  # no worker can answer right now: the read degrades to no progress
+
+
+@router.get("/v1/runs/{run_id}")
+async def get_run(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> JSONResponse:
+    """The whole run record."""
+    client = await gateway.client()
+    record = await _record(client, run_id, caller)
+    spec = await read_spec(client, run_id)
+    return JSONResponse(
+        {
+            "pipeline_run_id": run_id,
+            "workflow_id": run_id,
+            "status": record.state.value,
+            "state": record.state.value,
+            "pipe_code": record.pipe_code,
+            "main_stuff_name": record.end.main_stuff_name if record.end is not None else None,
+            "created_at": record.created_at,
+            "finished_at": record.finished_at,
+            "created_by_user_id": caller.created_by_user_id,
+            "request_id": record.request_id,
+            "result_url": f"/v1/runs/{run_id}/results",
+            "error": record.error,
+            "mthds_contents": [bundle.text for bundle in spec.bundles] if spec is not None else [],
+            "inputs": spec.inputs if spec is not None else {},
+            "callback_urls": record.callback_urls,
+            **({"files": spec.files} if spec is not None and spec.files is not None else {}),
+            "method_id": None,
+            "org_id": None,
+            "method_version": None,
+            "source_digest": None,
+            "tree_digest": None,
+            "crate_fingerprint": None,
+        }
+    )
+
+
+@router.get("/v1/runs/{run_id}/status")
+async def run_status(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> JSONResponse:
+    """The run's state and progress counters."""
+    client = await gateway.client()
+    record = await _record(client, run_id, caller)
+    view = await _progress(client, run_id, _COUNTERS_ONLY)
+    counters = view.counters if view is not None else ProgressCounters()
+    return JSONResponse(
+        {
+            "pipeline_run_id": run_id,
+            "pipe_code": record.pipe_code,
+            "status": record.state.value,
+            "state": record.state.value,
+            "created_at": record.created_at,
+            "finished_at": record.finished_at,
+            "error": record.error,
+            "request_id": record.request_id,
+            "workflow_id": run_id,
+            "degraded": False,
+            "degradation": None,
+            "progress": counters.model_dump(),
+        }
+    )
+
+
+@router.get("/v1/runs/{run_id}/progress")
+async def run_progress(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> JSONResponse:
+    """Per-invocation progress, as pipelex-sdk reads it."""
+    client = await gateway.client()
+    record = await _record(client, run_id, caller)
+    view = await _progress(client, run_id, 0)
+    items = invocations(view.events) if view is not None else []
+    status = record.state.progress_status
+    return JSONResponse(
+        {
+            "pipeline_run_id": run_id,
+            "mode": "live" if not record.state.is_terminal else "final",
+            "status": status,
+            "version": view.version if view is not None else 0,
+            "assembled_at": rfc3339(datetime.now(UTC)),
+            "summary": summary(status, items),
+            "invocations": items,
+            "counters": (view.counters if view is not None else ProgressCounters()).model_dump(),
+        }
+    )
+
+
+@router.get("/v1/runs/{run_id}/results")
+async def run_results(
+    run_id: RunId, caller: CallerDep, gateway: GatewayDep, settings: SettingsDep, artifacts: str | None = None
+) -> JSONResponse:
+    """202 while running, 200 with the results, 409 `run.failed` when it did not succeed."""
+    wanted = _artifacts(artifacts)
+    client = await gateway.client()
+    record = await _record(client, run_id, caller)
+    if not record.state.is_terminal:
+        body = {"pipeline_run_id": run_id, "state": record.state.value, "status": record.state.value}
+        return JSONResponse(body, status_code=202, headers={"Retry-After": "2"})
+    if record.state != RunState.COMPLETED or record.end is None:
+        raise ProblemError(
+            ProblemCode.RUN_FAILED,
+            f"The run '{run_id}' ended {record.state.value}.",
+            params={"run_status": record.state.value},
+            pipeline_run_id=run_id,
+            run_error=record.error,
+        )
+    memory = await run_in_threadpool(working_memory_of, record.end, LocalBlobStore(settings.storage_root))
+    return JSONResponse(results_body(run_id, record.end, memory, wanted))
+
+
+def _artifacts(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(name.strip() for name in text.split(","))
+    if not names or any(name not in ARTIFACTS for name in names):
+        raise request_invalid(field="artifacts", reason=f"name artifacts among {', '.join(ARTIFACTS)}.")
+    return names
+
+
+@router.post("/v1/runs/{run_id}/cancel")
+async def cancel_run(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> JSONResponse:
+    """Ask a running run to stop; 409 when it has already ended."""
+    client = await gateway.client()
+    record = await _record(client, run_id, caller)
+    if record.state.is_terminal:
+        raise ProblemError(
+            ProblemCode.RUN_ALREADY_ENDED,
+            f"The run '{run_id}' has already ended {record.state.value}.",
+            params={"run_status": record.state.value},
+            pipeline_run_id=run_id,
+        )
+    try:
+        await client.get_workflow_handle(run_id).signal(CANCEL_SIGNAL, None)
+    except RPCError as exc:
+        raise temporal_unavailable() from exc
+    body: dict[str, Any] = {
+        "pipeline_run_id": run_id,
+        "state": record.state.value,
+        "status": record.state.value,
+        "cancel_requested": True,
+    }
+    return JSONResponse(body, status_code=202)
+
+
+@router.get("/v1/runs")
+async def list_runs(
+    caller: CallerDep,
+    gateway: GatewayDep,
+    state: Annotated[list[str] | None, Query()] = None,
+    status: Annotated[list[str] | None, Query()] = None,
+    pipe_code: str | None = None,
+    created_after: str | None = None,
+    created_from: str | None = None,
+    created_before: str | None = None,
+    created_to: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> JSONResponse:
+    """The caller's runs, newest first, a page at a time."""
+    client = await gateway.client()
+    body = await list_page(
+        client,
+        caller,
+        states=[*(state or []), *(status or [])],
+        pipe_code=pipe_code,
+        after=created_after or created_from,
+        before=created_before or created_to,
+        limit=limit,
+        cursor=cursor,
+    )
+    return JSONResponse(body)

@@ -1,0 +1,117 @@
+"""`POST /v1/execute`, `POST /v1/start` and their legacy aliases (http-api.md §5, §6, §12)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError
+
+from api.deps import CallerDep, GatewayDep, ModelDeckDep, SettingsDep
+from api.problems import RunProblem
+from api.run_bodies import execute_body, start_body, working_memory_of
+from api.run_records import RunRecord, read_run
+from api.run_request import RunRequestBody
+from api.run_submission import submit_run
+from api.temporal_gateway import temporal_unavailable
+from shared.runs.run_states import RunState
+from shared.runs.workflow_io import RunEnd
+from shared.storage.blob_store import LocalBlobStore
+
+router = APIRouter(tags=["runs"])
+
+_REQUEST_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": RunRequestBody.model_json_schema()}},
+}
+_LEGACY_MEMBERS = {"status": "success", "message": None, "error": None, "pipe_structures": None}
+
+
+async def _start(
+    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+) -> JSONResponse:
+    submission = await submit_run(request, caller, settings, deck, gateway)
+    record = submission.record
+    if submission.created or record is None:
+        body = start_body(submission.run_id, submission.created_at, RunState.STARTED, None)
+        return JSONResponse(body, status_code=202, headers={"Location": f"/v1/runs/{submission.run_id}"})
+    return JSONResponse(start_body(record.run_id, record.created_at, record.state, record.end))
+
+
+async def _execute(
+    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+) -> JSONResponse:
+    submission = await submit_run(request, caller, settings, deck, gateway)
+    run_id = submission.run_id
+    client = await gateway.client()
+    handle = client.get_workflow_handle(run_id, result_type=RunEnd)
+    try:
+        end = await asyncio.wait_for(handle.result(), timeout=settings.execute_wait_seconds)
+    except TimeoutError:
+        # The protocol's asynchronous degrade: the run goes on; the client polls or waits (§5).
+        record = await read_run(client, run_id, caller=caller)
+        state = record.state if record is not None else RunState.STARTED
+        body = start_body(run_id, submission.created_at, state, None)
+        return JSONResponse(
+            body, status_code=202, headers={"Location": f"/v1/runs/{run_id}", "Retry-After": "2"}
+        )
+    except (WorkflowFailureError, RPCError):
+        record = await read_run(client, run_id, caller=caller)
+        if record is None:
+            raise temporal_unavailable() from None
+        raise _run_problem(record) from None
+    if end.state != RunState.COMPLETED or end.error is not None:
+        raise RunProblem(end.error or {}, end.error_status or 500)
+    memory = await run_in_threadpool(working_memory_of, end, LocalBlobStore(settings.storage_root))
+    return JSONResponse(execute_body(run_id, submission.created_at, end, memory))
+
+
+def _run_problem(record: RunRecord) -> RunProblem:
+    return RunProblem(record.error or {}, record.error_status or 500)
+
+
+@router.post(
+    "/v1/start", status_code=202, openapi_extra={"x-mthds-protocol": True, "requestBody": _REQUEST_BODY}
+)
+async def start(
+    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+) -> JSONResponse:
+    """Start a run and answer at once: 202 with its id (200 for a repeat of the same request)."""
+    return await _start(request, caller, settings, deck, gateway)
+
+
+@router.post("/v1/execute", openapi_extra={"x-mthds-protocol": True, "requestBody": _REQUEST_BODY})
+async def execute(
+    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+) -> JSONResponse:
+    """Run and wait for the end: 200 with the result, the run's problem if it failed, 202 if it runs long."""
+    return await _execute(request, caller, settings, deck, gateway)
+
+
+@router.post("/api/v1/pipeline/start", openapi_extra={"requestBody": _REQUEST_BODY})
+async def legacy_start(
+    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+) -> JSONResponse:
+    """Legacy alias of `POST /v1/start`."""
+    return _legacy(await _start(request, caller, settings, deck, gateway))
+
+
+@router.post("/api/v1/pipeline/execute", openapi_extra={"requestBody": _REQUEST_BODY})
+async def legacy_execute(
+    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+) -> JSONResponse:
+    """Legacy alias of `POST /v1/execute`."""
+    return _legacy(await _execute(request, caller, settings, deck, gateway))
+
+
+def _legacy(response: JSONResponse) -> JSONResponse:
+    body: dict[str, Any] = json.loads(bytes(response.body))
+    headers = {
+        key: value for key, value in response.headers.items() if key.lower() in ("location", "retry-after")
+    }
+    return JSONResponse({**body, **_LEGACY_MEMBERS}, status_code=response.status_code, headers=headers)

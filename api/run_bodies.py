@@ -1,0 +1,102 @@
+"""The answer bodies of runs (http-api.md §5, §6, §9): built from a `RunRecord` and the run's end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.runs.run_states import RunState
+from shared.runs.workflow_io import ProgressCounters, RunEnd
+from shared.storage.blob_store import BlobStore
+from shared.storage.run_storage import get_json
+
+ARTIFACTS = (
+    "graph_spec",
+    "pipe_io_contracts",
+    "input_form",
+    "output_form",
+    "main_stuff",
+    "working_memory",
+    "tokens_usages",
+)
+
+
+def working_memory_of(end: RunEnd, store: BlobStore) -> dict[str, Any]:
+    """The final working memory: inline in the result, or in storage when it was large."""
+    if end.working_memory is not None:
+        return end.working_memory
+    if end.output_ref is not None:
+        memory: dict[str, Any] = get_json(store, end.output_ref)
+        return memory
+    return {"root": {}, "aliases": {}, "absences": {}}
+
+
+def start_body(run_id: str, created_at: str, state: RunState, end: RunEnd | None) -> dict[str, Any]:
+    """§6: the run as it is now (STARTED for a new run)."""
+    return {
+        "pipeline_run_id": run_id,
+        "workflow_id": run_id,
+        "created_at": created_at,
+        "state": state.value,
+        "pipeline_state": state.value,
+        "finished_at": end.finished_at if end is not None else None,
+        "main_stuff_name": end.main_stuff_name if end is not None else None,
+        "pipe_output": None,
+        "crate_fingerprint": None,
+        "method_provenance": None,
+    }
+
+
+def execute_body(run_id: str, created_at: str, end: RunEnd, memory: dict[str, Any]) -> dict[str, Any]:
+    """§5: a completed run with its whole working memory."""
+    return {
+        "pipeline_run_id": run_id,
+        "workflow_id": run_id,
+        "created_at": created_at,
+        "finished_at": end.finished_at,
+        "state": end.state.value,
+        "pipeline_state": end.state.value,
+        "main_stuff_name": end.main_stuff_name,
+        "pipe_output": {
+            "pipeline_run_id": run_id,
+            "working_memory": memory,
+            "working_memory_raw": None,
+            "graph_spec": None,
+            "graph_assembly_error": None,
+            "pipe_io_artifacts": None,
+            "pipe_io_artifacts_error": None,
+            "tokens_usages": [],
+            "usage_assembly_error": None,
+        },
+    }
+
+
+def results_body(
+    run_id: str, end: RunEnd, memory: dict[str, Any], artifacts: tuple[str, ...] | None
+) -> dict[str, Any]:
+    """§9.6 200: the main stuff's content, the memory and the artefacts (absent when not asked for)."""
+    main_name = end.main_stuff_name
+    main_stuff = memory.get("root", {}).get(main_name, {}).get("content") if main_name else None
+    full: dict[str, Any] = {
+        "main_stuff": main_stuff,
+        "working_memory": {"root": memory.get("root", {}), "aliases": memory.get("aliases", {})},
+        "graph_spec": None,
+        "graph_assembly_error": None,
+        "pipe_io_contracts": None,
+        "input_form": None,
+        "output_form": None,
+        "pipe_io_artifacts_error": None,
+        "tokens_usages": [],
+        "usage_assembly_error": None,
+    }
+    if artifacts is None:
+        return {"pipeline_run_id": run_id, **full}
+    body: dict[str, Any] = {"pipeline_run_id": run_id}
+    for name in artifacts:
+        body[name] = full[name]
+        if name == "tokens_usages":
+            body["usage_assembly_error"] = full["usage_assembly_error"]
+    return body
+
+
+def counters_body(counters: ProgressCounters) -> dict[str, Any]:
+    return counters.model_dump()

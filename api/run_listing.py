@@ -1,0 +1,146 @@
+"""`GET /v1/runs` (http-api.md §9.2): a page of the caller's runs from Temporal visibility.
+
+The filter is built from validated values only (states from the enum, instants re-formatted, the pipe
+code checked against a strict pattern), and string literals are escaped, so no caller text reaches the
+query language unchecked.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from api.auth import Caller
+from api.problems import request_invalid
+from api.temporal_gateway import temporal_unavailable
+from shared.runs.names import PIPE_CODE_ATTRIBUTE, RUN_WORKFLOW, STATE_ATTRIBUTE, TENANT_ATTRIBUTE
+from shared.runs.run_states import RunState, parse_state_filter
+from shared.runs.timestamps import rfc3339
+
+_PIPE_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+_CLOSED_STATUS = {
+    # Temporal statuses that end a run without the workflow recording its state (§9.1).
+    4: RunState.CANCELLED,  # CANCELED
+    5: RunState.CANCELLED,  # TERMINATED
+    7: RunState.FAILED,  # TIMED_OUT
+    3: RunState.FAILED,  # FAILED
+}
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _instant(value: str, field: str) -> str:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in value:
+        raise request_invalid(
+            field=field, reason="give an RFC 3339 instant with its offset, e.g. 2026-11-23T14:00:00Z."
+        )
+    return rfc3339(parsed)
+
+
+def build_query(
+    caller: Caller, *, states: list[str], pipe_code: str | None, after: str | None, before: str | None
+) -> str:
+    clauses = [
+        f"WorkflowType = {_literal(RUN_WORKFLOW)}",
+        f"{TENANT_ATTRIBUTE} = {_literal(caller.identity)}",
+    ]
+    wanted: list[RunState] = []
+    for raw in (part for value in states for part in value.split(",") if part.strip()):
+        parsed = parse_state_filter(raw)
+        if parsed is None:
+            raise request_invalid(field="state", reason=f"'{raw.strip()}' is not a run state.")
+        if parsed not in wanted:
+            wanted.append(parsed)
+    if wanted:
+        clauses.append(f"{STATE_ATTRIBUTE} IN ({', '.join(_literal(state.value) for state in wanted)})")
+    if pipe_code is not None:
+        if not _PIPE_CODE.match(pipe_code):
+            raise request_invalid(field="pipe_code", reason="it is not a pipe code.")
+        clauses.append(f"{PIPE_CODE_ATTRIBUTE} = {_literal(pipe_code)}")
+    if after is not None:
+        clauses.append(f"StartTime >= {_literal(_instant(after, 'created_after'))}")
+    if before is not None:
+        clauses.append(f"StartTime <= {_literal(_instant(before, 'created_before'))}")
+    return " AND ".join(clauses) + " ORDER BY StartTime DESC"
+
+
+async def list_page(
+    client: Client,
+    caller: Caller,
+    *,
+    states: list[str],
+    pipe_code: str | None,
+    after: str | None,
+    before: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    query = build_query(caller, states=states, pipe_code=pipe_code, after=after, before=before)
+    try:
+        token = base64.urlsafe_b64decode(cursor.encode("ascii")) if cursor else b""
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise request_invalid(field="cursor", reason="it is not a cursor this service gave.") from exc
+    request = ListWorkflowExecutionsRequest(
+        namespace=client.namespace, page_size=limit, next_page_token=token, query=query
+    )
+    try:
+        response = await client.workflow_service.list_workflow_executions(request)
+    except RPCError as exc:
+        if cursor:
+            raise request_invalid(field="cursor", reason="it is not a cursor this service gave.") from exc
+        raise temporal_unavailable() from exc
+    items: list[dict[str, Any]] = []
+    for execution in response.executions:
+        attributes = execution.search_attributes.indexed_fields
+        state = _closed_state(execution.status) or _state_of(
+            attributes[STATE_ATTRIBUTE].data if STATE_ATTRIBUTE in attributes else b""
+        )
+        items.append(
+            {
+                "pipeline_run_id": execution.execution.workflow_id,
+                "status": state.value,
+                "state": state.value,
+                "pipe_code": _keyword(attributes[PIPE_CODE_ATTRIBUTE].data)
+                if PIPE_CODE_ATTRIBUTE in attributes
+                else None,
+                "created_at": _ts(execution.start_time.ToDatetime()),
+                "finished_at": _ts(execution.close_time.ToDatetime())
+                if execution.HasField("close_time")
+                else None,
+                "error": None,
+            }
+        )
+    next_token = response.next_page_token
+    next_cursor = base64.urlsafe_b64encode(next_token).decode("ascii") if next_token else None
+    return {"items": items, "next_cursor": next_cursor if next_cursor != cursor else None}
+
+
+def _ts(naive_utc: datetime) -> str:
+    return rfc3339(naive_utc.replace(tzinfo=UTC))
+
+
+def _keyword(data: bytes) -> str:
+    return data.decode("utf-8").strip('"')
+
+
+def _state_of(data: bytes) -> RunState:
+    try:
+        return RunState(_keyword(data)) if data else RunState.STARTED
+    except ValueError:
+        return RunState.STARTED
+
+
+def _closed_state(status: int) -> RunState | None:
+    return _CLOSED_STATUS.get(status)

@@ -1,0 +1,151 @@
+"""The run request body (http-api.md §4.1) and its checks before the method is read (§4.5 steps 3, 4, 7).
+
+The model is open: unknown keys are kept for the run record and otherwise ignored. Extension keys of
+the reference that would run something else are refused rather than ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from pydantic import Field
+
+from api.method_source import MethodSourceFields
+from api.problems import ProblemError, request_invalid
+from api.settings import ApiSettings
+from shared.problems.catalogue import ProblemCode
+
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_VISIBLE_ASCII = re.compile(r"^[\x21-\x7e]{1,255}$")
+_UNSUPPORTED_KEYS = ("bundle_b64", "method_ref", "method_id", "dependencies", "resources")
+
+
+class RunRequestBody(MethodSourceFields):
+    """What `/v1/execute` and `/v1/start` read; field order is the order faults are reported in."""
+
+    pipe_code: str | None = Field(default=None, description="Pipe to run: bare code or 'domain.pipe_code'.")
+    inputs: dict[str, Any] | None = Field(default=None, description="input name -> value (§4.2).")
+    output_name: str | None = None
+    output_multiplicity: bool | int | str | None = None
+    dynamic_output_concept_ref: str | None = None
+    dynamic_output_concept_code: str | None = Field(default=None, description="Legacy name of the above.")
+    pipeline_run_id: str | None = Field(
+        default=None, description="Client-chosen run id; the idempotency key."
+    )
+    callback_urls: list[str] | None = None
+    orchestration_mode: str | None = None
+    run_timeout_seconds: float | None = Field(
+        default=None, description="methodflow extension: a shorter run time limit than RUN_TIMEOUT_SECONDS."
+    )
+
+    @property
+    def output_concept_ref(self) -> str | None:
+        return self.dynamic_output_concept_ref or self.dynamic_output_concept_code
+
+
+KNOWN_KEYS = frozenset(RunRequestBody.model_fields) | {
+    *_UNSUPPORTED_KEYS,
+    "storage_scope",
+    "read_scope",
+    "analytics_groups",
+}
+
+
+def unknown_members(data: dict[str, Any]) -> dict[str, Any]:
+    """The body's members this service does not read: kept in the run record, never acted on."""
+    return {key: value for key, value in data.items() if key not in KNOWN_KEYS}
+
+
+def check_request_fields(body: RunRequestBody, data: dict[str, Any], settings: ApiSettings) -> None:
+    """Step 3 beyond the schema: limits, the run id, extension keys; step 4: callbacks."""
+    if body.pipe_code is not None and len(body.pipe_code) > settings.max_pipe_code_len:
+        raise request_invalid(
+            field="pipe_code", reason=f"it is longer than {settings.max_pipe_code_len} characters."
+        )
+    if body.pipeline_run_id is not None and not is_run_id(body.pipeline_run_id):
+        raise request_invalid(
+            field="pipeline_run_id",
+            reason="it must match ^[A-Za-z0-9._-]{1,128}$ and be neither '.' nor '..'.",
+        )
+    if isinstance(body.output_multiplicity, str) and body.output_multiplicity not in ("single", "variable"):
+        raise request_invalid(
+            field="output_multiplicity", reason="a string value must be 'single' or 'variable'."
+        )
+    multiplicity = body.output_multiplicity
+    if isinstance(multiplicity, int) and not isinstance(multiplicity, bool) and multiplicity < 1:
+        raise request_invalid(field="output_multiplicity", reason="a count must be at least 1.")
+    if (
+        body.run_timeout_seconds is not None
+        and not 0 < body.run_timeout_seconds <= settings.run_timeout_seconds
+    ):
+        raise request_invalid(
+            field="run_timeout_seconds",
+            reason=f"it must be over 0 and at most {settings.run_timeout_seconds:g}.",
+        )
+    for key in _UNSUPPORTED_KEYS:
+        if data.get(key) is not None:
+            raise ProblemError(
+                ProblemCode.RUNTIME_UNSUPPORTED,
+                f"This service does not support '{key}'; send the method inline.",
+                params={"capability": key},
+            )
+    if body.orchestration_mode not in (None, "temporal"):
+        raise ProblemError(
+            ProblemCode.PIPELEX_ORCHESTRATION_OVERRIDE_FORBIDDEN,
+            f"The orchestration mode '{body.orchestration_mode}' cannot be chosen per request.",
+            params={"requested_mode": body.orchestration_mode},
+        )
+    _check_callback_urls(body.callback_urls, settings)
+
+
+def _check_callback_urls(urls: list[str] | None, settings: ApiSettings) -> None:
+    if not urls:
+        return
+    if len(urls) > settings.max_callback_urls:
+        raise request_invalid(
+            field="callback_urls", reason=f"at most {settings.max_callback_urls} URLs are accepted."
+        )
+    for url in urls:
+        if len(url) > settings.max_callback_url_len:
+            raise request_invalid(
+                field="callback_urls",
+                reason=f"each URL has at most {settings.max_callback_url_len} characters.",
+            )
+        if not url.lower().startswith(("http://", "https://")):
+            raise ProblemError(
+                ProblemCode.SECURITY_INPUT_URL_REFUSED,
+                "A callback URL was refused: only http and https URLs are accepted.",
+                params={"field": "callback_urls", "reason": "scheme_not_allowed"},
+                location={"field": "callback_urls"},
+            )
+    if settings.completion_callback_secret is None:
+        raise ProblemError(
+            ProblemCode.RUNTIME_MISCONFIGURED,
+            "Callbacks were requested but the service has no signing secret configured.",
+            params={"component": "COMPLETION_CALLBACK_SECRET"},
+        )
+
+
+def is_run_id(value: str) -> bool:
+    return bool(RUN_ID_PATTERN.match(value)) and value not in (".", "..")
+
+
+def run_id_from_key(key: str) -> str:
+    """§7: a key shaped like a run id is the run id; any other valid key maps to `ik-` + its hash."""
+    if not _VISIBLE_ASCII.match(key):
+        raise request_invalid(field="Idempotency-Key", reason="it must be 1 to 255 visible ASCII characters.")
+    if is_run_id(key):
+        return key
+    return f"ik-{hashlib.sha256(key.encode('ascii')).hexdigest()[:40]}"
+
+
+def chosen_run_id(body: RunRequestBody, idempotency_key: str | None) -> str | None:
+    """The run id the caller chose (body, else header), or None; 422 when both are given and differ."""
+    from_key = run_id_from_key(idempotency_key) if idempotency_key is not None else None
+    if body.pipeline_run_id is not None and from_key is not None and from_key != body.pipeline_run_id:
+        raise request_invalid(
+            field="Idempotency-Key", reason="it names another run than the body's 'pipeline_run_id'."
+        )
+    return body.pipeline_run_id or from_key

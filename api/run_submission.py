@@ -1,0 +1,234 @@
+"""Accepting a run (http-api.md §4.5): every check in order, then one workflow start, never two.
+
+A bad request never becomes a workflow: the method and the inputs are validated here, data URLs and
+the method are stored, and only then is the workflow started under the run id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from api.auth import Caller
+from api.method_source import bundle_sources
+from api.problems import ProblemError
+from api.request_body import parse_request, read_json_object
+from api.request_id import request_id_of
+from api.run_records import RunRecord, read_run
+from api.run_request import RunRequestBody, check_request_fields, chosen_run_id, unknown_members
+from api.settings import ApiSettings
+from api.temporal_gateway import TemporalGateway, temporal_unavailable
+from shared.language.model_deck import ModelDeck
+from shared.language.report import BundleSource, ValidationReport
+from shared.language.validator import validate_sources
+from shared.problems.catalogue import ProblemCode
+from shared.runs.names import PIPE_CODE_ATTRIBUTE, RUN_WORKFLOW, STATE_ATTRIBUTE, TENANT_ATTRIBUTE
+from shared.runs.request_digest import request_digest
+from shared.runs.run_states import RunState
+from shared.runs.timestamps import rfc3339
+from shared.runs.workflow_io import BundleText, RunSpec
+from shared.runtime.caller_inputs import InputRefused
+from shared.runtime.run_pipeline import (
+    RunRequest,
+    call_site_for,
+    dynamic_concept,
+    prepare_memory,
+    select_pipe,
+)
+from shared.storage.blob_store import LocalBlobStore
+from shared.storage.run_storage import put_method, run_key
+from shared.storage.stored_inputs import store_data_urls
+
+TENANT_KEY = SearchAttributeKey.for_keyword(TENANT_ATTRIBUTE)
+PIPE_CODE_KEY = SearchAttributeKey.for_keyword(PIPE_CODE_ATTRIBUTE)
+STATE_KEY = SearchAttributeKey.for_keyword(STATE_ATTRIBUTE)
+# Temporal's own execution timeout is a backstop one hour past the run's timer (§9.1).
+BACKSTOP = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """The run a request names: `created` when this request started it, else an identical earlier one."""
+
+    run_id: str
+    created: bool
+    record: RunRecord | None = None
+    created_at: str = ""
+
+
+async def submit_run(
+    request: Request, caller: Caller, settings: ApiSettings, deck: ModelDeck, gateway: TemporalGateway
+) -> Submission:
+    data = await read_json_object(request)
+    body = parse_request(RunRequestBody, data)
+    sources = bundle_sources(body, settings, refuse_custom_code=True)
+    check_request_fields(body, data, settings)
+    chosen = chosen_run_id(body, request.headers.get("idempotency-key"))
+    digest = request_digest(
+        identity=caller.identity,
+        method=_method_for_digest(body, sources),
+        pipe_code=body.pipe_code,
+        inputs=body.inputs,
+        output_name=body.output_name,
+        output_multiplicity=body.output_multiplicity,
+        dynamic_output_concept_ref=body.output_concept_ref,
+        callback_urls=body.callback_urls,
+    )
+    client = await gateway.client()
+    if chosen is not None:
+        existing = await read_run(client, chosen, caller=None)
+        if existing is not None:
+            return _same_request_or_conflict(existing, chosen, caller, digest)
+    run_id = chosen or str(uuid.uuid4())
+    spec = await run_in_threadpool(
+        _prepared_spec, body, data, sources, caller, settings, deck, run_id, digest, request
+    )
+    try:
+        await client.start_workflow(
+            RUN_WORKFLOW,
+            spec,
+            id=run_id,
+            task_queue=settings.temporal_task_queue,
+            # Failing on an existing id (rather than "use existing") tells us, in the one call,
+            # whether this request created the run; the loser of a race reads the winner's run.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            execution_timeout=timedelta(seconds=spec.run_timeout_seconds) + BACKSTOP,
+            memo=_memo(spec, caller),
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(TENANT_KEY, caller.identity),
+                    SearchAttributePair(PIPE_CODE_KEY, spec.pipe_code),
+                    SearchAttributePair(STATE_KEY, RunState.STARTED.value),
+                ]
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        existing = await read_run(client, run_id, caller=None)
+        if existing is None:  # ended and already past retention between the two calls
+            detail = "The run id is being reused; send the request again."
+            raise temporal_unavailable(detail) from None
+        return _same_request_or_conflict(existing, run_id, caller, digest)
+    except RPCError as exc:
+        raise temporal_unavailable() from exc
+    return Submission(run_id, created=True, created_at=spec.created_at)
+
+
+def _same_request_or_conflict(existing: RunRecord, run_id: str, caller: Caller, digest: str) -> Submission:
+    if existing.identity != caller.identity or existing.request_digest != digest:
+        raise ProblemError(
+            ProblemCode.REQUEST_IDEMPOTENCY_CONFLICT,
+            f"The run id '{run_id}' is already taken by a different request.",
+            params={"pipeline_run_id": run_id},
+        )
+    return Submission(run_id, created=False, record=existing, created_at=existing.created_at)
+
+
+def _method_for_digest(body: RunRequestBody, sources: list[BundleSource]) -> list[str] | dict[str, Any]:
+    if body.files is not None and isinstance(body.files, dict):
+        return dict(body.files)
+    return [source.text for source in sources]
+
+
+def _prepared_spec(
+    body: RunRequestBody,
+    data: dict[str, Any],
+    sources: list[BundleSource],
+    caller: Caller,
+    settings: ApiSettings,
+    deck: ModelDeck,
+    run_id: str,
+    digest: str,
+    request: Request,
+) -> RunSpec:
+    """Steps 6 and 7 (CPU-bound, on a worker thread), then storage of data URLs and of the method."""
+    report = validate_sources(sources, deck)
+    if not report.is_valid or report.library is None:
+        raise _method_invalid(report)
+    library = report.library
+    try:
+        pipe_ref = select_pipe(library, report.default_pipe_ref, body.pipe_code)
+        run_request = RunRequest(
+            pipe_ref=pipe_ref,
+            inputs=body.inputs,
+            output_name=body.output_name,
+            output_multiplicity=body.output_multiplicity,
+            dynamic_output_concept_ref=body.output_concept_ref,
+        )
+        call_site_for(run_request)
+        dynamic_concept(library, run_request)
+        store = LocalBlobStore(settings.storage_root)
+        inputs = store_data_urls(
+            body.inputs or {},
+            store,
+            key_prefix=run_key(caller.storage_prefix, run_id, "inputs"),
+            max_bytes=settings.max_input_file_bytes,
+        )
+        prepare_memory(library, library.pipes[pipe_ref], run_request, run_id)
+    except InputRefused as refused:
+        raise input_refused(refused) from refused
+    method_digest = put_method(store, sources)
+    files = body.files if isinstance(body.files, dict) else None
+    return RunSpec(
+        run_id=run_id,
+        identity=caller.identity,
+        storage_prefix=caller.storage_prefix,
+        request_id=request_id_of(request.scope),
+        created_at=rfc3339(datetime.now(UTC)),
+        request_digest=digest,
+        method_digest=method_digest,
+        bundles=[BundleText(path=source.path, text=source.text) for source in sources],
+        pipe_ref=pipe_ref,
+        pipe_code=library.pipes[pipe_ref].code,
+        inputs=inputs,
+        output_name=body.output_name,
+        output_multiplicity=body.output_multiplicity,
+        dynamic_output_concept_ref=body.output_concept_ref,
+        callback_urls=body.callback_urls or [],
+        run_timeout_seconds=body.run_timeout_seconds or settings.run_timeout_seconds,
+        files=files,
+        extra=unknown_members(data),
+    )
+
+
+def _memo(spec: RunSpec, caller: Caller) -> dict[str, Any]:
+    return {
+        "identity": caller.identity,
+        "request_digest": spec.request_digest,
+        "pipe_code": spec.pipe_code,
+        "callback_urls": spec.callback_urls,
+        "request_id": spec.request_id,
+        "created_at": spec.created_at,
+    }
+
+
+def _method_invalid(report: ValidationReport) -> ProblemError:
+    errors = [issue.to_problem_item() for issue in report.issues]
+    return ProblemError(
+        ProblemCode.METHOD_INVALID,
+        f"The method does not validate ({len(errors)} fault(s)).",
+        errors=errors,
+    )
+
+
+def input_refused(refused: InputRefused) -> ProblemError:
+    """An `InputRefused` as its problem: the code names the check, params name the input."""
+    code = ProblemCode(refused.code)
+    params = {key: value for key, value in refused.params.items() if value is not None}
+    location = {"field": params["field"]} if "field" in params else None
+    detail = refused.message[0].upper() + refused.message[1:]
+    return ProblemError(
+        code, detail if detail.endswith(".") else f"{detail}.", params=params, location=location
+    )

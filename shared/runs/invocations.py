@@ -1,0 +1,38 @@
+"""The invocations of `/progress` (http-api.md §9.5), folded from the progress log's events. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.runs.workflow_io import ProgressEvent
+
+_ALWAYS = ("path", "pipe_code", "pipe_ref", "pipe_type", "status", "started_at", "ended_at")
+
+
+def invocations(events: list[ProgressEvent]) -> list[dict[str, Any]]:
+    """One entry per invocation path, in first-seen order (parents start before their children)."""
+    by_path: dict[str, dict[str, Any]] = {}
+    for event in events:
+        data = event.data
+        path = data.get("path")
+        if not isinstance(path, str):
+            continue
+        if event.event == "pipe.started":
+            by_path[path] = {**{key: data.get(key) for key in _ALWAYS}, "status": "running", "ended_at": None}
+        elif event.event == "pipe.finished":
+            entry = by_path.setdefault(path, {key: data.get(key) for key in _ALWAYS})
+            entry.update(status=data.get("status"), ended_at=data.get("ended_at"))
+            if entry.get("started_at") is None:
+                entry["started_at"] = data.get("started_at")
+        elif event.event == "batch.progress" and path in by_path:
+            by_path[path]["batch"] = {key: data.get(key) for key in ("total", "done", "running", "failed")}
+    return list(by_path.values())
+
+
+def summary(state_status: str, items: list[dict[str, Any]]) -> str:
+    """One English line for display."""
+    running = [item for item in items if item["status"] == "running"]
+    done = sum(1 for item in items if item["status"] in ("succeeded", "skipped"))
+    if not running:
+        return f"Run {state_status}: {done} of {len(items)} pipe invocations done"
+    return f"Running {running[-1]['pipe_code']}: {done} of {len(items)} pipe invocations done, {len(running)} running"
