@@ -25,9 +25,13 @@ async def slow_echo(inputs: Mapping[str, Stuff]) -> dict[str, Any]:
     text = next(iter(inputs.values())).content.get("text", "")
     counter = os.environ.get("COUNTER_FILE")
     if counter:
-        with Path(counter).open("a", encoding="utf-8") as stream:
-            stream.write(f"{text}\n")
+        await asyncio.to_thread(_append_line, Path(counter), text)
     return {"text": f"{text}+"}
+
+
+def _append_line(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(f"{text}\n")
 
 
 def always_fails(inputs: Mapping[str, Stuff]) -> dict[str, Any]:

@@ -37,17 +37,17 @@ class RunStack:
     client: httpx.AsyncClient
 
     async def wait_for_end(
-        self, run_id: str, *, timeout: float = 30, headers: dict[str, str] | None = None
+        self, run_id: str, *, within: float = 30, headers: dict[str, str] | None = None
     ) -> dict[str, Any]:
         """Poll `/status` until the run is terminal; return the last status body."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             response = await self.client.get(f"/v1/runs/{run_id}/status", headers=headers)
             body: dict[str, Any] = response.json()
             if body.get("state") in ("COMPLETED", "FAILED", "CANCELLED"):
                 return body
             if asyncio.get_running_loop().time() > deadline:
-                msg = f"run {run_id} did not end within {timeout} s: {body}"
+                msg = f"run {run_id} did not end within {within} s: {body}"
                 raise AssertionError(msg)
             await asyncio.sleep(0.05)
 
@@ -74,7 +74,7 @@ async def run_stack(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     serving = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 -- uvicorn offers a flag, not an event
         await asyncio.sleep(0.01)
     async with contextlib.AsyncExitStack() as stack:
         if worker:

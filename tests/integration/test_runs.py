@@ -180,7 +180,7 @@ async def test_cancel_and_timeout(temporal_address: str, tmp_path: Path, monkeyp
         cancel = await stack.client.post("/v1/runs/run-cancel/cancel")
         assert cancel.status_code == 202
         assert cancel.json()["cancel_requested"] is True
-        final = await stack.wait_for_end("run-cancel", timeout=20)
+        final = await stack.wait_for_end("run-cancel", within=20)
         assert final["state"] == "CANCELLED"
         assert final["error"]["code"] == "run.cancelled"
         timed = await stack.client.post("/v1/execute", json={**body, "run_timeout_seconds": 1})
