@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -46,7 +47,7 @@ def build_worker(
     *,
     task_queue: str | None = None,
     functions: FunctionRegistry = DEFAULT_REGISTRY,
-    extra_activities: Sequence[object] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> Worker:
     """A worker for `task_queue` (default `TEMPORAL_TASK_QUEUE`) with the run workflow and its activities."""
     activities = OperatorActivities(
