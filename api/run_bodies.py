@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.runs.run_states import RunState
-from shared.runs.workflow_io import ProgressCounters, RunEnd
+from shared.runs.workflow_io import RunEnd
 from shared.storage.blob_store import BlobStore
 from shared.storage.run_storage import get_json
 
@@ -96,7 +96,3 @@ def results_body(
         if name == "tokens_usages":
             body["usage_assembly_error"] = full["usage_assembly_error"]
     return body
-
-
-def counters_body(counters: ProgressCounters) -> dict[str, Any]:
-    return counters.model_dump()

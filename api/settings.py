@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth import AuthMode
 from shared.language.model_deck import DeckError, ModelDeck, builtin_deck
+from shared.storage.blob_store import local_storage_root
 
 
 class SettingsError(ValueError):
@@ -90,9 +91,7 @@ class ApiSettings(ServiceSettings):
     @property
     def storage_root(self) -> Path:
         """The local storage directory: `STORAGE` (a path or `file://` URL), else `$DATA_DIR/storage`."""
-        if self.storage:
-            return Path(self.storage.removeprefix("file://"))
-        return self.data_dir / "storage"
+        return local_storage_root(self.storage, self.data_dir)
 
     @property
     def max_input_file_bytes(self) -> int:

@@ -13,6 +13,7 @@ from pydantic import PositiveFloat, PositiveInt, ValidationError, field_validato
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.runs.workflow_io import ActivityPolicy
+from shared.storage.blob_store import local_storage_root
 
 
 class WorkerSettingsError(ValueError):
@@ -48,9 +49,7 @@ class WorkerSettings(BaseSettings):
     @property
     def storage_root(self) -> Path:
         """The local storage directory: `STORAGE` (a path or `file://` URL), else `$DATA_DIR/storage`."""
-        if self.storage:
-            return Path(self.storage.removeprefix("file://"))
-        return self.data_dir / "storage"
+        return local_storage_root(self.storage, self.data_dir)
 
     def activity_policy(self) -> ActivityPolicy:
         return ActivityPolicy(

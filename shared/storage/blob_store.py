@@ -14,6 +14,11 @@ from typing import Final, Protocol
 STORAGE_SCHEME: Final = "pipelex-storage://"
 
 
+def local_storage_root(storage: str | None, data_dir: Path) -> Path:
+    """`STORAGE` as a directory (a path or `file://` URL), else `$DATA_DIR/storage` (http-api.md §14)."""
+    return Path(storage.removeprefix("file://")) if storage else data_dir / "storage"
+
+
 class BlobNotFoundError(LookupError):
     """No blob under this URI (or the URI is not a storage URI of this store)."""
 

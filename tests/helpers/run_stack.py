@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -19,15 +18,10 @@ import uvicorn
 
 from api.main import create_app
 from api.settings import ApiSettings
+from worker.dev_server import free_port
 from worker.runner import build_worker
 from worker.settings import WorkerSettings
 from worker.temporal_connection import connect
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

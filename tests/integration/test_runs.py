@@ -9,7 +9,8 @@ import httpx
 
 from tests.helpers.api_server import assert_problem
 from tests.helpers.run_functions import FAILING, SLOW
-from tests.helpers.run_stack import free_port, run_stack
+from tests.helpers.run_stack import run_stack
+from worker.dev_server import free_port
 
 GREET = """domain = "greet"
 main_pipe = "wrap"
