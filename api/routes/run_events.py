@@ -1,0 +1,139 @@
+"""`GET /v1/runs/{id}/events` (http-api.md §9.8): the run's progress log as Server-Sent Events.
+
+The stream polls the workflow's progress query for events after the last one sent, so a resumed stream
+(`Last-Event-ID` or `?after=`) replays exactly what the client missed. Once the run has ended and its
+log is drained, a `run.finished` event (the callback body of §10.2) closes the stream. That event is not
+in the workflow's log: its `seq` is one past the log's last, so a client resuming after it gets an
+immediate close.
+
+When no worker can answer the query (all down), the stream keeps its connection with keep-alives and
+watches the run record, so it still ends with `run.finished` when the run does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
+
+from api.auth import Caller
+from api.deps import CallerDep, GatewayDep, SettingsDep
+from api.problems import ProblemError, request_invalid
+from api.run_bodies import working_memory_of
+from api.run_progress import query_progress
+from api.run_records import RunRecord, read_run
+from shared.problems.catalogue import ProblemCode
+from shared.runs.finished_event import FINISHED_EVENT, finished_event
+from shared.runs.run_states import RunState
+from shared.runs.workflow_io import RunEnd
+from shared.storage.blob_store import LocalBlobStore
+
+router = APIRouter(tags=["runs"])
+
+POLL_SECONDS = 0.25
+KEEP_ALIVE_SECONDS = 15.0
+RECONNECT_MILLISECONDS = 2000
+_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@router.get("/v1/runs/{run_id}/events")
+async def run_events(
+    run_id: str,
+    request: Request,
+    caller: CallerDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    after: str | None = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """The events after the resume point, then live ones until the run ends."""
+    resume = _resume_point(last_event_id, "Last-Event-ID") if last_event_id else _resume_point(after, "after")
+    client = await gateway.client()
+    await _owned_record(client, run_id, caller)  # 401/404 are ordinary answers, before the stream opens
+    stream = _RunStream(
+        client=client,
+        run_id=run_id,
+        result_url=f"{settings.public_base_url or str(request.base_url).rstrip('/')}/v1/runs/{run_id}/results",
+        storage=LocalBlobStore(settings.storage_root),
+    )
+    return StreamingResponse(stream.frames(resume), media_type="text/event-stream", headers=_HEADERS)
+
+
+def _resume_point(text: str | None, field: str) -> int:
+    if text is None:
+        return 0
+    if not text.isdigit() or len(text) > 12:
+        raise request_invalid(field=field, reason="give the seq of the last event received, an integer ≥ 0.")
+    return int(text)
+
+
+async def _owned_record(client: Client, run_id: str, caller: Caller) -> RunRecord:
+    record = await read_run(client, run_id, caller=caller)
+    if record is None:
+        raise ProblemError(
+            ProblemCode.RUN_NOT_FOUND,
+            f"No run '{run_id}' is visible to this caller.",
+            params={"pipeline_run_id": run_id},
+        )
+    return record
+
+
+class _RunStream:
+    def __init__(self, *, client: Client, run_id: str, result_url: str, storage: LocalBlobStore) -> None:
+        self._client = client
+        self._run_id = run_id
+        self._result_url = result_url
+        self._storage = storage
+
+    async def frames(self, after: int) -> AsyncIterator[str]:
+        yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        try:
+            while True:
+                view = await query_progress(self._client, self._run_id, after)
+                for event in view.events if view is not None else []:
+                    data = {"pipeline_run_id": self._run_id, "seq": event.seq, "at": event.at, **event.data}
+                    yield _frame(event.seq, event.event, data)
+                    after, quiet_since = event.seq, loop.time()
+                if view is None or view.state.is_terminal:
+                    record = await read_run(self._client, self._run_id, caller=None)
+                    if record is None:
+                        return
+                    if record.state.is_terminal:
+                        yield await self._finished(record, after + 1)
+                        return
+                if loop.time() - quiet_since >= KEEP_ALIVE_SECONDS:
+                    yield ": keep-alive\n\n"
+                    quiet_since = loop.time()
+                await asyncio.sleep(POLL_SECONDS)
+        except ProblemError:
+            return  # Temporal went away mid-stream: close; the client resumes with Last-Event-ID
+
+    async def _finished(self, record: RunRecord, seq: int) -> str:
+        # A run ended by Temporal itself (terminated, backstop timeout) has no RunEnd of its own.
+        end = record.end or RunEnd(
+            state=record.state, finished_at=record.finished_at or "", error=record.error
+        )
+        memory = None
+        if end.state == RunState.COMPLETED:
+            memory = await run_in_threadpool(working_memory_of, end, self._storage)
+        body = finished_event(
+            run_id=self._run_id,
+            created_at=record.created_at,
+            end=end,
+            memory=memory,
+            result_url=self._result_url,
+        )
+        return _frame(seq, FINISHED_EVENT, {**body, "seq": seq, "at": end.finished_at})
+
+
+def _frame(seq: int, event: str, data: dict[str, Any]) -> str:
+    compact = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {seq}\nevent: {event}\ndata: {compact}\n\n"
