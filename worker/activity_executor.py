@@ -7,6 +7,7 @@ Workflow code (deterministic): it only schedules activities and turns their fail
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 from temporalio import workflow
@@ -15,7 +16,14 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 from shared.runs.names import RUN_OPERATOR_ACTIVITY
-from shared.runs.workflow_io import ActivityPolicy, OperatorAnswer, OperatorTask, RunSpec, StuffPayload
+from shared.runs.workflow_io import (
+    STEP_PAYLOAD_MAX_BYTES,
+    ActivityPolicy,
+    OperatorAnswer,
+    OperatorTask,
+    RunSpec,
+    StuffPayload,
+)
 from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
 
@@ -55,6 +63,7 @@ class ActivityOperatorExecutor:
             seed=call.seed,
             nb_output=call.nb_output,
         )
+        _check_step_size(task, call.pipe.code)
         try:
             answer = await workflow.execute_activity(
                 RUN_OPERATOR_ACTIVITY,
@@ -71,6 +80,20 @@ class ActivityOperatorExecutor:
                 raise asyncio.CancelledError from exc
             raise pipe_failure(exc, call.pipe.code) from exc
         return Produced(answer.content, answer.concept)
+
+
+def _check_step_size(task: OperatorTask, pipe_code: str) -> None:
+    """Refuse, typed, a step whose inputs Temporal would refuse to carry (the run would be stuck)."""
+    size = len(
+        json.dumps([stuff.content for stuff in task.inputs.values()], ensure_ascii=False).encode("utf-8")
+    )
+    if size > STEP_PAYLOAD_MAX_BYTES:
+        raise PipeRunError(
+            FailureCode.PAYLOAD_TOO_LARGE,
+            f"the inputs of '{pipe_code}' have {size} bytes, over the {STEP_PAYLOAD_MAX_BYTES} a run step may carry",
+            pipe=pipe_code,
+            params={"size": size, "limit": STEP_PAYLOAD_MAX_BYTES},
+        )
 
 
 def pipe_failure(exc: ActivityError, pipe_code: str) -> PipeRunError:

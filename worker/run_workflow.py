@@ -45,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
     from worker.activity_executor import ActivityOperatorExecutor
 
 STATE_KEY = SearchAttributeKey.for_keyword(STATE_ATTRIBUTE)
+# 400,000 characters are at most 1.6 MB of UTF-8: a part always fits in one payload.
+_OUTPUT_PART_CHARS = 400_000
 
 
 @workflow.defn(name=RUN_WORKFLOW)
@@ -123,16 +125,9 @@ class RunPipelineWorkflow:
         memory = outcome.memory.wire()
         policy = await self._worker_policy()
         output_ref = None
-        if len(json.dumps(memory, ensure_ascii=False).encode("utf-8")) > policy.output_inline_max_bytes:
-            # Large results live in storage; the workflow result carries their URI (§9.1).
-            output_ref = await workflow.execute_activity(
-                STORE_RUN_OUTPUT_ACTIVITY,
-                StoreOutputTask(
-                    storage_prefix=spec.storage_prefix, run_id=spec.run_id, working_memory=memory
-                ),
-                result_type=str,
-                start_to_close_timeout=timedelta(minutes=2),
-            )
+        text = json.dumps(memory, ensure_ascii=False)
+        if len(text.encode("utf-8")) > policy.output_inline_max_bytes:
+            output_ref = await self._store_output(spec, text)
         log.set_state(RunState.COMPLETED)
         return RunEnd(
             state=RunState.COMPLETED,
@@ -141,6 +136,29 @@ class RunPipelineWorkflow:
             working_memory=None if output_ref else memory,
             output_ref=output_ref,
         )
+
+    async def _store_output(self, spec: RunSpec, text: str) -> str:
+        """Large results live in storage, the workflow result carries their URI (§9.1); the text goes
+        in parts so that no payload nears Temporal's 2 MB limit.
+        """
+        parts = [
+            text[start : start + _OUTPUT_PART_CHARS] for start in range(0, len(text), _OUTPUT_PART_CHARS)
+        ]
+        uri = ""
+        for index, part in enumerate(parts):
+            uri = await workflow.execute_activity(
+                STORE_RUN_OUTPUT_ACTIVITY,
+                StoreOutputTask(
+                    storage_prefix=spec.storage_prefix,
+                    run_id=spec.run_id,
+                    part=index,
+                    parts=len(parts),
+                    text=part,
+                ),
+                result_type=str,
+                start_to_close_timeout=timedelta(minutes=2),
+            )
+        return uri
 
     async def _worker_policy(self) -> ActivityPolicy:
         policy = self._policy

@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.runs.run_states import RunState
 
+# Temporal refuses a payload over 2 MB (and would fail the workflow task, not the pipe): a step whose
+# inputs or output would exceed this fails typed instead, `pipe.payload_too_large`.
+STEP_PAYLOAD_MAX_BYTES = 1_900_000
+
 
 class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -86,9 +90,13 @@ class OperatorAnswer(_Payload):
 
 
 class StoreOutputTask(_Payload):
+    """One part of a large final working memory's JSON text; the last part's activity joins them all."""
+
     storage_prefix: str
     run_id: str
-    working_memory: dict[str, Any]
+    part: int
+    parts: int
+    text: str
 
 
 class RunEnd(_Payload):

@@ -20,6 +20,7 @@ class FailureCode(StrEnum):
     TEMPLATE_BUDGET_EXCEEDED = "pipe.template_budget_exceeded"
     STACK_OVERFLOW = "pipe.stack_overflow"
     OUTPUT_INVALID = "pipe.output_invalid"
+    PAYLOAD_TOO_LARGE = "pipe.payload_too_large"
     OPTIONAL_UNHANDLED = "method.optional_unhandled"
     PIPE_UNRESOLVED = "method.pipe_unresolved"
     FUNCTION_INVALID = "method.function_invalid"

@@ -16,18 +16,21 @@ from temporalio.exceptions import ApplicationError
 
 from shared.language.validator import LibraryUnusable
 from shared.runs.names import RUN_OPERATOR_ACTIVITY, STORE_RUN_OUTPUT_ACTIVITY, WORKER_POLICY_ACTIVITY
-from shared.runs.workflow_io import ActivityPolicy, OperatorAnswer, OperatorTask, StoreOutputTask
+from shared.runs.workflow_io import (
+    STEP_PAYLOAD_MAX_BYTES,
+    ActivityPolicy,
+    OperatorAnswer,
+    OperatorTask,
+    StoreOutputTask,
+)
 from shared.runtime.function_registry import FunctionRegistry
 from shared.runtime.operator_call import OperatorCall, OutputTarget
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.stuff import Stuff
-from shared.storage.blob_store import BlobNotFoundError, BlobStore
-from shared.storage.run_storage import put_json, run_key
+from shared.storage.blob_store import STORAGE_SCHEME, BlobNotFoundError, BlobStore
+from shared.storage.run_storage import run_key
 from worker.method_cache import MethodCache
 from worker.operators.local import LocalOperatorExecutor
-
-# Temporal refuses payloads over 2 MB; an answer that large fails typed instead of failing the task.
-MAX_ANSWER_BYTES = 1_900_000
 
 
 def failure_details(failure: PipeRunError) -> dict[str, object]:
@@ -65,25 +68,31 @@ class OperatorActivities:
                 raise as_application_error(failure.located(call.pipe.code)) from failure
         answer = OperatorAnswer(content=produced.content, concept=produced.concept)
         size = len(json.dumps(answer.content, ensure_ascii=False).encode("utf-8"))
-        if size > MAX_ANSWER_BYTES:
+        if size > STEP_PAYLOAD_MAX_BYTES:
             failure = PipeRunError(
-                FailureCode.OUTPUT_INVALID,
-                f"the output of '{call.pipe.code}' has {size} bytes, over the {MAX_ANSWER_BYTES} a run step may carry",
+                FailureCode.PAYLOAD_TOO_LARGE,
+                f"the output of '{call.pipe.code}' has {size} bytes, over the {STEP_PAYLOAD_MAX_BYTES} a run step may carry",
                 pipe=call.pipe.code,
-                params={"size": size, "limit": MAX_ANSWER_BYTES},
+                params={"size": size, "limit": STEP_PAYLOAD_MAX_BYTES},
             )
             raise as_application_error(failure)
         return answer
 
     @activity.defn(name=STORE_RUN_OUTPUT_ACTIVITY)
     async def store_run_output(self, task: StoreOutputTask) -> str:
-        """Write a large final working memory to storage; the run's result then carries its URI."""
-        return await asyncio.to_thread(
-            put_json,
-            self.store,
-            run_key(task.storage_prefix, task.run_id, "working_memory.json"),
-            task.working_memory,
+        """Write one part of a large final working memory; the last part writes the whole document,
+        whose URI the run's result then carries. Parts keep every payload under Temporal's limit.
+        """
+        return await asyncio.to_thread(self._store_part, task)
+
+    def _store_part(self, task: StoreOutputTask) -> str:
+        whole = run_key(task.storage_prefix, task.run_id, "working_memory.json")
+        if task.part < task.parts - 1:
+            return self.store.put(f"{whole}.part-{task.part}", task.text.encode("utf-8"), "application/json")
+        earlier = b"".join(
+            self.store.get(f"{STORAGE_SCHEME}{whole}.part-{part}") for part in range(task.parts - 1)
         )
+        return self.store.put(whole, earlier + task.text.encode("utf-8"), "application/json")
 
     def _prepare(self, task: OperatorTask) -> tuple[OperatorCall, LocalOperatorExecutor]:
         try:
