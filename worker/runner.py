@@ -66,6 +66,7 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_seconds),
         workflow_runner=_SANDBOX,
     )
 

@@ -40,6 +40,9 @@ class WorkerSettings(BaseSettings):
     worker_max_concurrent_workflow_tasks: PositiveInt = 64
     worker_health_port: int | None = None
     worker_graceful_shutdown_seconds: PositiveFloat = 30
+    # How long a run's next workflow task waits for the worker that cached the run before any worker
+    # may take it: after a crash, runs resume this much later (the SDK's default is 10 s).
+    worker_sticky_timeout_seconds: PositiveFloat = 5
 
     @field_validator("log_level", mode="before")
     @classmethod
