@@ -3,6 +3,10 @@
 The filter is built from validated values only (states from the enum, instants re-formatted, the pipe
 code checked against a strict pattern), and string literals are escaped, so no caller text reaches the
 query language unchecked.
+
+Order: the query carries no `ORDER BY`, which SQL visibility (the dev server's SQLite, PostgreSQL, MySQL)
+and Temporal Cloud refuse. Their default order is the listing's order: runs still open first, newest
+start first, then ended runs, most recently ended first.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Caller
 from api.problems import request_invalid
@@ -73,7 +77,7 @@ def build_query(
         clauses.append(f"StartTime >= {_literal(_instant(after, 'created_after'))}")
     if before is not None:
         clauses.append(f"StartTime <= {_literal(_instant(before, 'created_before'))}")
-    return " AND ".join(clauses) + " ORDER BY StartTime DESC"
+    return " AND ".join(clauses)
 
 
 async def list_page(
@@ -100,6 +104,8 @@ async def list_page(
     except RPCError as exc:
         if cursor:
             raise request_invalid(field="cursor", reason="it is not a cursor this service gave.") from exc
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise  # Temporal refused the query this module built: a fault of ours, a logged 500
         raise temporal_unavailable() from exc
     items: list[dict[str, Any]] = []
     for execution in response.executions:

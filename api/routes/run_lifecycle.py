@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.auth import Caller
@@ -20,11 +20,12 @@ from api.deps import CallerDep, GatewayDep, SettingsDep
 from api.problems import ProblemError, request_invalid
 from api.run_bodies import ARTIFACTS, results_body, working_memory_of
 from api.run_listing import list_page
+from api.run_progress import query_progress
 from api.run_records import RunRecord, read_run, read_spec
 from api.temporal_gateway import temporal_unavailable
 from shared.problems.catalogue import ProblemCode
 from shared.runs.invocations import invocations, summary
-from shared.runs.names import CANCEL_SIGNAL, PROGRESS_QUERY
+from shared.runs.names import CANCEL_SIGNAL
 from shared.runs.run_states import RunState
 from shared.runs.timestamps import rfc3339
 from shared.runs.workflow_io import ProgressCounters, ProgressView
@@ -51,17 +52,24 @@ async def _record(client: Client, run_id: str, caller: Caller) -> RunRecord:
     return record
 
 
-async def _progress(client: Client, run_id: str, after: int) -> ProgressView | None:
-    """The workflow's progress query; None when no worker can answer it right now."""
-    try:
-        return await client.get_workflow_handle(run_id).query(PROGRESS_QUERY, after, result_type=ProgressView)
-    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
-        return None  # no worker can answer right now: the read degrades to no progress
+def _live_state(record: RunRecord, view: ProgressView | None) -> RunState:
+    """The state to report beside the query's progress: the query's when it is the newer reading.
+
+    Describe runs before the query, so a run can move on in between; reporting the query's state
+    keeps `status` and the progress of one answer consistent (never `pending` beside a running pipe).
+    An end is reported only from the record, which carries its time and error.
+    """
+    if view is None or record.state.is_terminal or view.state.is_terminal:
+        return record.state
+    return view.state
 
 
 @router.get("/v1/runs/{run_id}")
-async def get_run(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> JSONResponse:
+async def get_run(
+    request: Request, run_id: RunId, caller: CallerDep, gateway: GatewayDep, settings: SettingsDep
+) -> JSONResponse:
     """The whole run record."""
+    origin = settings.public_base_url or str(request.base_url).rstrip("/")
     client = await gateway.client()
     record = await _record(client, run_id, caller)
     spec = await read_spec(client, run_id)
@@ -77,7 +85,7 @@ async def get_run(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> JSON
             "finished_at": record.finished_at,
             "created_by_user_id": caller.created_by_user_id,
             "request_id": record.request_id,
-            "result_url": f"/v1/runs/{run_id}/results",
+            "result_url": f"{origin}/v1/runs/{run_id}/results",
             "error": record.error,
             "mthds_contents": [bundle.text for bundle in spec.bundles] if spec is not None else [],
             "inputs": spec.inputs if spec is not None else {},
@@ -98,14 +106,15 @@ async def run_status(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> J
     """The run's state and progress counters."""
     client = await gateway.client()
     record = await _record(client, run_id, caller)
-    view = await _progress(client, run_id, _COUNTERS_ONLY)
+    view = await query_progress(client, run_id, _COUNTERS_ONLY)
     counters = view.counters if view is not None else ProgressCounters()
+    state = _live_state(record, view)
     return JSONResponse(
         {
             "pipeline_run_id": run_id,
             "pipe_code": record.pipe_code,
-            "status": record.state.value,
-            "state": record.state.value,
+            "status": state.value,
+            "state": state.value,
             "created_at": record.created_at,
             "finished_at": record.finished_at,
             "error": record.error,
@@ -123,13 +132,14 @@ async def run_progress(run_id: RunId, caller: CallerDep, gateway: GatewayDep) ->
     """Per-invocation progress, as pipelex-sdk reads it."""
     client = await gateway.client()
     record = await _record(client, run_id, caller)
-    view = await _progress(client, run_id, 0)
+    view = await query_progress(client, run_id, 0)
     items = invocations(view.events) if view is not None else []
-    status = record.state.progress_status
+    status = _live_state(record, view).progress_status
     return JSONResponse(
         {
             "pipeline_run_id": run_id,
-            "mode": "live" if not record.state.is_terminal else "final",
+            # pipelex-sdk knows `live` and `dry`; a snapshot of real events is `live`, ended or not (§9.5).
+            "mode": "live",
             "status": status,
             "version": view.version if view is not None else 0,
             "assembled_at": rfc3339(datetime.now(UTC)),

@@ -18,7 +18,8 @@ def invocations(events: list[ProgressEvent]) -> list[dict[str, Any]]:
         if not isinstance(path, str):
             continue
         if event.event == "pipe.started":
-            by_path[path] = {**{key: data.get(key) for key in _ALWAYS}, "status": "running", "ended_at": None}
+            started = {key: data.get(key) for key in _ALWAYS}
+            by_path[path] = {**started, "started_at": event.at, "status": "running", "ended_at": None}
         elif event.event == "pipe.finished":
             entry = by_path.setdefault(path, {key: data.get(key) for key in _ALWAYS})
             entry.update(status=data.get("status"), ended_at=data.get("ended_at"))

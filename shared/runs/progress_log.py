@@ -114,8 +114,9 @@ class ProgressLog:
     def counters(self) -> ProgressCounters:
         current = None
         if self._running:
-            # The most recently started invocation still running.
-            current = max(self._running.values(), key=lambda running: running.started_at).entry.code
+            # The most recently started invocation still running: the dict keeps start order (timestamps
+            # cannot tell, since the invocations of one workflow step share the workflow's clock).
+            current = next(reversed(self._running.values())).entry.code
         batch = None
         open_batches = [
             wire for wire in self._batches if wire in self._running or _is_inline(wire, self._running)
