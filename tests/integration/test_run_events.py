@@ -101,6 +101,8 @@ async def test_a_failed_run_finishes_with_its_problem(temporal_address: str, tmp
 
 async def test_errors_before_the_stream_opens(temporal_address: str, tmp_path: Path) -> None:
     async with run_stack(temporal_address, tmp_path, worker=False) as stack:
+        capabilities = (await stack.client.get("/v1/version")).json()["capabilities"]
+        assert capabilities["events"] is True
         assert_problem(await stack.client.get("/v1/runs/nope/events"), 404, "run.not_found")
         for headers, query in (({"Last-Event-ID": "x"}, ""), ({}, "?after=-1"), ({}, "?after=1.5")):
             answer = await stack.client.get(f"/v1/runs/nope/events{query}", headers=headers)
