@@ -13,7 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from shared.runtime.function_registry import (
@@ -36,9 +37,17 @@ logger = logging.getLogger(__name__)
 # the code it compiles, at the first render, so it is passed through by name too (deterministic: it
 # renders templates in memory; its lock only guards its template cache).
 _PASSTHROUGH = ("shared", "jinja2", "markupsafe", "markdown_it")
-_SANDBOX = SandboxedWorkflowRunner(
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
 )
+WORKFLOWS = [RunPipelineWorkflow]
+
+
+def build_replayer() -> Replayer:
+    """Replays recorded histories with the worker's workflows, sandbox and converter (replay tests)."""
+    return Replayer(
+        workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER, data_converter=pydantic_data_converter
+    )
 
 
 def build_worker(
@@ -56,7 +65,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[RunPipelineWorkflow],
+        workflows=WORKFLOWS,
         activities=[
             activities.worker_policy,
             activities.run_operator,
@@ -67,7 +76,7 @@ def build_worker(
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_seconds),
-        workflow_runner=_SANDBOX,
+        workflow_runner=WORKFLOW_RUNNER,
     )
 
 
