@@ -88,7 +88,10 @@ def start_dev_server(
         args += ["--db-filename", str(db_file), "--sqlite-pragma", "journal_mode=wal"]
         args += ["--sqlite-pragma", "synchronous=off"]
     args += ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
-    process = subprocess.Popen(args, stdout=log or subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)  # noqa: S603 -- fixed argv of our own binary
+    # Its own session: a terminal's Ctrl-C goes to our process, which stops the server after its clients.
+    process = subprocess.Popen(  # noqa: S603 -- fixed argv of our own binary
+        args, stdout=log or subprocess.DEVNULL, stderr=log or subprocess.DEVNULL, start_new_session=True
+    )
     server = DevServer(process, port, ui_port)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:

@@ -114,9 +114,13 @@ def _start(
                 log=log,
             )
     env = {**os.environ, "TEMPORAL_ADDRESS": stack.temporal_address}
-    stack.worker = subprocess.Popen([sys.executable, "-m", "worker"], env=env)
+    # Each child in its own session: Ctrl-C in the terminal reaches only this process, which then
+    # stops the children in order (API, then the worker's graceful drain, then Temporal).
+    stack.worker = subprocess.Popen([sys.executable, "-m", "worker"], env=env, start_new_session=True)
     api_args = ["api.main:create_app", "--factory", "--host", HOST, "--port", str(api_port)]
-    stack.api = subprocess.Popen([sys.executable, "-m", "uvicorn", *api_args], env=env)  # noqa: S603 -- our own interpreter, fixed argv
+    stack.api = subprocess.Popen(  # noqa: S603 -- our own interpreter, fixed argv
+        [sys.executable, "-m", "uvicorn", *api_args], env=env, start_new_session=True
+    )
     _wait_for_health(stack, f"http://{HOST}:{api_port}/health")
 
 

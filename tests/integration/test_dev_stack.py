@@ -70,14 +70,20 @@ def _wait_for(what: str, ready: Callable[[], bool], process: subprocess.Popen[by
         time.sleep(0.1)
 
 
-def test_dev_starts_temporal_worker_and_api_and_stops_them_all_on_sigint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("to_group", [False, True], ids=["sigint", "terminal-ctrl-c"])
+def test_dev_starts_temporal_worker_and_api_and_stops_them_all_on_sigint(
+    tmp_path: Path, to_group: bool
+) -> None:
     api_port, temporal_port = _free_port(), _free_temporal_port()
     ui_port = temporal_port + UI_PORT_OFFSET
     data_dir = tmp_path / "data"
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     args = [str(METHODFLOW), "dev", "--port", str(api_port), "--temporal-port", str(temporal_port)]
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen(args, stdout=stdout, stderr=stderr, env=_environment(data_dir))
+        # A terminal's Ctrl-C signals its whole foreground process group: the group variant does that.
+        process = subprocess.Popen(
+            args, stdout=stdout, stderr=stderr, env=_environment(data_dir), start_new_session=to_group
+        )
     try:
         _wait_for("GET /health 200", lambda: _health_ok(api_port), process, err)
         _wait_for("URLs on stdout", lambda: "Press Ctrl-C" in out.read_text(), process, err)
@@ -90,8 +96,12 @@ def test_dev_starts_temporal_worker_and_api_and_stops_them_all_on_sigint(tmp_pat
         assert (data_dir / "temporal.db").exists()
         assert (data_dir / "temporal.log").exists()
 
-        process.send_signal(signal.SIGINT)
+        if to_group:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
         assert process.wait(STOP_SECONDS) == 0, err.read_text()
+        assert "Traceback" not in err.read_text()
     finally:
         if process.poll() is None:
             process.kill()
