@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
+    from shared.language.library_cache import WORKFLOW_LIBRARIES
     from shared.language.report import BundleSource
     from shared.language.validator import LibraryUnusable, load_library
     from shared.problems.run_errors import failure_error, run_error
@@ -103,7 +104,12 @@ class RunPipelineWorkflow:
 
     async def _walk_to_end(self, spec: RunSpec, log: ProgressLog) -> RunOutcome:
         policy = await self._worker_policy()
-        library = load_library([BundleSource(path=bundle.path, text=bundle.text) for bundle in spec.bundles])
+        library = WORKFLOW_LIBRARIES.get_or_load(
+            spec.method_digest,
+            lambda: load_library(
+                [BundleSource(path=bundle.path, text=bundle.text) for bundle in spec.bundles]
+            ),
+        )
         request = RunRequest(
             pipe_ref=spec.pipe_ref,
             inputs=spec.inputs,

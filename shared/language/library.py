@@ -7,6 +7,7 @@ concrete pipe of the same ref when their contracts agree (mthds.md §1.8); load 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.language.blueprint import BundleBlueprint, ConceptBlueprint, FieldBlueprint, FieldType
 from shared.language.issues import NAME_CONFLICT_CODE, Category, ErrorType, Issue
@@ -62,6 +63,9 @@ class Library:
     concepts: dict[str, Concept] = field(default_factory=dict[str, Concept])
     pipes: dict[str, PipeEntry] = field(default_factory=dict[str, PipeEntry])
     issues: list[Issue] = field(default_factory=list[Issue])
+    # Content models built from this library's concepts, shared by every validator of it (a library
+    # is not changed once assembled, so a model built once stays right).
+    content_models: dict[str, Any] = field(default_factory=dict[str, Any], compare=False, repr=False)
 
     def resolve_concept(self, reference: str, domain: str) -> str | None:
         """The `domain.Code` a concept reference names from `domain`, or None."""

@@ -34,7 +34,7 @@ class ContentValidator:
 
     def __init__(self, library: Library) -> None:
         self.library = library
-        self._models: dict[str, type[BaseModel]] = {}
+        self._models: dict[str, type[BaseModel]] = library.content_models
 
     def validate(self, concept: str, content: Any) -> Any:
         """`content` checked and normalized for `concept`; raises `ContentRefused`."""

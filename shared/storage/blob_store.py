@@ -32,6 +32,10 @@ class BlobStore(Protocol):
         """The bytes stored under `uri`; raises `BlobNotFoundError`."""
         ...
 
+    def exists(self, key: str) -> bool:
+        """Whether something is stored under `key` (content-addressed writers skip a second write)."""
+        ...
+
     def public_url(self, uri: str) -> str | None:
         """A URL readers outside the service can open (a `file://` path locally, presigned for S3)."""
         ...
@@ -61,6 +65,12 @@ class LocalBlobStore:
             return self._path(uri.removeprefix(STORAGE_SCHEME)).read_bytes()
         except (OSError, ValueError) as exc:
             raise BlobNotFoundError(uri) from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            return self._path(key).is_file()
+        except ValueError:
+            return False
 
     def public_url(self, uri: str) -> str | None:
         if not uri.startswith(STORAGE_SCHEME):

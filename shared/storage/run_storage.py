@@ -22,10 +22,16 @@ def method_digest(bundles: Sequence[BundleSource]) -> str:
 
 
 def put_method(store: BlobStore, bundles: Sequence[BundleSource]) -> str:
-    """Store the bundles once under their digest; return the digest."""
+    """Store the bundles once under their digest; return the digest.
+
+    The key names the content, so a method already stored is not written again (every start of the
+    same bundles would otherwise rewrite it).
+    """
     digest = method_digest(bundles)
-    payload = json.dumps([{"path": bundle.path, "text": bundle.text} for bundle in bundles])
-    store.put(f"methods/{digest}.json", payload.encode("utf-8"), "application/json")
+    key = f"methods/{digest}.json"
+    if not store.exists(key):
+        payload = json.dumps([{"path": bundle.path, "text": bundle.text} for bundle in bundles])
+        store.put(key, payload.encode("utf-8"), "application/json")
     return digest
 
 
