@@ -39,6 +39,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/interpret.py
+	$(BIN)/python bench/runs.py
 
 # Installs pipelex-api 0.92.2 into .cache/reference-venv on first use (its own environment, never ours).
 compare-reference: $(STAMP)
