@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from api.auth import Caller, authenticate
 from api.settings import ApiSettings
 from api.temporal_gateway import TemporalGateway
+from api.validation_cache import ValidationCache
 from shared.language.model_deck import ModelDeck
 
 
@@ -23,6 +24,11 @@ def _model_deck(request: Request) -> ModelDeck:
     return deck
 
 
+def _validation_cache(request: Request) -> ValidationCache:
+    cache: ValidationCache = request.app.state.validation_cache
+    return cache
+
+
 def _gateway(request: Request) -> TemporalGateway:
     gateway: TemporalGateway = request.app.state.temporal
     return gateway
@@ -31,5 +37,6 @@ def _gateway(request: Request) -> TemporalGateway:
 GatewayDep = Annotated[TemporalGateway, Depends(_gateway)]
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 ModelDeckDep = Annotated[ModelDeck, Depends(_model_deck)]
+ValidationCacheDep = Annotated[ValidationCache, Depends(_validation_cache)]
 # The authenticated caller (§3b): 401 / 500 before the route's body is read.
 CallerDep = Annotated[Caller, Depends(authenticate)]

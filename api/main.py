@@ -20,6 +20,7 @@ from api.request_id import RequestIdMiddleware
 from api.routes import meta, run_events, run_lifecycle, runs, validate
 from api.settings import ApiSettings, get_settings
 from api.temporal_gateway import TemporalGateway
+from api.validation_cache import ValidationCache
 from shared.runtime.function_registry import load_entry_points, load_function_modules
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
+    # Valid verdicts by method digest: starts of a known method skip validation (api/validation_cache.py).
+    app.state.validation_cache = ValidationCache(model_deck)
     app.state.model_deck = model_deck
     app.state.temporal = TemporalGateway(settings.temporal_address)
     load_entry_points()

@@ -10,7 +10,6 @@ from temporalio.service import RPCError
 from shared.runs.names import PROGRESS_QUERY
 from shared.runs.workflow_io import ProgressView
 
-
 # A query waits for a worker to answer it; with none polling it would wait far longer than a read should.
 QUERY_TIMEOUT = timedelta(seconds=2)
 

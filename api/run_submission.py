@@ -7,12 +7,15 @@ the method are stored, and only then is the workflow started under the run id.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pydantic_core
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
 from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
@@ -23,17 +26,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.auth import Caller
-from api.method_source import bundle_sources
-from api.problems import ProblemError
+from api.method_source import SOURCE_FIELDS, bundle_sources
+from api.problems import ProblemError, request_too_large
 from api.request_body import parse_request, read_json_object
 from api.request_id import request_id_of
 from api.run_records import RunRecord, read_run
 from api.run_request import RunRequestBody, check_request_fields, chosen_run_id, unknown_members
 from api.settings import ApiSettings
-from api.temporal_gateway import TemporalGateway, temporal_unavailable
-from shared.language.model_deck import ModelDeck
+from api.temporal_gateway import MAX_PAYLOAD_BYTES, TemporalGateway, payload_size, temporal_unavailable
+from api.validation_cache import ValidationCache
 from shared.language.report import BundleSource, ValidationReport
-from shared.language.validator import validate_sources
 from shared.problems.catalogue import ProblemCode
 from shared.runs.names import PIPE_CODE_ATTRIBUTE, RUN_WORKFLOW, STATE_ATTRIBUTE, TENANT_ATTRIBUTE
 from shared.runs.request_digest import request_digest
@@ -70,7 +72,11 @@ class Submission:
 
 
 async def submit_run(
-    request: Request, caller: Caller, settings: ApiSettings, deck: ModelDeck, gateway: TemporalGateway
+    request: Request,
+    caller: Caller,
+    settings: ApiSettings,
+    verdicts: ValidationCache,
+    gateway: TemporalGateway,
 ) -> Submission:
     data = await read_json_object(request)
     body = parse_request(RunRequestBody, data)
@@ -94,8 +100,9 @@ async def submit_run(
             return _same_request_or_conflict(existing, chosen, caller, digest)
     run_id = chosen or str(uuid.uuid4())
     spec = await run_in_threadpool(
-        _prepared_spec, body, data, sources, caller, settings, deck, run_id, digest, request
+        _prepared_spec, body, data, sources, caller, settings, verdicts, run_id, digest, request
     )
+    await _check_payload_size(client, spec, body)
     try:
         await client.start_workflow(
             RUN_WORKFLOW,
@@ -136,6 +143,25 @@ def _same_request_or_conflict(existing: RunRecord, run_id: str, caller: Caller, 
     return Submission(run_id, created=False, record=existing, created_at=existing.created_at)
 
 
+async def _check_payload_size(client: Client, spec: RunSpec, body: RunRequestBody) -> None:
+    """413 `request.too_large` naming the largest part when the workflow input is over Temporal's limit."""
+    size = await payload_size(client, spec)
+    if size <= MAX_PAYLOAD_BYTES:
+        return
+    source = next((name for name in SOURCE_FIELDS if getattr(body, name) is not None), "mthds_contents")
+    parts: Mapping[str, object] = {
+        **spec.extra,
+        source: [spec.bundles, spec.files],
+        "inputs": spec.inputs,
+    }
+    field = max(parts, key=lambda name: len(pydantic_core.to_json(parts[name])))
+    detail = (
+        f"The run's input takes {size} bytes once encoded, over the {MAX_PAYLOAD_BYTES} bytes a run "
+        f"accepts; its largest part is '{field}'."
+    )
+    raise request_too_large(detail=detail, limit=MAX_PAYLOAD_BYTES, size=size, field=field)
+
+
 def _method_for_digest(body: RunRequestBody, sources: list[BundleSource]) -> list[str] | dict[str, Any]:
     if body.files is not None and isinstance(body.files, dict):
         return dict(body.files)
@@ -148,13 +174,13 @@ def _prepared_spec(
     sources: list[BundleSource],
     caller: Caller,
     settings: ApiSettings,
-    deck: ModelDeck,
+    verdicts: ValidationCache,
     run_id: str,
     digest: str,
     request: Request,
 ) -> RunSpec:
     """Steps 6 and 7 (CPU-bound, on a worker thread), then storage of data URLs and of the method."""
-    report = validate_sources(sources, deck)
+    report = verdicts.validate(sources)
     if not report.is_valid or report.library is None:
         raise _method_invalid(report)
     library = report.library

@@ -10,6 +10,7 @@ import asyncio
 import os
 from datetime import timedelta
 
+from temporalio.api.common.v1 import Payloads
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -23,6 +24,10 @@ from shared.runs.connection import sdk_environment
 CONNECT_TIMEOUT_SECONDS = 5
 HEALTH_TIMEOUT = timedelta(seconds=2)
 UNAVAILABLE_RETRY_AFTER = 5
+# Temporal refuses a request whose payloads exceed its blob size limit (`limit.blobSize.error`: 2 MiB by
+# default and on Temporal Cloud). A run input over it is the request's fault, so it is refused before
+# Temporal sees it, rather than read as an outage.
+MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 
 
 def temporal_unavailable(detail: str = "Temporal cannot be reached right now.") -> ProblemError:
@@ -33,6 +38,11 @@ def temporal_unavailable(detail: str = "Temporal cannot be reached right now.") 
         params={"component": "temporal"},
         retry_after=UNAVAILABLE_RETRY_AFTER,
     )
+
+
+async def payload_size(client: Client, value: object) -> int:
+    """The bytes `value` takes as a workflow input, encoded by the client's converter (codec included)."""
+    return Payloads(payloads=await client.data_converter.encode([value])).ByteSize()
 
 
 class TemporalGateway:

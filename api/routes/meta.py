@@ -114,9 +114,7 @@ async def protocol_version(settings: SettingsDep) -> VersionInfo:
         ),
         # Events, callbacks and build routes do not exist yet; each flag turns true with the issue
         # that adds its routes, so clients never call a missing route.
-        capabilities=Capabilities(
-            run_lifecycle=True, cancel=True, events=True, callbacks=False, build=False
-        ),
+        capabilities=Capabilities(run_lifecycle=True, cancel=True, events=True, callbacks=False, build=False),
     )
 
 

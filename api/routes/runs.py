@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
-from api.deps import CallerDep, GatewayDep, ModelDeckDep, SettingsDep
+from api.deps import CallerDep, GatewayDep, SettingsDep, ValidationCacheDep
 from api.problems import RunProblem
 from api.run_bodies import execute_body, start_body, working_memory_of
 from api.run_records import RunRecord, read_run
@@ -33,9 +33,13 @@ _LEGACY_MEMBERS = {"status": "success", "message": None, "error": None, "pipe_st
 
 
 async def _start(
-    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+    request: Request,
+    caller: CallerDep,
+    settings: SettingsDep,
+    verdicts: ValidationCacheDep,
+    gateway: GatewayDep,
 ) -> JSONResponse:
-    submission = await submit_run(request, caller, settings, deck, gateway)
+    submission = await submit_run(request, caller, settings, verdicts, gateway)
     record = submission.record
     if submission.created or record is None:
         body = start_body(submission.run_id, submission.created_at, RunState.STARTED, None)
@@ -44,9 +48,13 @@ async def _start(
 
 
 async def _execute(
-    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+    request: Request,
+    caller: CallerDep,
+    settings: SettingsDep,
+    verdicts: ValidationCacheDep,
+    gateway: GatewayDep,
 ) -> JSONResponse:
-    submission = await submit_run(request, caller, settings, deck, gateway)
+    submission = await submit_run(request, caller, settings, verdicts, gateway)
     run_id = submission.run_id
     client = await gateway.client()
     handle = client.get_workflow_handle(run_id, result_type=RunEnd)
@@ -79,34 +87,50 @@ def _run_problem(record: RunRecord) -> RunProblem:
     "/v1/start", status_code=202, openapi_extra={"x-mthds-protocol": True, "requestBody": _REQUEST_BODY}
 )
 async def start(
-    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+    request: Request,
+    caller: CallerDep,
+    settings: SettingsDep,
+    verdicts: ValidationCacheDep,
+    gateway: GatewayDep,
 ) -> JSONResponse:
     """Start a run and answer at once: 202 with its id (200 for a repeat of the same request)."""
-    return await _start(request, caller, settings, deck, gateway)
+    return await _start(request, caller, settings, verdicts, gateway)
 
 
 @router.post("/v1/execute", openapi_extra={"x-mthds-protocol": True, "requestBody": _REQUEST_BODY})
 async def execute(
-    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+    request: Request,
+    caller: CallerDep,
+    settings: SettingsDep,
+    verdicts: ValidationCacheDep,
+    gateway: GatewayDep,
 ) -> JSONResponse:
     """Run and wait for the end: 200 with the result, the run's problem if it failed, 202 if it runs long."""
-    return await _execute(request, caller, settings, deck, gateway)
+    return await _execute(request, caller, settings, verdicts, gateway)
 
 
 @router.post("/api/v1/pipeline/start", openapi_extra={"requestBody": _REQUEST_BODY})
 async def legacy_start(
-    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+    request: Request,
+    caller: CallerDep,
+    settings: SettingsDep,
+    verdicts: ValidationCacheDep,
+    gateway: GatewayDep,
 ) -> JSONResponse:
     """Legacy alias of `POST /v1/start`."""
-    return _legacy(await _start(request, caller, settings, deck, gateway))
+    return _legacy(await _start(request, caller, settings, verdicts, gateway))
 
 
 @router.post("/api/v1/pipeline/execute", openapi_extra={"requestBody": _REQUEST_BODY})
 async def legacy_execute(
-    request: Request, caller: CallerDep, settings: SettingsDep, deck: ModelDeckDep, gateway: GatewayDep
+    request: Request,
+    caller: CallerDep,
+    settings: SettingsDep,
+    verdicts: ValidationCacheDep,
+    gateway: GatewayDep,
 ) -> JSONResponse:
     """Legacy alias of `POST /v1/execute`."""
-    return _legacy(await _execute(request, caller, settings, deck, gateway))
+    return _legacy(await _execute(request, caller, settings, verdicts, gateway))
 
 
 def _legacy(response: JSONResponse) -> JSONResponse:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from api.validation_cache import ValidationCache
 from shared.language.library import Library
 from shared.language.library_cache import LibraryCache
+from shared.language.model_deck import builtin_deck
 from shared.language.report import BundleSource
 from shared.runtime.content_values import ContentValidator
 from shared.storage.blob_store import LocalBlobStore
@@ -71,3 +73,15 @@ def test_a_method_is_written_once_under_its_digest(tmp_path: Path) -> None:
     assert get_method(store, digest) == bundles
     assert not store.exists("methods/none.json")
     assert not store.exists("../outside")
+
+
+def test_valid_verdicts_are_kept_by_method_and_invalid_ones_are_not() -> None:
+    cache = ValidationCache(builtin_deck())
+    good = [BundleSource(path="a.mthds", text=STRUCTURED)]
+    first = cache.validate(good)
+    assert first.is_valid
+    assert cache.validate([BundleSource(path="a.mthds", text=STRUCTURED)]) is first
+    bad = [BundleSource(path="a.mthds", text="domain = 1")]
+    refused = cache.validate(bad)
+    assert not refused.is_valid
+    assert cache.validate(bad) is not refused
