@@ -125,9 +125,14 @@ def _replace(record: RunRecord, **changes: Any) -> RunRecord:
 def _live_state(description: WorkflowExecutionDescription) -> RunState:
     values = description.typed_search_attributes.get(STATE_KEY)
     try:
-        return RunState(values) if values else RunState.STARTED
+        state = RunState(values) if values else RunState.STARTED
     except ValueError:
         return RunState.STARTED
+    if state.is_terminal:
+        # The workflow marks the end, then stores what it must before it closes: until it has closed
+        # (and its result is readable) the run is still RUNNING.
+        return RunState.RUNNING
+    return state
 
 
 def _instant(value: datetime | None) -> str:

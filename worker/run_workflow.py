@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from shared.problems.run_errors import failure_error, run_error
     from shared.runs.names import (
         CANCEL_SIGNAL,
+        PAUSE_ACTIVITY,
         PROGRESS_QUERY,
         RUN_WORKFLOW,
         STATE_ATTRIBUTE,
@@ -48,6 +49,14 @@ with workflow.unsafe.imports_passed_through():
 STATE_KEY = SearchAttributeKey.for_keyword(STATE_ATTRIBUTE)
 # 400,000 characters are at most 1.6 MB of UTF-8: a part always fits in one payload.
 _OUTPUT_PART_CHARS = 400_000
+# A final progress log up to this size rides in the workflow result; a larger one is stored.
+_PROGRESS_INLINE_MAX_BYTES = 256 * 1024
+# Every this many pipe invocations the walk awaits a no-op local activity, which ends the workflow's
+# activation: a long stretch of in-workflow pipes (a batch of thousands of PipeCompose) then never
+# holds one activation past the SDK's 2 s deadlock detector. A local activity resolves inside the same
+# workflow task (a timer would wait for the server's timer queue, about a second on the dev server).
+# Counted, not timed, so that replay takes the same pauses.
+_PIPES_PER_PAUSE = 50
 
 
 @workflow.defn(name=RUN_WORKFLOW)
@@ -63,6 +72,10 @@ class RunPipelineWorkflow:
     async def run(self, spec: RunSpec) -> RunEnd:
         log = ProgressLog(spec.run_id, now=_now, on_state=_upsert_state)
         self._log = log
+        end = await self._run_to_end(spec, log)
+        return await self._with_progress(spec, log, end)
+
+    async def _run_to_end(self, spec: RunSpec, log: ProgressLog) -> RunEnd:
         try:
             outcome = await self._walk_to_end(spec, log)
         except asyncio.CancelledError:
@@ -119,7 +132,7 @@ class RunPipelineWorkflow:
         )
         executor = ActivityOperatorExecutor(spec, policy)
         walk = asyncio.ensure_future(
-            run_pipeline(library, request, executor, RunOptions(seed=spec.run_id), log)
+            run_pipeline(library, request, executor, RunOptions(seed=spec.run_id, pace=_Pacer()), log)
         )
         self._walk = walk
         if self._cancel_requested:
@@ -143,9 +156,21 @@ class RunPipelineWorkflow:
             output_ref=output_ref,
         )
 
-    async def _store_output(self, spec: RunSpec, text: str) -> str:
-        """Large results live in storage, the workflow result carries their URI (§9.1); the text goes
-        in parts so that no payload nears Temporal's 2 MB limit.
+    async def _with_progress(self, spec: RunSpec, log: ProgressLog, end: RunEnd) -> RunEnd:
+        """The run's end with its final progress log: inline when small, else its events stored in parts."""
+        view = log.view(limit=None)
+        text = view.model_dump_json()
+        if len(text.encode("utf-8")) <= _PROGRESS_INLINE_MAX_BYTES:
+            return end.model_copy(update={"progress": view})
+        # The counters stay inline (status reads need nothing more); the events are stored.
+        ref = await self._store_output(spec, text, "progress.json")
+        return end.model_copy(
+            update={"progress": view.model_copy(update={"events": []}), "progress_ref": ref}
+        )
+
+    async def _store_output(self, spec: RunSpec, text: str, name: str = "working_memory.json") -> str:
+        """Large documents of a run's end live in storage, the workflow result carries their URI (§9.1);
+        the text goes in parts so that no payload nears Temporal's 2 MB limit.
         """
         parts = [
             text[start : start + _OUTPUT_PART_CHARS] for start in range(0, len(text), _OUTPUT_PART_CHARS)
@@ -160,6 +185,7 @@ class RunPipelineWorkflow:
                     part=index,
                     parts=len(parts),
                     text=part,
+                    name=name,
                 ),
                 result_type=str,
                 start_to_close_timeout=timedelta(minutes=2),
@@ -193,6 +219,24 @@ class RunPipelineWorkflow:
         if self._log is None:
             return ProgressView(state=RunState.STARTED, version=0, counters=ProgressCounters(), events=[])
         return self._log.view(after)
+
+
+class _Pacer:
+    """The walk's `pace`: after every `_PIPES_PER_PAUSE` invocations, every branch waits on one pause."""
+
+    def __init__(self) -> None:
+        self.invocations = 0
+        self.pause: asyncio.Future[None] | None = None
+
+    async def __call__(self) -> None:
+        self.invocations += 1
+        if self.invocations % _PIPES_PER_PAUSE == 0:
+            self.pause = asyncio.ensure_future(
+                workflow.execute_local_activity(PAUSE_ACTIVITY, start_to_close_timeout=timedelta(seconds=10))
+            )
+        if self.pause is not None and not self.pause.done():
+            # Shielded: a branch cancelled while it waits must not cancel the pause its siblings share.
+            await asyncio.shield(self.pause)
 
 
 def _now() -> str:

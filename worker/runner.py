@@ -68,6 +68,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=[
             activities.worker_policy,
+            activities.pause,
             activities.run_operator,
             activities.store_run_output,
             *extra_activities,

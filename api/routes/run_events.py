@@ -26,12 +26,12 @@ from api.auth import Caller
 from api.deps import CallerDep, GatewayDep, SettingsDep
 from api.problems import ProblemError, request_invalid
 from api.run_bodies import working_memory_of
-from api.run_progress import query_progress
+from api.run_progress import query_progress, run_progress
 from api.run_records import RunRecord, read_run
 from shared.problems.catalogue import ProblemCode
 from shared.runs.finished_event import FINISHED_EVENT, finished_event
 from shared.runs.run_states import RunState
-from shared.runs.workflow_io import RunEnd
+from shared.runs.workflow_io import ProgressEvent, RunEnd
 from shared.storage.blob_store import LocalBlobStore
 
 router = APIRouter(tags=["runs"])
@@ -55,14 +55,16 @@ async def run_events(
     """The events after the resume point, then live ones until the run ends."""
     resume = _resume_point(last_event_id, "Last-Event-ID") if last_event_id else _resume_point(after, "after")
     client = await gateway.client()
-    await _owned_record(client, run_id, caller)  # 401/404 are ordinary answers, before the stream opens
+    record = await _owned_record(
+        client, run_id, caller
+    )  # 401/404 are ordinary answers, before the stream opens
     stream = _RunStream(
         client=client,
         run_id=run_id,
         result_url=f"{settings.public_base_url or str(request.base_url).rstrip('/')}/v1/runs/{run_id}/results",
         storage=LocalBlobStore(settings.storage_root),
     )
-    return StreamingResponse(stream.frames(resume), media_type="text/event-stream", headers=_HEADERS)
+    return StreamingResponse(stream.frames(resume, record), media_type="text/event-stream", headers=_HEADERS)
 
 
 def _resume_point(text: str | None, field: str) -> int:
@@ -91,30 +93,41 @@ class _RunStream:
         self._result_url = result_url
         self._storage = storage
 
-    async def frames(self, after: int) -> AsyncIterator[str]:
+    async def frames(self, after: int, record: RunRecord) -> AsyncIterator[str]:
         yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
         try:
-            while True:
+            while not record.state.is_terminal:
                 view = await query_progress(self._client, self._run_id, after)
                 for event in view.events if view is not None else []:
-                    data = {"pipeline_run_id": self._run_id, "seq": event.seq, "at": event.at, **event.data}
-                    yield _frame(event.seq, event.event, data)
+                    yield self._event(event)
                     after, quiet_since = event.seq, loop.time()
+                if view is not None and after < view.version:
+                    continue  # more pages are waiting
                 if view is None or view.state.is_terminal:
-                    record = await read_run(self._client, self._run_id, caller=None)
-                    if record is None:
+                    latest = await read_run(self._client, self._run_id, caller=None)
+                    if latest is None:
                         return
+                    record = latest
                     if record.state.is_terminal:
-                        yield await self._finished(record, after + 1)
-                        return
+                        continue
                 if loop.time() - quiet_since >= KEEP_ALIVE_SECONDS:
                     yield ": keep-alive\n\n"
                     quiet_since = loop.time()
                 await asyncio.sleep(POLL_SECONDS)
+            # Ended: the rest of the log comes from the run's end (no worker, no replay needed).
+            final = await run_progress(self._client, record, self._storage, after=after)
+            for event in final.events if final is not None else []:
+                yield self._event(event)
+                after = event.seq
+            yield await self._finished(record, after + 1)
         except ProblemError:
             return  # Temporal went away mid-stream: close; the client resumes with Last-Event-ID
+
+    def _event(self, event: ProgressEvent) -> str:
+        data = {"pipeline_run_id": self._run_id, "seq": event.seq, "at": event.at, **event.data}
+        return _frame(event.seq, event.event, data)
 
     async def _finished(self, record: RunRecord, seq: int) -> str:
         # A run ended by Temporal itself (terminated, backstop timeout) has no RunEnd of its own.

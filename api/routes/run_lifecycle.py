@@ -20,7 +20,7 @@ from api.deps import CallerDep, GatewayDep, SettingsDep
 from api.problems import ProblemError, request_invalid
 from api.run_bodies import ARTIFACTS, results_body, working_memory_of
 from api.run_listing import list_page
-from api.run_progress import query_progress
+from api.run_progress import COUNTERS_ONLY, run_progress
 from api.run_records import RunRecord, read_run, read_spec
 from api.temporal_gateway import temporal_unavailable
 from shared.problems.catalogue import ProblemCode
@@ -34,7 +34,6 @@ from shared.storage.blob_store import LocalBlobStore
 router = APIRouter(tags=["runs"])
 
 RunId = Annotated[str, "the run id (its workflow id)"]
-_COUNTERS_ONLY = 1 << 30  # a seq past any log: the query then answers the counters without events
 
 
 def _not_found(run_id: str) -> ProblemError:
@@ -102,11 +101,13 @@ async def get_run(
 
 
 @router.get("/v1/runs/{run_id}/status")
-async def run_status(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> JSONResponse:
+async def run_status(
+    run_id: RunId, caller: CallerDep, gateway: GatewayDep, settings: SettingsDep
+) -> JSONResponse:
     """The run's state and progress counters."""
     client = await gateway.client()
     record = await _record(client, run_id, caller)
-    view = await query_progress(client, run_id, _COUNTERS_ONLY)
+    view = await run_progress(client, record, LocalBlobStore(settings.storage_root), after=COUNTERS_ONLY)
     counters = view.counters if view is not None else ProgressCounters()
     state = _live_state(record, view)
     return JSONResponse(
@@ -128,11 +129,13 @@ async def run_status(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> J
 
 
 @router.get("/v1/runs/{run_id}/progress")
-async def run_progress(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> JSONResponse:
+async def progress_of_run(
+    run_id: RunId, caller: CallerDep, gateway: GatewayDep, settings: SettingsDep
+) -> JSONResponse:
     """Per-invocation progress, as pipelex-sdk reads it."""
     client = await gateway.client()
     record = await _record(client, run_id, caller)
-    view = await query_progress(client, run_id, 0)
+    view = await run_progress(client, record, LocalBlobStore(settings.storage_root))
     items = invocations(view.events) if view is not None else []
     status = _live_state(record, view).progress_status
     return JSONResponse(

@@ -21,3 +21,5 @@ PIPE_CODE_ATTRIBUTE: Final = "MethodflowPipeCode"
 STATE_ATTRIBUTE: Final = "MethodflowState"
 SEARCH_ATTRIBUTES: Final = (TENANT_ATTRIBUTE, PIPE_CODE_ATTRIBUTE, STATE_ATTRIBUTE)
 WORKER_POLICY_ACTIVITY: Final = "worker_policy"
+# A no-op local activity: the walk awaits it to end a workflow activation (see the run workflow's pacer).
+PAUSE_ACTIVITY: Final = "pause"

@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.language.library import PipeEntry
 from shared.runs.run_states import RunState
-from shared.runs.workflow_io import ProgressCounters, ProgressEvent, ProgressView
+from shared.runs.workflow_io import PROGRESS_PAGE_EVENTS, ProgressCounters, ProgressEvent, ProgressView
 from shared.runtime.call_site import InvocationPath
 
 _FINISHED_STATUS = {"done": "succeeded", "absent": "succeeded", "skipped": "skipped", "failed": "failed"}
@@ -128,12 +128,15 @@ class ProgressLog:
             pipes_total=self.pipes_total, pipes_done=self.pipes_done, current_pipe=current, batch=batch
         )
 
-    def view(self, after: int = 0) -> ProgressView:
+    def view(self, after: int = 0, limit: int | None = PROGRESS_PAGE_EVENTS) -> ProgressView:
+        """The state and counters, with the events after `after`: at most `limit` of them (a page; the
+        reader asks again after the last one until it reaches `version`), or all when `limit` is None."""
+        start = max(after, 0)
         return ProgressView(
             state=self.state,
             version=len(self.events),
             counters=self.counters(),
-            events=self.events[after:] if after >= 0 else list(self.events),
+            events=self.events[start : start + limit if limit is not None else None],
         )
 
     # Internals ----------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.runs.run_states import RunState
 
+# The most progress events one query answer carries (about 400 KB): readers page through longer logs.
+PROGRESS_PAGE_EVENTS = 1000
 # Temporal refuses a payload over 2 MB (and would fail the workflow task, not the pipe): a step whose
 # inputs or output would exceed this fails typed instead, `pipe.payload_too_large`.
 STEP_PAYLOAD_MAX_BYTES = 1_900_000
@@ -90,13 +92,15 @@ class OperatorAnswer(_Payload):
 
 
 class StoreOutputTask(_Payload):
-    """One part of a large final working memory's JSON text; the last part's activity joins them all."""
+    """One part of a large JSON document of a run's end (its working memory, its progress log), stored
+    as `name` under the run; the last part's activity joins them all."""
 
     storage_prefix: str
     run_id: str
     part: int
     parts: int
     text: str
+    name: str = "working_memory.json"
 
 
 class RunEnd(_Payload):
@@ -109,6 +113,10 @@ class RunEnd(_Payload):
     output_ref: str | None = None
     error: dict[str, Any] | None = None
     error_status: int | None = None
+    # The final progress log: inline when small, else stored (`progress.json`) and referenced, so that
+    # reading an ended run's progress needs neither a worker nor a replay.
+    progress: ProgressView | None = None
+    progress_ref: str | None = None
 
 
 class ProgressEvent(_Payload):

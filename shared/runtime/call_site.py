@@ -5,6 +5,7 @@ listeners. Pure.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
@@ -37,6 +38,9 @@ class RunOptions:
     max_depth: int = MAX_DEPTH
     concurrency: int = DEFAULT_CONCURRENCY
     seed: str = "methodflow"
+    # Awaited before every pipe invocation: the workflow uses it to hand control back to Temporal every
+    # few pipes, so a long stretch of in-workflow pipes never holds one workflow task for seconds.
+    pace: Callable[[], Awaitable[None]] | None = None
 
 
 PATH_SEPARATOR = "/"

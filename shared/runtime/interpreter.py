@@ -77,6 +77,8 @@ class Interpreter:
                 f"pipes nest deeper than {self.options.max_depth} levels at '{entry.code}'",
                 pipe=entry.code,
             )
+        if self.options.pace is not None:
+            await self.options.pace()
         contract = self.contracts.of(entry)
         gated = self._gate(entry, contract, memory, site)
         if isinstance(gated, Absence):

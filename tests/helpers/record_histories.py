@@ -27,7 +27,7 @@ HISTORY_DIR = Path(__file__).resolve().parents[1] / "data" / "histories"
 
 # Every branch of the workflow's shape: pure pipes in workflow code, operators as activities, a sequence,
 # a parallel over a batch, a failing function, a cancel while an activity runs, the run timeout, a large
-# result stored by an activity.
+# result stored by an activity, a long batch of pure pipes (paced).
 BUNDLE = f"""domain = "replay"
 
 [pipe.hello]
@@ -95,6 +95,15 @@ inputs = {{ greeting = "Text" }}
 output = "Text"
 function_name = "{FAILING}"
 
+[pipe.hello_all]
+type = "PipeBatch"
+description = "Greets every name, in workflow code"
+inputs = {{ names = "Text[]" }}
+output = "Text[]"
+branch_pipe_code = "hello"
+input_list_name = "names"
+input_item_name = "name"
+
 [pipe.greet_then_fail]
 type = "PipeSequence"
 description = "Compose, then a failing function"
@@ -141,6 +150,10 @@ RECORDINGS = (
     Recording("timed_out", "greet", {"name": "Ada"}, "FAILED", slow_seconds=60, run_timeout_seconds=1),
     # A final working memory over the inline limit is stored by an activity, the result carries its URI.
     Recording("large_output_stored", "greet", {"name": "Ada" * 700}, "COMPLETED", output_inline_max_kib=1),
+    # 121 in-workflow pipes: the walk pauses (a no-op local activity) after the 50th and the 100th.
+    Recording(
+        "long_compose_batch", "hello_all", {"names": [f"n{index}" for index in range(120)]}, "COMPLETED"
+    ),
 )
 
 

@@ -244,12 +244,6 @@ async def test_the_content_type_does_not_decide(temporal_address: str, tmp_path:
             assert (await stack.wait_for_end(run_id))["state"] == "COMPLETED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker: the progress query answers all 20,002 events at once (about 8 MB, over gRPC's 4 MB), "
-    "so /progress says version 0 with no invocations; and the 10,000 in-workflow renders run in one "
-    "workflow activation, which sometimes trips Temporal's 2 s deadlock detector and wedges the run",
-)
 async def test_a_batch_of_ten_thousand_items_runs(temporal_address: str, tmp_path: Path) -> None:
     # No limit of §4.4 bounds a list input or a batch: within the body and payload limits it must run.
     run_id = new_id("batch")

@@ -15,7 +15,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from shared.language.validator import LibraryUnusable
-from shared.runs.names import RUN_OPERATOR_ACTIVITY, STORE_RUN_OUTPUT_ACTIVITY, WORKER_POLICY_ACTIVITY
+from shared.runs.names import (
+    PAUSE_ACTIVITY,
+    RUN_OPERATOR_ACTIVITY,
+    STORE_RUN_OUTPUT_ACTIVITY,
+    WORKER_POLICY_ACTIVITY,
+)
 from shared.runs.workflow_io import (
     STEP_PAYLOAD_MAX_BYTES,
     ActivityPolicy,
@@ -53,6 +58,10 @@ class OperatorActivities:
         self.policy = policy
         self.methods = MethodCache(store)
 
+    @activity.defn(name=PAUSE_ACTIVITY)
+    async def pause(self) -> None:
+        """Nothing: awaiting it ends the workflow's current activation without a trip to the server."""
+
     @activity.defn(name=WORKER_POLICY_ACTIVITY)
     async def worker_policy(self) -> ActivityPolicy:
         """The worker's retry and timeout settings, recorded in the run's history once."""
@@ -86,7 +95,7 @@ class OperatorActivities:
         return await asyncio.to_thread(self._store_part, task)
 
     def _store_part(self, task: StoreOutputTask) -> str:
-        whole = run_key(task.storage_prefix, task.run_id, "working_memory.json")
+        whole = run_key(task.storage_prefix, task.run_id, task.name)
         if task.part < task.parts - 1:
             return self.store.put(f"{whole}.part-{task.part}", task.text.encode("utf-8"), "application/json")
         earlier = b"".join(
