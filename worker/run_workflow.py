@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from shared.runtime.call_site import RunOptions
     from shared.runtime.caller_inputs import InputRefused
-    from shared.runtime.run_failure import PipeRunError
+    from shared.runtime.run_failure import FailureCode, PipeRunError
     from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline
     from worker.activity_executor import ActivityOperatorExecutor
 
@@ -132,7 +132,13 @@ class RunPipelineWorkflow:
         )
         executor = ActivityOperatorExecutor(spec, policy)
         walk = asyncio.ensure_future(
-            run_pipeline(library, request, executor, RunOptions(seed=spec.run_id, pace=_Pacer()), log)
+            run_pipeline(
+                library,
+                request,
+                executor,
+                RunOptions(seed=spec.run_id, pace=_Pacer(policy.history_event_budget)),
+                log,
+            )
         )
         self._walk = walk
         if self._cancel_requested:
@@ -222,13 +228,25 @@ class RunPipelineWorkflow:
 
 
 class _Pacer:
-    """The walk's `pace`: after every `_PIPES_PER_PAUSE` invocations, every branch waits on one pause."""
+    """The walk's `pace`: after every `_PIPES_PER_PAUSE` invocations, every branch waits on one pause;
+    and no pipe starts once the run's history has used its event budget (Temporal would terminate it at
+    51,200 events, leaving no result), so a run too long for one workflow fails typed instead.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, history_event_budget: int) -> None:
+        self.history_event_budget = history_event_budget
         self.invocations = 0
         self.pause: asyncio.Future[None] | None = None
 
     async def __call__(self) -> None:
+        events = workflow.info().get_current_history_length()
+        if events > self.history_event_budget:
+            raise PipeRunError(
+                FailureCode.HISTORY_EXHAUSTED,
+                f"the run has recorded {events} events, over the {self.history_event_budget} one run may "
+                "record (Temporal's limit is 51,200): split the batch over several runs",
+                params={"events": events, "limit": self.history_event_budget},
+            )
         self.invocations += 1
         if self.invocations % _PIPES_PER_PAUSE == 0:
             self.pause = asyncio.ensure_future(

@@ -35,6 +35,7 @@ class WorkerSettings(BaseSettings):
     pipe_activity_initial_interval_seconds: PositiveFloat = 1
     pipe_activity_max_interval_seconds: PositiveFloat = 60
     output_inline_max_kib: PositiveInt = 256
+    run_history_event_budget: PositiveInt = 40_000
 
     worker_max_concurrent_activities: PositiveInt = 16
     worker_max_concurrent_workflow_tasks: PositiveInt = 64
@@ -62,6 +63,7 @@ class WorkerSettings(BaseSettings):
             initial_interval_seconds=self.pipe_activity_initial_interval_seconds,
             max_interval_seconds=self.pipe_activity_max_interval_seconds,
             output_inline_max_bytes=self.output_inline_max_kib * 1024,
+            history_event_budget=self.run_history_event_budget,
         )
 
 

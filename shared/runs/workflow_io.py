@@ -38,6 +38,8 @@ class ActivityPolicy(_Payload):
     initial_interval_seconds: float = 1
     max_interval_seconds: float = 60
     output_inline_max_bytes: int = 256 * 1024
+    # Temporal terminates a workflow at 51,200 history events; a run fails typed well before that.
+    history_event_budget: int = 40_000
 
 
 class RunSpec(_Payload):

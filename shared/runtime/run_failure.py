@@ -21,6 +21,7 @@ class FailureCode(StrEnum):
     STACK_OVERFLOW = "pipe.stack_overflow"
     OUTPUT_INVALID = "pipe.output_invalid"
     PAYLOAD_TOO_LARGE = "pipe.payload_too_large"
+    HISTORY_EXHAUSTED = "pipe.history_exhausted"
     OPTIONAL_UNHANDLED = "method.optional_unhandled"
     PIPE_UNRESOLVED = "method.pipe_unresolved"
     FUNCTION_INVALID = "method.function_invalid"

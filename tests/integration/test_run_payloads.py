@@ -1,4 +1,4 @@
-"""Large values in runs: big step outputs and results stay out of the way of Temporal's 2 MB payloads.
+"""What one run can hold. Large values in runs: big step outputs and results stay out of the way of Temporal's 2 MB payloads.
 
 A step whose output or inputs would exceed what a payload may carry fails typed (`pipe.payload_too_large`,
 naming the pipe) instead of leaving a workflow Temporal refuses to continue; a large final result is
@@ -28,6 +28,15 @@ description = "Joins two texts"
 inputs = {{ first = "Text", second = "Text" }}
 output = "Text"
 function_name = "{JOIN}"
+
+[pipe.make_all]
+type = "PipeBatch"
+description = "One text per size"
+inputs = {{ sizes = "Text[]" }}
+output = "Text[]"
+branch_pipe_code = "make"
+input_list_name = "sizes"
+input_item_name = "size"
 
 [pipe.make_two_and_join]
 type = "PipeSequence"
@@ -92,3 +101,20 @@ async def test_a_step_over_the_payload_limit_fails_typed(temporal_address: str, 
         assert problem["params"]["size"] > problem["params"]["limit"]
         status = (await stack.client.get("/v1/runs/run-big-in/status")).json()
         assert status["state"] == "FAILED"
+
+
+async def test_a_run_longer_than_its_history_budget_fails_typed(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    # Temporal terminates a workflow at 51,200 history events; the run stops at its budget first.
+    async with run_stack(
+        temporal_address, tmp_path, worker_overrides={"run_history_event_budget": 60}
+    ) as stack:
+        body = {"mthds_contents": [BIG], "pipe_code": "make_all", "inputs": {"sizes": ["3"] * 40}}
+        answer = await stack.client.post("/v1/execute", json={**body, "pipeline_run_id": "run-too-long"})
+        problem = assert_problem(answer, 422, "pipe.history_exhausted")
+        assert problem["params"]["limit"] == 60
+        assert problem["params"]["events"] > 60
+        assert problem["location"]["pipe"] == "make_all"
+        within = await stack.client.post("/v1/execute", json={**body, "inputs": {"sizes": ["3"] * 5}})
+        assert within.status_code == 200, within.text
