@@ -112,8 +112,8 @@ async def protocol_version(settings: SettingsDep) -> VersionInfo:
                 max_total_bytes=settings.max_bundle_total_bytes,
             )
         ),
-        # Events, callbacks and build routes do not exist yet; each flag turns true with the issue
-        # that adds its routes, so clients never call a missing route.
+        # Callbacks and build routes do not exist yet; each flag turns true with the issue that adds
+        # its routes, so clients never call a missing route.
         capabilities=Capabilities(run_lifecycle=True, cancel=True, events=True, callbacks=False, build=False),
     )
 
