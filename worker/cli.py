@@ -1,8 +1,8 @@
 """The `methodflow` command line: validate and run bundles locally with the same core the service uses,
-and start the service's processes (`worker`, `dev`).
+and start the service's processes (`worker`, `dev`); `callbacks listen` receives and prints callbacks.
 
 Exit codes of `validate` and `run`: 0 valid / completed, 1 invalid / failed, 2 unreadable input.
-`worker` and `dev`: 0 stopped by a signal, 1 failed, 2 unusable setting.
+`worker`, `dev` and `callbacks listen`: 0 stopped by a signal, 1 failed, 2 unusable setting.
 """
 
 from __future__ import annotations
@@ -10,18 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+import sys
 from importlib.metadata import version as distribution_version
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 
+from shared.callbacks.signing import signing_keys
 from shared.language.issues import Issue
 from shared.language.model_deck import builtin_deck
 from shared.language.report import BundleSource
 from shared.language.validator import validate_sources
 from shared.runs.connection import DEFAULT_ADDRESS
 from shared.runtime.run_pipeline import RunRequest
+from worker.callback_listener import serve
 from worker.dev_stack import run_dev_stack
 from worker.run_command import DEFAULT_STORAGE, InputsUnreadableError, execute, read_inputs
 from worker.settings import WorkerSettings, WorkerSettingsError, get_worker_settings
@@ -31,6 +36,8 @@ EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Methodflow: run MTHDS pipeline bundles.")
+callbacks_app = typer.Typer(no_args_is_help=True, help="Completion callbacks (http-api.md §10).")
+app.add_typer(callbacks_app, name="callbacks")
 
 
 class UnreadableInputError(Exception):
@@ -125,6 +132,50 @@ def dev(
     """Run the whole service locally: Temporal (unless TEMPORAL_ADDRESS is set), a worker and the API."""
     data_dir = _worker_settings().data_dir
     raise typer.Exit(run_dev_stack(api_port=port, temporal_port=temporal_port, data_dir=data_dir))
+
+
+@callbacks_app.command("listen")
+def callbacks_listen(
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port, printed).")] = 8090,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="COMPLETION_CALLBACK_SECRET",
+            show_envvar=True,
+            help="Secret(s) to verify with, comma-separated (default: COMPLETION_CALLBACK_SECRET).",
+        ),
+    ] = None,
+    tolerance: Annotated[int, typer.Option(help="Accepted clock skew of webhook-timestamp, seconds.")] = 300,
+) -> None:
+    """Receive callbacks, verify their signatures and print one line per event (Ctrl-C stops)."""
+    try:
+        keys = signing_keys(secret or "")
+    except ValueError as exc:
+        typer.echo(f"error: unusable secret: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+    if not keys:
+        typer.echo("error: no secret: pass --secret or set COMPLETION_CALLBACK_SECRET", err=True)
+        raise typer.Exit(EXIT_UNREADABLE)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        serve(host, port, secret or "", _write_line, tolerance=tolerance)
+    except OSError as exc:
+        typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        return
+
+
+def _write_line(line: str) -> None:
+    """One event line on stdout, flushed at once so a pipe or a log file sees it as it happens."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM stops the listener as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Completion callbacks: what is pure about them (signing and verifying the `run.finished` event)."""
