@@ -1,4 +1,4 @@
-"""The run request body (http-api.md §4.1) and its checks before the method is read (§4.5 steps 3, 4, 7).
+"""The run request body (http-api.md §4.1) and its checks before the method is read (§4.5 step 3).
 
 The model is open: unknown keys are kept for the run record and otherwise ignored. Extension keys of
 the reference that would run something else are refused rather than ignored.
@@ -59,7 +59,7 @@ def unknown_members(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_request_fields(body: RunRequestBody, data: dict[str, Any], settings: ApiSettings) -> None:
-    """Step 3 beyond the schema: limits, the run id, extension keys; step 4: callbacks."""
+    """Step 3 beyond the schema: limits, the run id, extension keys (step 4 is `api.callback_urls`)."""
     if body.pipe_code is not None and len(body.pipe_code) > settings.max_pipe_code_len:
         raise request_invalid(
             field="pipe_code", reason=f"it is longer than {settings.max_pipe_code_len} characters."
@@ -113,19 +113,6 @@ def _check_callback_urls(urls: list[str] | None, settings: ApiSettings) -> None:
                 field="callback_urls",
                 reason=f"each URL has at most {settings.max_callback_url_len} characters.",
             )
-        if not url.lower().startswith(("http://", "https://")):
-            raise ProblemError(
-                ProblemCode.SECURITY_INPUT_URL_REFUSED,
-                "A callback URL was refused: only http and https URLs are accepted.",
-                params={"field": "callback_urls", "reason": "scheme_not_allowed"},
-                location={"field": "callback_urls"},
-            )
-    if settings.completion_callback_secret is None:
-        raise ProblemError(
-            ProblemCode.RUNTIME_MISCONFIGURED,
-            "Callbacks were requested but the service has no signing secret configured.",
-            params={"component": "COMPLETION_CALLBACK_SECRET"},
-        )
 
 
 def is_run_id(value: str) -> bool:

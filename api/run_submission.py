@@ -26,6 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.auth import Caller
+from api.callback_urls import check_callback_urls
 from api.method_source import SOURCE_FIELDS, bundle_sources
 from api.problems import ProblemError, request_too_large
 from api.request_body import parse_request, read_json_object
@@ -83,6 +84,7 @@ async def submit_run(
     sources = bundle_sources(body, settings, refuse_custom_code=True)
     check_request_fields(body, data, settings)
     chosen = chosen_run_id(body, request.headers.get("idempotency-key"))
+    await check_callback_urls(body.callback_urls, settings)
     digest = request_digest(
         identity=caller.identity,
         method=_method_for_digest(body, sources),
@@ -223,6 +225,7 @@ def _prepared_spec(
         output_multiplicity=body.output_multiplicity,
         dynamic_output_concept_ref=body.output_concept_ref,
         callback_urls=body.callback_urls or [],
+        public_base_url=settings.public_base_url or str(request.base_url).rstrip("/"),
         run_timeout_seconds=body.run_timeout_seconds or settings.run_timeout_seconds,
         files=files,
         extra=unknown_members(data),

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth import AuthMode
+from shared.callbacks.signing import signing_keys
 from shared.language.model_deck import DeckError, ModelDeck, builtin_deck
 from shared.storage.blob_store import local_storage_root
 
@@ -86,6 +87,9 @@ class ApiSettings(ServiceSettings):
     storage: str | None = None
     public_base_url: str | None = None
     completion_callback_secret: SecretStr | None = None
+    # §10.5: lift the SSRF address rule (local development, tests); the scheme rule stays.
+    allow_private_callback_urls: bool = False
+    allow_private_input_urls: bool = False
     function_modules: str | None = None
 
     @property
@@ -96,6 +100,15 @@ class ApiSettings(ServiceSettings):
     @property
     def max_input_file_bytes(self) -> int:
         return self.max_input_file_mib * 1024 * 1024
+
+    @field_validator("completion_callback_secret")
+    @classmethod
+    def _usable_secrets(cls, value: SecretStr | None) -> SecretStr | None:
+        # Refused at start-up rather than at the first callback: a bad `whsec_` value names itself.
+        if value is not None and not signing_keys(value.get_secret_value()):
+            msg = "COMPLETION_CALLBACK_SECRET holds no secret (give one or more comma-separated secrets)"
+            raise ValueError(msg)
+        return value
 
     @field_validator("auth_mode", mode="before")
     @classmethod

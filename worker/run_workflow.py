@@ -20,7 +20,9 @@ with workflow.unsafe.imports_passed_through():
     from shared.language.report import BundleSource
     from shared.language.validator import LibraryUnusable, load_library
     from shared.problems.run_errors import failure_error, run_error
+    from shared.runs.finished_event import finished_event
     from shared.runs.names import (
+        CALLBACKS_WORKFLOW,
         CANCEL_SIGNAL,
         PAUSE_ACTIVITY,
         PROGRESS_QUERY,
@@ -28,12 +30,14 @@ with workflow.unsafe.imports_passed_through():
         STATE_ATTRIBUTE,
         STORE_RUN_OUTPUT_ACTIVITY,
         WORKER_POLICY_ACTIVITY,
+        callbacks_workflow_id,
     )
     from shared.runs.progress_log import ProgressLog
     from shared.runs.run_states import RunState
     from shared.runs.timestamps import rfc3339
     from shared.runs.workflow_io import (
         ActivityPolicy,
+        CallbackDelivery,
         ProgressCounters,
         ProgressView,
         RunEnd,
@@ -67,12 +71,15 @@ class RunPipelineWorkflow:
         self._policy: ActivityPolicy | None = None
         self._cancel_reason: str | None = None
         self._cancel_requested = False
+        self._final_memory: dict[str, Any] | None = None
 
     @workflow.run
     async def run(self, spec: RunSpec) -> RunEnd:
         log = ProgressLog(spec.run_id, now=_now, on_state=_upsert_state)
         self._log = log
         end = await self._run_to_end(spec, log)
+        if spec.callback_urls:
+            await self._start_callbacks(spec, end)
         return await self._with_progress(spec, log, end)
 
     async def _run_to_end(self, spec: RunSpec, log: ProgressLog) -> RunEnd:
@@ -148,6 +155,7 @@ class RunPipelineWorkflow:
 
     async def _completed(self, spec: RunSpec, log: ProgressLog, outcome: RunOutcome) -> RunEnd:
         memory = outcome.memory.wire()
+        self._final_memory = memory
         policy = await self._worker_policy()
         output_ref = None
         text = json.dumps(memory, ensure_ascii=False)
@@ -160,6 +168,30 @@ class RunPipelineWorkflow:
             main_stuff_name=outcome.main_stuff_name,
             working_memory=None if output_ref else memory,
             output_ref=output_ref,
+        )
+
+    async def _start_callbacks(self, spec: RunSpec, end: RunEnd) -> None:
+        """Hand the `run.finished` event to the delivery workflow (§10.1), which outlives this run."""
+        policy = (await self._worker_policy()).callbacks
+        event = finished_event(
+            run_id=spec.run_id,
+            created_at=spec.created_at,
+            end=end,
+            memory=self._final_memory,
+            result_url=f"{spec.public_base_url}/v1/runs/{spec.run_id}/results",
+            output_max_bytes=policy.output_max_bytes,
+        )
+        await workflow.start_child_workflow(
+            CALLBACKS_WORKFLOW,
+            CallbackDelivery(
+                run_id=spec.run_id,
+                storage_prefix=spec.storage_prefix,
+                body=json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+                urls=spec.callback_urls,
+                policy=policy,
+            ),
+            id=callbacks_workflow_id(spec.run_id),
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
 
     async def _with_progress(self, spec: RunSpec, log: ProgressLog, end: RunEnd) -> RunEnd:

@@ -24,7 +24,9 @@ from shared.runtime.function_registry import (
     load_function_modules,
 )
 from shared.storage.blob_store import LocalBlobStore
+from worker.activities.callbacks import CallbackActivities
 from worker.activities.operators import OperatorActivities
+from worker.callbacks_workflow import DeliverCallbacksWorkflow
 from worker.health import serve_health
 from worker.run_workflow import RunPipelineWorkflow
 from worker.settings import WorkerSettings
@@ -40,7 +42,7 @@ _PASSTHROUGH = ("shared", "jinja2", "markupsafe", "markdown_it")
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
 )
-WORKFLOWS = [RunPipelineWorkflow]
+WORKFLOWS = [RunPipelineWorkflow, DeliverCallbacksWorkflow]
 
 
 def build_replayer() -> Replayer:
@@ -59,8 +61,13 @@ def build_worker(
     extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> Worker:
     """A worker for `task_queue` (default `TEMPORAL_TASK_QUEUE`) with the run workflow and its activities."""
-    activities = OperatorActivities(
-        LocalBlobStore(settings.storage_root), functions, settings.activity_policy()
+    store = LocalBlobStore(settings.storage_root)
+    activities = OperatorActivities(store, functions, settings.activity_policy())
+    secret = settings.completion_callback_secret
+    callbacks = CallbackActivities(
+        store,
+        secret.get_secret_value() if secret is not None else None,
+        allow_private=settings.allow_private_callback_urls,
     )
     return Worker(
         client,
@@ -71,6 +78,7 @@ def build_worker(
             activities.pause,
             activities.run_operator,
             activities.store_run_output,
+            callbacks.deliver_callback,
             *extra_activities,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,

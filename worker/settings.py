@@ -9,10 +9,11 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import PositiveFloat, PositiveInt, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.runs.workflow_io import ActivityPolicy
+from shared.callbacks.signing import signing_keys
+from shared.runs.workflow_io import ActivityPolicy, CallbackPolicy
 from shared.storage.blob_store import local_storage_root
 
 
@@ -37,6 +38,16 @@ class WorkerSettings(BaseSettings):
     output_inline_max_kib: PositiveInt = 256
     run_history_event_budget: PositiveInt = 40_000
 
+    # Completion callbacks (http-api.md §10.3, §10.4, §10.5).
+    completion_callback_secret: SecretStr | None = None
+    allow_private_callback_urls: bool = False
+    callback_attempt_timeout_seconds: PositiveFloat = 15
+    callback_initial_interval_seconds: PositiveFloat = 1
+    callback_backoff_coefficient: PositiveFloat = 2
+    callback_max_interval_seconds: PositiveFloat = 600
+    callback_retry_window_hours: PositiveFloat = 24
+    callback_output_max_kib: PositiveInt = 256
+
     worker_max_concurrent_activities: PositiveInt = 16
     worker_max_concurrent_workflow_tasks: PositiveInt = 64
     worker_health_port: int | None = None
@@ -44,6 +55,15 @@ class WorkerSettings(BaseSettings):
     # How long a run's next workflow task waits for the worker that cached the run before any worker
     # may take it: after a crash, runs resume this much later (the SDK's default is 10 s).
     worker_sticky_timeout_seconds: PositiveFloat = 5
+
+    @field_validator("completion_callback_secret")
+    @classmethod
+    def _usable_secrets(cls, value: SecretStr | None) -> SecretStr | None:
+        # Refused at start-up rather than at the first delivery: a bad `whsec_` value names itself.
+        if value is not None and not signing_keys(value.get_secret_value()):
+            msg = "holds no secret (give one or more comma-separated secrets)"
+            raise ValueError(msg)
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -64,6 +84,14 @@ class WorkerSettings(BaseSettings):
             max_interval_seconds=self.pipe_activity_max_interval_seconds,
             output_inline_max_bytes=self.output_inline_max_kib * 1024,
             history_event_budget=self.run_history_event_budget,
+            callbacks=CallbackPolicy(
+                attempt_timeout_seconds=self.callback_attempt_timeout_seconds,
+                initial_interval_seconds=self.callback_initial_interval_seconds,
+                backoff_coefficient=self.callback_backoff_coefficient,
+                max_interval_seconds=self.callback_max_interval_seconds,
+                retry_window_seconds=self.callback_retry_window_hours * 3600,
+                output_max_bytes=self.callback_output_max_kib * 1024,
+            ),
         )
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 from typing import Final
 
 RUN_WORKFLOW: Final = "RunPipeline"
+# One per run with callback URLs, id `<run id>:callbacks` (http-api.md §10.1).
+CALLBACKS_WORKFLOW: Final = "DeliverCallbacks"
+DELIVER_CALLBACK_ACTIVITY: Final = "deliver_callback"
 RUN_OPERATOR_ACTIVITY: Final = "run_operator"
 STORE_RUN_OUTPUT_ACTIVITY: Final = "store_run_output"
 
@@ -23,3 +26,7 @@ SEARCH_ATTRIBUTES: Final = (TENANT_ATTRIBUTE, PIPE_CODE_ATTRIBUTE, STATE_ATTRIBU
 WORKER_POLICY_ACTIVITY: Final = "worker_policy"
 # A no-op local activity: the walk awaits it to end a workflow activation (see the run workflow's pacer).
 PAUSE_ACTIVITY: Final = "pause"
+
+
+def callbacks_workflow_id(run_id: str) -> str:
+    return f"{run_id}:callbacks"

@@ -29,6 +29,17 @@ class BundleText(_Payload):
     text: str
 
 
+class CallbackPolicy(_Payload):
+    """How callback deliveries are timed and retried (http-api.md §10.4); the worker's settings."""
+
+    attempt_timeout_seconds: float = 15
+    initial_interval_seconds: float = 1
+    backoff_coefficient: float = 2
+    max_interval_seconds: float = 600
+    retry_window_seconds: float = 24 * 3600
+    output_max_bytes: int = 256 * 1024
+
+
 class ActivityPolicy(_Payload):
     """How pipe activities are retried and timed; read from the worker's settings once per run."""
 
@@ -40,6 +51,7 @@ class ActivityPolicy(_Payload):
     output_inline_max_bytes: int = 256 * 1024
     # Temporal terminates a workflow at 51,200 history events; a run fails typed well before that.
     history_event_budget: int = 40_000
+    callbacks: CallbackPolicy = Field(default_factory=CallbackPolicy)
 
 
 class RunSpec(_Payload):
@@ -60,6 +72,8 @@ class RunSpec(_Payload):
     output_multiplicity: bool | int | str | None = None
     dynamic_output_concept_ref: str | None = None
     callback_urls: list[str] = Field(default_factory=list[str])
+    # Where `result_url` points (PUBLIC_BASE_URL, else the origin of the request that created the run).
+    public_base_url: str = ""
     run_timeout_seconds: float = 21600
     files: dict[str, Any] | None = None
     extra: dict[str, Any] = Field(default_factory=dict[str, Any])
@@ -144,3 +158,28 @@ class ProgressView(_Payload):
     version: int
     counters: ProgressCounters
     events: list[ProgressEvent]
+
+
+class CallbackDelivery(_Payload):
+    """The delivery workflow's input: one fixed event body for every URL (§10.2)."""
+
+    run_id: str
+    storage_prefix: str
+    body: str
+    urls: list[str]
+    policy: CallbackPolicy
+
+
+class CallbackTask(_Payload):
+    """One URL's delivery, retried by Temporal until it is delivered, gone, refused or out of time."""
+
+    run_id: str
+    storage_prefix: str
+    url: str
+    body: str
+    policy: CallbackPolicy
+
+
+class DeliveryOutcome(_Payload):
+    url: str
+    state: str  # delivered | gone | refused | failed

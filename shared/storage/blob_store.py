@@ -36,6 +36,10 @@ class BlobStore(Protocol):
         """Whether something is stored under `key` (content-addressed writers skip a second write)."""
         ...
 
+    def list(self, prefix: str) -> list[str]:
+        """The URIs of everything stored under the key prefix `prefix` (a folder ending in `/`)."""
+        ...
+
     def public_url(self, uri: str) -> str | None:
         """A URL readers outside the service can open (a `file://` path locally, presigned for S3)."""
         ...
@@ -71,6 +75,19 @@ class LocalBlobStore:
             return self._path(key).is_file()
         except ValueError:
             return False
+
+    def list(self, prefix: str) -> list[str]:
+        try:
+            folder = self._path(prefix.rstrip("/"))
+        except ValueError:
+            return []
+        if not folder.is_dir():
+            return []
+        return [
+            f"{STORAGE_SCHEME}{path.relative_to(self.root).as_posix()}"
+            for path in sorted(folder.rglob("*"))
+            if path.is_file() and not path.name.startswith(".partial-")
+        ]
 
     def public_url(self, uri: str) -> str | None:
         if not uri.startswith(STORAGE_SCHEME):

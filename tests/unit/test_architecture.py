@@ -36,6 +36,10 @@ FORBIDDEN_BY_PACKAGE = {"shared": FORBIDDEN_IN_SHARED, "api": ("worker",), "work
 # import it, so the workflow (which imports only the pure rest) never reaches it.
 STORAGE_PACKAGE = "shared.storage"
 FORBIDDEN_IN_STORAGE = ("api", "worker", "fastapi", "starlette", "uvicorn", "temporalio")
+# The SSRF guard resolves host names (DNS) for the API at request time and for workers before each
+# connection; its rules stay pure in `shared.security.address_rules`. Exempt like storage, and only it.
+DESTINATION_MODULE = "shared.security.destination"
+IMPURE_CORNERS = (STORAGE_PACKAGE, DESTINATION_MODULE)
 
 
 def imported_modules(source: str, module_name: str, *, is_package: bool = False) -> set[str]:
@@ -106,10 +110,12 @@ def test_import_scan_reads_every_import_form() -> None:
 
 
 def forbidden_for(module_name: str, package: str) -> tuple[str, ...]:
+    if module_name == DESTINATION_MODULE:
+        return FORBIDDEN_IN_STORAGE
     if module_name == STORAGE_PACKAGE or module_name.startswith(f"{STORAGE_PACKAGE}."):
         return FORBIDDEN_IN_STORAGE
     if package == "shared":
-        return (*FORBIDDEN_IN_SHARED, STORAGE_PACKAGE)
+        return (*FORBIDDEN_IN_SHARED, *IMPURE_CORNERS)
     return FORBIDDEN_BY_PACKAGE[package]
 
 
@@ -128,10 +134,17 @@ def test_package_imports_respect_the_boundaries(package: str) -> None:
     assert violations == []
 
 
-def test_only_storage_is_exempt_from_purity() -> None:
+def test_only_storage_and_the_destination_check_are_exempt_from_purity() -> None:
     assert forbidden_for("shared.storage.blob_store", "shared") == FORBIDDEN_IN_STORAGE
     assert is_forbidden("shared.storage.blob_store", forbidden_for("shared.runtime.interpreter", "shared"))
     assert is_forbidden("os", forbidden_for("shared.runs.workflow_io", "shared"))
+    assert forbidden_for(DESTINATION_MODULE, "shared") == FORBIDDEN_IN_STORAGE
+    assert is_forbidden(DESTINATION_MODULE, forbidden_for("shared.runtime.interpreter", "shared"))
+    # Only that one module: its pure neighbours keep every rule, and may not import it either.
+    rules = forbidden_for("shared.security.address_rules", "shared")
+    assert is_forbidden("socket", rules)
+    assert is_forbidden(DESTINATION_MODULE, rules)
+    assert is_forbidden("socket", forbidden_for("shared.security.destination_cache", "shared"))
 
 
 @pytest.mark.parametrize("package", PACKAGES)

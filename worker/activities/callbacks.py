@@ -1,0 +1,107 @@
+"""The callback delivery activity (http-api.md §10.3 to §10.5): one attempt to POST one run's event to
+one URL, signed afresh, to an address checked again at delivery time.
+
+A terminal answer (2xx, 410, a refused destination) returns its outcome; any other answer or network
+error raises, and Temporal's retry policy schedules the next attempt. Every attempt is logged in storage
+before the activity returns, since Temporal's history keeps only the last one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from shared.security.destination import DestinationRefused, pinned_request_args, resolve_checked
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from shared.callbacks.signing import signed_headers, webhook_id
+from shared.runs.names import DELIVER_CALLBACK_ACTIVITY
+from shared.runs.timestamps import rfc3339
+from shared.runs.workflow_io import CallbackTask, DeliveryOutcome
+from shared.storage.blob_store import BlobStore
+from shared.storage.delivery_log import put_attempt
+
+USER_AGENT = "methodflow/0.1.0"
+RETRY_ERROR_TYPE = "callback.retry"
+
+
+class CallbackActivities:
+    """Holds what every delivery needs: storage for the log, the signing secrets, the address rule."""
+
+    def __init__(self, store: BlobStore, secrets: str | None, *, allow_private: bool) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.allow_private = allow_private
+
+    @activity.defn(name=DELIVER_CALLBACK_ACTIVITY)
+    async def deliver_callback(self, task: CallbackTask) -> DeliveryOutcome:
+        attempt = activity.info().attempt
+        delivery_id = webhook_id(task.run_id, task.url)
+        started = datetime.now(UTC)
+        clock = time.monotonic()
+        outcome, status_code, error = await self._attempt(task)
+        record: dict[str, Any] = {
+            "attempt": attempt,
+            "started_at": rfc3339(started),
+            "duration_ms": round((time.monotonic() - clock) * 1000),
+            "status_code": status_code,
+            "error": error,
+            "outcome": outcome,
+        }
+        if outcome == "retry":
+            record["next_attempt_at"] = rfc3339(datetime.now(UTC) + _backoff(task, attempt))
+        await asyncio.to_thread(
+            put_attempt, self.store, task.storage_prefix, task.run_id, delivery_id, record
+        )
+        if outcome == "retry":
+            detail = f"status {status_code}" if status_code is not None else error
+            msg = f"callback to {delivery_id} not delivered: {detail}"
+            raise ApplicationError(msg, type=RETRY_ERROR_TYPE)
+        return DeliveryOutcome(url=task.url, state=outcome)
+
+    async def _attempt(self, task: CallbackTask) -> tuple[str, int | None, str | None]:
+        """(outcome, status code, error) of one POST: delivered, gone, refused or retry."""
+        if not self.secrets:
+            # The API refuses callbacks without a secret; a worker without one cannot sign: retry, so
+            # that a redeployed worker with the secret still delivers within the window.
+            return "retry", None, "signing_secret_missing"
+        try:
+            destination = await resolve_checked(task.url, allow_private=self.allow_private)
+        except DestinationRefused:
+            return "refused", None, "address_refused"
+        target, pinned_headers, extensions = pinned_request_args(destination, task.url)
+        body = task.body.encode("utf-8")
+        headers = signed_headers(self.secrets, task.run_id, task.url, int(time.time()), body, USER_AGENT)
+        try:
+            async with httpx.AsyncClient(
+                timeout=task.policy.attempt_timeout_seconds, follow_redirects=False, trust_env=False
+            ) as client:
+                response = await client.post(
+                    target, content=body, headers={**headers, **pinned_headers}, extensions=extensions
+                )
+        except httpx.TimeoutException:
+            return "retry", None, "timeout"
+        except httpx.ConnectError as exc:
+            return "retry", None, "tls_error" if isinstance(exc.__cause__, ssl.SSLError) else "connect_error"
+        except httpx.HTTPError:
+            return "retry", None, "connect_error"
+        status = response.status_code
+        if 200 <= status < 300:
+            return "delivered", status, None
+        if status == 410:
+            return "gone", status, None
+        if 300 <= status < 400:
+            return "retry", status, "redirect_not_followed"
+        return "retry", status, None
+
+
+def _backoff(task: CallbackTask, attempt: int) -> timedelta:
+    """When Temporal's retry policy schedules the next attempt (initial * coefficient^(n-1), capped)."""
+    policy = task.policy
+    seconds = policy.initial_interval_seconds * policy.backoff_coefficient ** (attempt - 1)
+    return timedelta(seconds=min(seconds, policy.max_interval_seconds))
