@@ -112,9 +112,9 @@ async def protocol_version(settings: SettingsDep) -> VersionInfo:
                 max_total_bytes=settings.max_bundle_total_bytes,
             )
         ),
-        # Callbacks and build routes do not exist yet; each flag turns true with the issue that adds
-        # its routes, so clients never call a missing route.
-        capabilities=Capabilities(run_lifecycle=True, cancel=True, events=True, callbacks=False, build=False),
+        # The build routes do not exist yet; the flag turns true with the issue that adds them, so
+        # clients never call a missing route.
+        capabilities=Capabilities(run_lifecycle=True, cancel=True, events=True, callbacks=True, build=False),
     )
 
 

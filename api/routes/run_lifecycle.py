@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.auth import Caller
+from api.delivery_reads import deliveries_of
 from api.deps import CallerDep, GatewayDep, SettingsDep
 from api.problems import ProblemError, request_invalid
 from api.run_bodies import ARTIFACTS, results_body, working_memory_of
@@ -72,6 +73,11 @@ async def get_run(
     client = await gateway.client()
     record = await _record(client, run_id, caller)
     spec = await read_spec(client, run_id)
+    store = LocalBlobStore(settings.storage_root)
+    deliveries = [
+        {"delivery_id": item["delivery_id"], "url": item["url"], "state": item["state"]}
+        for item in await deliveries_of(client, record, caller, store)
+    ]
     return JSONResponse(
         {
             "pipeline_run_id": run_id,
@@ -89,6 +95,9 @@ async def get_run(
             "mthds_contents": [bundle.text for bundle in spec.bundles] if spec is not None else [],
             "inputs": spec.inputs if spec is not None else {},
             "callback_urls": record.callback_urls,
+            # methodflow: each callback URL's delivery state (pending, delivering, delivered, gone,
+            # refused, failed); the attempts are at /v1/runs/{id}/deliveries.
+            "deliveries": deliveries,
             **({"files": spec.files} if spec is not None and spec.files is not None else {}),
             "method_id": None,
             "org_id": None,

@@ -86,6 +86,12 @@ async def test_a_receiver_failing_twice_gets_one_event_signed_afresh_each_time(
         assert [attempt["status_code"] for attempt in item["attempts"]] == [500, 500, 200]
         assert item["delivered_at"] is not None
         assert item["next_attempt_at"] is None
+        record = (await stack.client.get("/v1/runs/run-cb-flaky")).json()
+        assert record["deliveries"] == [
+            {"delivery_id": delivery_id, "url": receiver.url, "state": "delivered"}
+        ]
+        version = (await stack.client.get("/v1/version")).json()
+        assert version["capabilities"]["callbacks"] is True
 
 
 async def test_a_receiver_down_at_first_is_delivered_once_it_is_up(
