@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -19,6 +20,7 @@ from api.auth import Caller
 from api.delivery_reads import deliveries_of
 from api.deps import CallerDep, GatewayDep, SettingsDep
 from api.problems import ProblemError, request_invalid
+from api.request_body import parse_request, read_json_object
 from api.run_bodies import ARTIFACTS, results_body, working_memory_of
 from api.run_listing import list_page
 from api.run_progress import COUNTERS_ONLY, run_progress
@@ -195,8 +197,9 @@ def _artifacts(text: str | None) -> tuple[str, ...] | None:
 
 
 @router.post("/v1/runs/{run_id}/cancel")
-async def cancel_run(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> JSONResponse:
-    """Ask a running run to stop; 409 when it has already ended."""
+async def cancel_run(request: Request, run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> JSONResponse:
+    """Ask a running run to stop; 409 when it has already ended. Body optional: `{"reason": "..."}`."""
+    reason = await _cancel_reason(request)
     client = await gateway.client()
     record = await _record(client, run_id, caller)
     if record.state.is_terminal:
@@ -207,7 +210,7 @@ async def cancel_run(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> J
             pipeline_run_id=run_id,
         )
     try:
-        await client.get_workflow_handle(run_id).signal(CANCEL_SIGNAL, None)
+        await client.get_workflow_handle(run_id).signal(CANCEL_SIGNAL, reason)
     except RPCError as exc:
         raise temporal_unavailable() from exc
     body: dict[str, Any] = {
@@ -217,6 +220,18 @@ async def cancel_run(run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> J
         "cancel_requested": True,
     }
     return JSONResponse(body, status_code=202)
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    reason: Annotated[str, StringConstraints(max_length=512)] | None = None
+
+
+async def _cancel_reason(request: Request) -> str | None:
+    if not (await request.body()).strip():
+        return None
+    return parse_request(CancelBody, await read_json_object(request)).reason
 
 
 @router.get("/v1/runs")

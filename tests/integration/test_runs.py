@@ -178,12 +178,15 @@ async def test_cancel_and_timeout(temporal_address: str, tmp_path: Path, monkeyp
             if (await stack.client.get("/v1/runs/run-cancel/status")).json()["state"] == "RUNNING":
                 break
             await asyncio.sleep(0.05)
-        cancel = await stack.client.post("/v1/runs/run-cancel/cancel")
+        too_long = await stack.client.post("/v1/runs/run-cancel/cancel", json={"reason": "x" * 513})
+        assert_problem(too_long, 422, "request.invalid")
+        cancel = await stack.client.post("/v1/runs/run-cancel/cancel", json={"reason": "order withdrawn"})
         assert cancel.status_code == 202
         assert cancel.json()["cancel_requested"] is True
         final = await stack.wait_for_end("run-cancel", within=20)
         assert final["state"] == "CANCELLED"
         assert final["error"]["code"] == "run.cancelled"
+        assert final["error"]["params"] == {"reason": "order withdrawn"}
         timed = await stack.client.post("/v1/execute", json={**body, "run_timeout_seconds": 1})
         assert_problem(timed, 422, "run.timed_out")
 
