@@ -14,8 +14,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import certifi
 import httpx
-from shared.security.destination import DestinationRefused, pinned_request_args, resolve_checked
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -23,6 +23,7 @@ from shared.callbacks.signing import signed_headers, webhook_id
 from shared.runs.names import DELIVER_CALLBACK_ACTIVITY
 from shared.runs.timestamps import rfc3339
 from shared.runs.workflow_io import CallbackTask, DeliveryOutcome
+from shared.security.destination import DestinationRefused, pinned_request_args, resolve_checked
 from shared.storage.blob_store import BlobStore
 from shared.storage.delivery_log import put_attempt
 
@@ -37,6 +38,9 @@ class CallbackActivities:
         self.store = store
         self.secrets = secrets
         self.allow_private = allow_private
+        # One TLS context for every attempt: building one (loading the CA bundle) costs tens of
+        # milliseconds, while a client per attempt is needed (its pool is keyed by address, see below).
+        self.tls = ssl.create_default_context(cafile=certifi.where())
 
     @activity.defn(name=DELIVER_CALLBACK_ACTIVITY)
     async def deliver_callback(self, task: CallbackTask) -> DeliveryOutcome:
@@ -78,8 +82,13 @@ class CallbackActivities:
         body = task.body.encode("utf-8")
         headers = signed_headers(self.secrets, task.run_id, task.url, int(time.time()), body, USER_AGENT)
         try:
+            # A client per attempt: a shared pool keyed by (scheme, IP, port) could reuse a TLS connection
+            # verified for another host name on the same address.
             async with httpx.AsyncClient(
-                timeout=task.policy.attempt_timeout_seconds, follow_redirects=False, trust_env=False
+                timeout=task.policy.attempt_timeout_seconds,
+                follow_redirects=False,
+                trust_env=False,
+                verify=self.tls,
             ) as client:
                 response = await client.post(
                     target, content=body, headers={**headers, **pinned_headers}, extensions=extensions
