@@ -83,6 +83,9 @@ def start_dev_server(
         "error",
     ]
     args += [arg for name in SEARCH_ATTRIBUTES for arg in ("--search-attribute", f"{name}=Keyword")]
+    # The dev server has one history shard, whose task dispatch is capped at 20 polls/s by default:
+    # every workflow task and child start waited up to ~50 ms for it (bench/callbacks.py).
+    args += ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         args += ["--db-filename", str(db_file), "--sqlite-pragma", "journal_mode=wal"]

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         STATE_ATTRIBUTE,
         STORE_RUN_OUTPUT_ACTIVITY,
         WORKER_POLICY_ACTIVITY,
+        callbacks_task_queue,
         callbacks_workflow_id,
     )
     from shared.runs.progress_log import ProgressLog
@@ -191,6 +192,7 @@ class RunPipelineWorkflow:
                 policy=policy,
             ),
             id=callbacks_workflow_id(spec.run_id),
+            task_queue=callbacks_task_queue(workflow.info().task_queue),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from shared.runs.names import callbacks_task_queue
 from shared.runtime.function_registry import (
     DEFAULT_REGISTRY,
     FunctionRegistry,
@@ -59,8 +61,11 @@ def build_worker(
     task_queue: str | None = None,
     functions: FunctionRegistry = DEFAULT_REGISTRY,
     extra_activities: Sequence[Callable[..., Any]] = (),
-) -> Worker:
-    """A worker for `task_queue` (default `TEMPORAL_TASK_QUEUE`) with the run workflow and its activities."""
+) -> WorkerGroup:
+    """The workers of one process for `task_queue` (default `TEMPORAL_TASK_QUEUE`): runs and their
+    activities there, callback deliveries on `<task queue>-callbacks`, so a burst of new runs never
+    queues ahead of the deliveries of runs that have ended."""
+    queue = task_queue or settings.temporal_task_queue
     store = LocalBlobStore(settings.storage_root)
     activities = OperatorActivities(store, functions, settings.activity_policy())
     secret = settings.completion_callback_secret
@@ -69,24 +74,51 @@ def build_worker(
         secret.get_secret_value() if secret is not None else None,
         allow_private=settings.allow_private_callback_urls,
     )
-    return Worker(
+    common: dict[str, Any] = {
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "graceful_shutdown_timeout": timedelta(seconds=settings.worker_graceful_shutdown_seconds),
+        "sticky_queue_schedule_to_start_timeout": timedelta(seconds=settings.worker_sticky_timeout_seconds),
+        "workflow_runner": WORKFLOW_RUNNER,
+    }
+    runs = Worker(
         client,
-        task_queue=task_queue or settings.temporal_task_queue,
-        workflows=WORKFLOWS,
+        task_queue=queue,
+        workflows=[RunPipelineWorkflow],
         activities=[
             activities.worker_policy,
             activities.pause,
             activities.run_operator,
             activities.store_run_output,
-            callbacks.deliver_callback,
             *extra_activities,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-        graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_seconds),
-        workflow_runner=WORKFLOW_RUNNER,
+        **common,
     )
+    deliveries = Worker(
+        client,
+        task_queue=callbacks_task_queue(queue),
+        workflows=[DeliverCallbacksWorkflow],
+        activities=[callbacks.deliver_callback],
+        max_concurrent_activities=settings.worker_max_concurrent_deliveries,
+        **common,
+    )
+    return WorkerGroup((runs, deliveries))
+
+
+class WorkerGroup:
+    """Several workers run and stopped together (`async with`), each draining its in-flight work."""
+
+    def __init__(self, workers: Sequence[Worker]) -> None:
+        self.workers = tuple(workers)
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> WorkerGroup:
+        for worker in self.workers:
+            await self._stack.enter_async_context(worker)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
 
 
 async def run_worker(settings: WorkerSettings, *, address: str | None = None) -> None:

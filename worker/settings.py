@@ -49,6 +49,7 @@ class WorkerSettings(BaseSettings):
     callback_output_max_kib: PositiveInt = 256
 
     worker_max_concurrent_activities: PositiveInt = 16
+    worker_max_concurrent_deliveries: PositiveInt = 64
     worker_max_concurrent_workflow_tasks: PositiveInt = 64
     worker_health_port: int | None = None
     worker_graceful_shutdown_seconds: PositiveFloat = 30

@@ -30,3 +30,8 @@ PAUSE_ACTIVITY: Final = "pause"
 
 def callbacks_workflow_id(run_id: str) -> str:
     return f"{run_id}:callbacks"
+
+
+def callbacks_task_queue(task_queue: str) -> str:
+    """Deliveries have their own queue, beside the runs' (worker/runner.py)."""
+    return f"{task_queue}-callbacks"
