@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from api.body_limit import BodyLimitMiddleware
 from api.problems import UnexpectedErrorMiddleware, install_problem_handlers
 from api.request_id import RequestIdMiddleware
-from api.routes import meta, run_deliveries, run_events, run_lifecycle, runs, validate
+from api.routes import meta, models, run_deliveries, run_events, run_lifecycle, runs, validate
 from api.settings import ApiSettings, get_settings
 from api.temporal_gateway import TemporalGateway
 from api.validation_cache import ValidationCache
@@ -88,6 +88,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(meta.router)
     app.include_router(validate.router)
+    app.include_router(models.router)
     app.include_router(runs.router)
     app.include_router(run_lifecycle.router)
     app.include_router(run_events.router)

@@ -2,20 +2,22 @@
 
 Covers the five protocol routes as the client calls them (http-api.md §15): the version handshake,
 validate with both verdicts, execute and start with the method as a `files` map (text and Base64
-entries), and the client's typed errors for a refused method, a failing run and the missing models route.
+entries), the client's typed errors for a refused method and a failing run, and the model deck it reads.
 """
 
 from __future__ import annotations
 
 import base64
+import tomllib
 from pathlib import Path
 
 import pytest
 from mthds.method_tree.file_entry import Base64FileEntry
-from mthds.protocol.models import InvalidValidationReport, ValidationReport
+from mthds.protocol.models import InvalidValidationReport, ModelCategory, ValidationReport
 from mthds.runners.api.client import MthdsAPIClient
 from mthds.runners.api.exceptions import ApiResponseError
 
+from shared.language.model_deck import BUILTIN_DECK_TOML
 from tests.helpers.run_functions import FAILING
 from tests.helpers.run_stack import run_stack
 
@@ -173,17 +175,29 @@ async def test_a_failing_run_is_the_clients_typed_error(temporal_address: str, t
         assert problem.location.pipe == "broken"
 
 
-async def test_models_is_a_clean_typed_error_until_the_deck_exists(
-    temporal_address: str, tmp_path: Path
-) -> None:
-    # `GET /v1/models` arrives with the model deck (issue 6); until then the client must meet a
-    # problem it can read, not an unreadable answer. When issue 6 lands, assert the deck here instead.
+async def test_models_reads_the_deck(temporal_address: str, tmp_path: Path) -> None:
+    # The built-in deck (§8.2, §15 item 7), whatever MODEL_DECK the shell may carry.
+    deck = tomllib.loads(BUILTIN_DECK_TOML)
     async with (
-        run_stack(temporal_address, tmp_path, worker=False) as stack,
+        run_stack(temporal_address, tmp_path, worker=False, api_overrides={"model_deck": None}) as stack,
         _client(stack.base_url) as client,
     ):
-        with pytest.raises(ApiResponseError) as absent:
-            await client.models()
-        assert absent.value.status == 404
-        assert absent.value.problem.code == "request.not_found"
-        assert absent.value.request_id
+        everything = await client.models()
+        llm = await client.models(ModelCategory.LLM)
+    assert [(model.name, model.type) for model in everything.models] == [
+        (name, entry["type"]) for name, entry in deck["models"].items()
+    ]
+    by_name = {model.name: model.type for model in everything.models}
+    assert by_name["gpt-4o-mini"] is ModelCategory.LLM
+    assert by_name["gpt-image-1"] is ModelCategory.IMG_GEN
+    # A category outside the protocol's five stays a raw string on the client's side, never a failure.
+    assert by_name["local-pdf"] == "doc_gen"
+    assert not isinstance(by_name["local-pdf"], ModelCategory)
+    extensions = everything.model_extra or {}
+    assert extensions["aliases"] == deck["aliases"]
+    assert extensions["waterfalls"] == {}
+    assert [model.name for model in llm.models] == [
+        name for name, entry in deck["models"].items() if entry["type"] == "llm"
+    ]
+    assert {model.type for model in llm.models} == {ModelCategory.LLM}
+    assert (llm.model_extra or {})["aliases"] == {"llm": deck["aliases"]["llm"]}
