@@ -1,0 +1,1 @@
+"""Stand-ins for model providers (OpenAI-compatible, Anthropic) on loopback ports, for the real SDKs."""
