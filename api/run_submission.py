@@ -51,7 +51,6 @@ from shared.runtime.run_pipeline import (
     prepare_memory,
     select_pipe,
 )
-from shared.storage.blob_store import LocalBlobStore
 from shared.storage.run_storage import put_method, run_key
 from shared.storage.stored_inputs import store_data_urls
 
@@ -197,7 +196,7 @@ def _prepared_spec(
         )
         call_site_for(run_request)
         dynamic_concept(library, run_request)
-        store = LocalBlobStore(settings.storage_root)
+        store = settings.blob_store
         inputs = store_data_urls(
             body.inputs or {},
             store,

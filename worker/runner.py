@@ -25,7 +25,6 @@ from shared.runtime.function_registry import (
     load_entry_points,
     load_function_modules,
 )
-from shared.storage.blob_store import LocalBlobStore
 from worker.activities.callbacks import CallbackActivities
 from worker.activities.operators import OperatorActivities
 from worker.callbacks_workflow import DeliverCallbacksWorkflow
@@ -66,7 +65,7 @@ def build_worker(
     activities there, callback deliveries on `<task queue>-callbacks`, so a burst of new runs never
     queues ahead of the deliveries of runs that have ended."""
     queue = task_queue or settings.temporal_task_queue
-    store = LocalBlobStore(settings.storage_root)
+    store = settings.blob_store
     activities = OperatorActivities(store, functions, settings.activity_policy())
     secret = settings.completion_callback_secret
     callbacks = CallbackActivities(

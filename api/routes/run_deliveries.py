@@ -10,7 +10,6 @@ from api.deps import CallerDep, GatewayDep, SettingsDep
 from api.problems import ProblemError
 from api.run_records import read_run
 from shared.problems.catalogue import ProblemCode
-from shared.storage.blob_store import LocalBlobStore
 
 router = APIRouter(tags=["runs"])
 
@@ -27,5 +26,5 @@ async def run_deliveries(
             f"No run '{run_id}' is visible to this caller.",
             params={"pipeline_run_id": run_id},
         )
-    items = await deliveries_of(client, record, caller, LocalBlobStore(settings.storage_root))
+    items = await deliveries_of(client, record, caller, settings.blob_store)
     return JSONResponse({"pipeline_run_id": run_id, "items": items})

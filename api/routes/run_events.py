@@ -32,7 +32,7 @@ from shared.problems.catalogue import ProblemCode
 from shared.runs.finished_event import FINISHED_EVENT, finished_event
 from shared.runs.run_states import RunState
 from shared.runs.workflow_io import ProgressEvent, RunEnd
-from shared.storage.blob_store import LocalBlobStore
+from shared.storage.blob_store import BlobStore
 
 router = APIRouter(tags=["runs"])
 
@@ -62,7 +62,7 @@ async def run_events(
         client=client,
         run_id=run_id,
         result_url=f"{settings.public_base_url or str(request.base_url).rstrip('/')}/v1/runs/{run_id}/results",
-        storage=LocalBlobStore(settings.storage_root),
+        storage=settings.blob_store,
     )
     return StreamingResponse(stream.frames(resume, record), media_type="text/event-stream", headers=_HEADERS)
 
@@ -87,7 +87,7 @@ async def _owned_record(client: Client, run_id: str, caller: Caller) -> RunRecor
 
 
 class _RunStream:
-    def __init__(self, *, client: Client, run_id: str, result_url: str, storage: LocalBlobStore) -> None:
+    def __init__(self, *, client: Client, run_id: str, result_url: str, storage: BlobStore) -> None:
         self._client = client
         self._run_id = run_id
         self._result_url = result_url

@@ -32,7 +32,6 @@ from shared.runs.names import CANCEL_SIGNAL
 from shared.runs.run_states import RunState
 from shared.runs.timestamps import rfc3339
 from shared.runs.workflow_io import ProgressCounters, ProgressView
-from shared.storage.blob_store import LocalBlobStore
 
 router = APIRouter(tags=["runs"])
 
@@ -75,7 +74,7 @@ async def get_run(
     client = await gateway.client()
     record = await _record(client, run_id, caller)
     spec = await read_spec(client, run_id)
-    store = LocalBlobStore(settings.storage_root)
+    store = settings.blob_store
     deliveries = [
         {"delivery_id": item["delivery_id"], "url": item["url"], "state": item["state"]}
         for item in await deliveries_of(client, record, caller, store)
@@ -118,7 +117,7 @@ async def run_status(
     """The run's state and progress counters."""
     client = await gateway.client()
     record = await _record(client, run_id, caller)
-    view = await run_progress(client, record, LocalBlobStore(settings.storage_root), after=COUNTERS_ONLY)
+    view = await run_progress(client, record, settings.blob_store, after=COUNTERS_ONLY)
     counters = view.counters if view is not None else ProgressCounters()
     state = _live_state(record, view)
     return JSONResponse(
@@ -146,7 +145,7 @@ async def progress_of_run(
     """Per-invocation progress, as pipelex-sdk reads it."""
     client = await gateway.client()
     record = await _record(client, run_id, caller)
-    view = await run_progress(client, record, LocalBlobStore(settings.storage_root))
+    view = await run_progress(client, record, settings.blob_store)
     items = invocations(view.events) if view is not None else []
     status = _live_state(record, view).progress_status
     return JSONResponse(
@@ -183,7 +182,7 @@ async def run_results(
             pipeline_run_id=run_id,
             run_error=record.error,
         )
-    memory = await run_in_threadpool(working_memory_of, record.end, LocalBlobStore(settings.storage_root))
+    memory = await run_in_threadpool(working_memory_of, record.end, settings.blob_store)
     return JSONResponse(results_body(run_id, record.end, memory, wanted))
 
 

@@ -21,7 +21,6 @@ from api.run_submission import submit_run
 from api.temporal_gateway import temporal_unavailable
 from shared.runs.run_states import RunState
 from shared.runs.workflow_io import RunEnd
-from shared.storage.blob_store import LocalBlobStore
 
 router = APIRouter(tags=["runs"])
 
@@ -75,7 +74,7 @@ async def _execute(
         raise _run_problem(record) from None
     if end.state != RunState.COMPLETED or end.error is not None:
         raise RunProblem(end.error or {}, end.error_status or 500)
-    memory = await run_in_threadpool(working_memory_of, end, LocalBlobStore(settings.storage_root))
+    memory = await run_in_threadpool(working_memory_of, end, settings.blob_store)
     return JSONResponse(execute_body(run_id, submission.created_at, end, memory))
 
 

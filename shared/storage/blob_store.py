@@ -1,6 +1,7 @@
 """Blob storage for run artefacts (generated documents, later large values and images).
 
-One interface, `BlobStore`; the local-directory backend lives here, S3 arrives with the providers issue.
+One interface, `BlobStore`; the local-directory backend lives here, S3 in `s3_store.py`
+(`open_store.open_blob_store` chooses from `STORAGE`).
 Stored blobs are addressed by `pipelex-storage://<key>` URIs, the reference's scheme.
 """
 

@@ -69,7 +69,8 @@ class OperatorActivities:
 
     @activity.defn(name=RUN_OPERATOR_ACTIVITY)
     async def run_operator(self, task: OperatorTask) -> OperatorAnswer:
-        call, executor = self._prepare(task)
+        # Off the loop: a method-cache miss reads the method from storage (a blocking S3 GET).
+        call, executor = await asyncio.to_thread(self._prepare, task)
         async with self._heartbeats():
             try:
                 produced = await executor.run_operator(call)

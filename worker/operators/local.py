@@ -6,6 +6,8 @@ operators (PipeLLM, PipeExtract, ...) fail typed with `model.unavailable` until 
 
 from __future__ import annotations
 
+import asyncio
+
 from shared.language.library import Library
 from shared.language.pipe_blueprints import PipeDocGen, PipeFunc
 from shared.runtime.function_registry import DEFAULT_REGISTRY, FunctionRegistry
@@ -39,7 +41,10 @@ class LocalOperatorExecutor:
         if isinstance(blueprint, PipeFunc):
             return await run_function(call, self.functions)
         if isinstance(blueprint, PipeDocGen):
-            produced = run_doc_gen(call, self.views, self.store, run_key=self.run_key)
+            # Off the loop: rendering is CPU-bound and the store's put may be a blocking S3 request.
+            produced = await asyncio.to_thread(
+                run_doc_gen, call, self.views, self.store, run_key=self.run_key
+            )
             return self._with_public_url(produced)
         raise PipeRunError(
             FailureCode.MODEL_UNAVAILABLE,
