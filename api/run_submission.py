@@ -43,7 +43,7 @@ from shared.runs.request_digest import request_digest
 from shared.runs.run_states import RunState
 from shared.runs.timestamps import rfc3339
 from shared.runs.workflow_io import BundleText, RunSpec
-from shared.runtime.caller_inputs import InputRefused
+from shared.runtime.caller_inputs import InputRefused, refuse_reserved_keys
 from shared.runtime.run_pipeline import (
     RunRequest,
     call_site_for,
@@ -80,9 +80,14 @@ async def submit_run(
 ) -> Submission:
     data = await read_json_object(request)
     body = parse_request(RunRequestBody, data)
-    sources = bundle_sources(body, settings, refuse_custom_code=True)
+    # Python files in a tree are refused at step 6, after the checks of steps 3 to 5 (§4.5).
+    sources = bundle_sources(body, settings, refuse_custom_code=False)
     check_request_fields(body, data, settings)
     chosen = chosen_run_id(body, request.headers.get("idempotency-key"))
+    try:
+        refuse_reserved_keys(body.inputs)  # step 4
+    except InputRefused as refused:
+        raise input_refused(refused) from refused
     await check_callback_urls(body.callback_urls, settings)
     digest = request_digest(
         identity=caller.identity,
@@ -99,6 +104,8 @@ async def submit_run(
         existing = await read_run(client, chosen, caller=None)
         if existing is not None:
             return _same_request_or_conflict(existing, chosen, caller, digest)
+    if body.files is not None:
+        bundle_sources(body, settings, refuse_custom_code=True)  # step 6: 501 for Python files
     run_id = chosen or str(uuid.uuid4())
     spec = await run_in_threadpool(
         _prepared_spec, body, data, sources, caller, settings, verdicts, run_id, digest, request

@@ -44,6 +44,17 @@ class InputCode(StrEnum):
     PIPE_AMBIGUOUS = "request.pipe_ambiguous"
 
 
+def refuse_reserved_keys(inputs: Mapping[str, Any] | None) -> None:
+    """`InputRefused` when any nested mapping of `inputs` uses a reserved key (http-api.md §4.5 step 4)."""
+    reserved = sorted(_reserved_keys(dict(inputs or {})))
+    if reserved:
+        raise InputRefused(
+            InputCode.RESERVED_KEY,
+            f"the inputs carry reserved keys: {', '.join(reserved)}",
+            {"keys": reserved},
+        )
+
+
 class InputRefused(ValueError):
     """A caller input the entry pipe cannot take; `params` name the input, expected and given concepts."""
 
@@ -73,13 +84,7 @@ class CallerInputs:
     def memory_for(self, entry: PipeEntry, inputs: Mapping[str, Any] | None) -> WorkingMemory:
         """A working memory holding the entry pipe's inputs; raises `InputRefused`."""
         given = dict(inputs or {})
-        reserved = sorted(_reserved_keys(given))
-        if reserved:
-            raise InputRefused(
-                InputCode.RESERVED_KEY,
-                f"the inputs carry reserved keys: {', '.join(reserved)}",
-                {"keys": reserved},
-            )
+        refuse_reserved_keys(given)
         declared = self.contracts.of(entry).inputs
         if "root" in given and "root" not in declared and isinstance(given["root"], Mapping):
             given = _from_working_memory(cast("Mapping[str, Any]", given["root"]))
