@@ -1,0 +1,1 @@
+"""Model providers: the official SDKs behind one small chat interface (`chat.py`)."""
