@@ -113,6 +113,11 @@ def worker_command(
     from worker.runner import run_worker
 
     settings = _worker_settings()
+    try:
+        settings.load_model_deck()  # a bad MODEL_DECK stops here with its message, not a traceback
+    except WorkerSettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run_worker(settings, address=address))

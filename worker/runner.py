@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -66,7 +66,13 @@ def build_worker(
     queues ahead of the deliveries of runs that have ended."""
     queue = task_queue or settings.temporal_task_queue
     store = settings.blob_store
-    activities = OperatorActivities(store, functions, settings.activity_policy())
+    activities = OperatorActivities(
+        store,
+        functions,
+        settings.activity_policy(),
+        deck=settings.load_model_deck(),
+        providers=settings.provider_registry(),
+    )
     secret = settings.completion_callback_secret
     callbacks = CallbackActivities(
         store,
@@ -101,17 +107,22 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_deliveries,
         **common,
     )
-    return WorkerGroup((runs, deliveries))
+    return WorkerGroup((runs, deliveries), on_close=(activities.aclose,))
 
 
 class WorkerGroup:
     """Several workers run and stopped together (`async with`), each draining its in-flight work."""
 
-    def __init__(self, workers: Sequence[Worker]) -> None:
+    def __init__(
+        self, workers: Sequence[Worker], *, on_close: Sequence[Callable[[], Awaitable[None]]] = ()
+    ) -> None:
         self.workers = tuple(workers)
+        self.on_close = tuple(on_close)  # run after the workers drained, e.g. closing provider clients
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> WorkerGroup:
+        for close in self.on_close:
+            self._stack.push_async_callback(close)
         for worker in self.workers:
             await self._stack.enter_async_context(worker)
         return self

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.callbacks.signing import signing_keys
+from shared.language.model_deck import DeckError, ModelDeck, builtin_deck
 from shared.runs.workflow_io import ActivityPolicy, CallbackPolicy
 from shared.storage.blob_store import BlobStore, local_storage_root
 from shared.storage.open_store import (
@@ -22,6 +23,7 @@ from shared.storage.open_store import (
     open_blob_store,
     storage_location,
 )
+from worker.providers.registry import ProviderRegistry
 
 
 class WorkerSettingsError(ValueError):
@@ -56,6 +58,13 @@ class WorkerSettings(BaseSettings):
     callback_max_interval_seconds: PositiveFloat = 600
     callback_retry_window_hours: PositiveFloat = 24
     callback_output_max_kib: PositiveInt = 256
+
+    # Model providers (issue 6): the deck names models, these keys and URLs reach their providers.
+    model_deck: Path | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
 
     worker_max_concurrent_activities: PositiveInt = 16
     worker_max_concurrent_deliveries: PositiveInt = 64
@@ -116,6 +125,31 @@ class WorkerSettings(BaseSettings):
             raise PydanticCustomError(error_type, template, {"reason": exc.reason}) from exc
         return value
 
+    def load_model_deck(self) -> ModelDeck:
+        """The deck of `MODEL_DECK`, or the built-in one when unset; `WorkerSettingsError` when unusable.
+
+        The same reading as the API's `ServiceSettings.load_model_deck` (api/ cannot be imported here).
+        """
+        if self.model_deck is None:
+            return builtin_deck()
+        try:
+            return ModelDeck.from_toml(self.model_deck.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            msg = f"MODEL_DECK: cannot read {self.model_deck}: {exc}"
+            raise WorkerSettingsError(msg) from exc
+        except DeckError as exc:
+            msg = f"MODEL_DECK: {self.model_deck} is not a model deck: {exc}"
+            raise WorkerSettingsError(msg) from exc
+
+    def provider_registry(self) -> ProviderRegistry:
+        """A registry of the configured providers; its clients are built at first use."""
+        return ProviderRegistry(
+            openai_api_key=_secret(self.openai_api_key),
+            openai_base_url=self.openai_base_url,
+            anthropic_api_key=_secret(self.anthropic_api_key),
+            anthropic_base_url=self.anthropic_base_url,
+        )
+
     def activity_policy(self) -> ActivityPolicy:
         return ActivityPolicy(
             start_to_close_seconds=self.pipe_activity_timeout_seconds,
@@ -134,6 +168,10 @@ class WorkerSettings(BaseSettings):
                 output_max_bytes=self.callback_output_max_kib * 1024,
             ),
         )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 @functools.cache

@@ -7,6 +7,7 @@ exists in the family a pipe draws from. Providers, ids and prices are read by th
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -74,6 +75,42 @@ class ModelDeck(BaseModel):
             return model.type == family or (family == ModelFamily.JUDGMENT and model.type == ModelFamily.LLM)
         # A bare name may also be an alias, preset or waterfall written without its sigil.
         return any(name in table.get(family, {}) for table in (self.aliases, self.presets, self.waterfalls))
+
+    def resolve(self, family: ModelFamily, reference: str) -> tuple[str, DeckModel] | None:
+        """The handle and model `reference` stands for in `family`, or None when it names none.
+
+        An alias or preset leads to its target; a waterfall to its first entry that resolves. Names
+        read as `knows` reads them: a bare name may be a handle or a sigil-less alias, preset or waterfall.
+        """
+        return self._resolve(family, reference, frozenset())
+
+    def _resolve(
+        self, family: ModelFamily, reference: str, seen: frozenset[str]
+    ) -> tuple[str, DeckModel] | None:
+        if reference in seen:  # an alias cycle names no model
+            return None
+        seen |= {reference}
+        kind, name = split_model_reference(reference)
+        if kind == "handle":
+            model = self.models.get(name)
+            if model is not None:
+                fits = model.type == family or (
+                    family == ModelFamily.JUDGMENT and model.type == ModelFamily.LLM
+                )
+                return (name, model) if fits else None
+            kind = next((label for label, table in self._tables() if name in table.get(family, {})), kind)
+        if kind == "waterfall":
+            for entry in self.waterfalls.get(family, {}).get(name, []):
+                found = self._resolve(family, entry, seen)
+                if found is not None:
+                    return found
+            return None
+        table = self.aliases if kind == "alias" else self.presets if kind == "preset" else {}
+        target = table.get(family, {}).get(name)
+        return None if target is None else self._resolve(family, target, seen)
+
+    def _tables(self) -> list[tuple[str, Mapping[ModelFamily, Mapping[str, object]]]]:
+        return [("alias", self.aliases), ("preset", self.presets), ("waterfall", self.waterfalls)]
 
     def names(self, family: ModelFamily) -> list[str]:
         """Every reference a bundle may write for `family`, for suggestions."""

@@ -28,6 +28,8 @@ class FailureCode(StrEnum):
     FUNCTION_FAILED = "pipe.function_failed"
     DOCUMENT_FAILED = "pipe.document_failed"
     MODEL_UNAVAILABLE = "model.unavailable"
+    MODEL_UNKNOWN = "model.unknown"
+    OUTPUT_SCHEMA_MISMATCH = "model.output_schema_mismatch"
     RUNTIME_UNEXPECTED = "runtime.unexpected"
 
 

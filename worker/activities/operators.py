@@ -10,10 +10,12 @@ import asyncio
 import json
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from shared.language.model_deck import ModelDeck, builtin_deck
 from shared.language.validator import LibraryUnusable
 from shared.runs.names import (
     PAUSE_ACTIVITY,
@@ -36,6 +38,7 @@ from shared.storage.blob_store import STORAGE_SCHEME, BlobNotFoundError, BlobSto
 from shared.storage.run_storage import run_key
 from worker.method_cache import MethodCache
 from worker.operators.local import LocalOperatorExecutor
+from worker.providers.registry import ProviderRegistry
 
 
 def failure_details(failure: PipeRunError) -> dict[str, object]:
@@ -44,19 +47,45 @@ def failure_details(failure: PipeRunError) -> dict[str, object]:
 
 
 def as_application_error(failure: PipeRunError) -> ApplicationError:
+    """The failure for Temporal; a provider's `retry_after` (in `params`) sets the next attempt's delay."""
+    retry_after = failure.params.get("retry_after")
+    delay = (
+        timedelta(seconds=retry_after)
+        if isinstance(retry_after, int | float) and not isinstance(retry_after, bool) and retry_after > 0
+        else None
+    )
     return ApplicationError(
-        failure.message, failure_details(failure), type=failure.code, non_retryable=not failure.retryable
+        failure.message,
+        failure_details(failure),
+        type=failure.code,
+        non_retryable=not failure.retryable,
+        next_retry_delay=delay,
     )
 
 
 class OperatorActivities:
-    """The worker's activities; one instance per worker process holds the store and the method cache."""
+    """The worker's activities; one instance per worker process holds the store, the method cache, the
+    model deck and the provider clients (close them with `aclose`)."""
 
-    def __init__(self, store: BlobStore, functions: FunctionRegistry, policy: ActivityPolicy) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        functions: FunctionRegistry,
+        policy: ActivityPolicy,
+        *,
+        deck: ModelDeck | None = None,
+        providers: ProviderRegistry | None = None,
+    ) -> None:
         self.store = store
         self.functions = functions
         self.policy = policy
         self.methods = MethodCache(store)
+        self.deck = deck or builtin_deck()
+        self.providers = providers or ProviderRegistry()
+
+    async def aclose(self) -> None:
+        """Close the provider clients."""
+        await self.providers.aclose()
 
     @activity.defn(name=PAUSE_ACTIVITY)
     async def pause(self) -> None:
@@ -131,6 +160,8 @@ class OperatorActivities:
             self.store,
             run_key=run_key(task.storage_prefix, task.run_id, "files"),
             functions=self.functions,
+            deck=self.deck,
+            providers=self.providers,
         )
         return call, executor
 

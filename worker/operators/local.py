@@ -1,7 +1,8 @@
 """The in-process operator executor: pure-ish operators run here; model-backed ones need a provider.
 
-PipeFunc runs registered functions, PipeDocGen renders documents into the blob store. Model-backed
-operators (PipeLLM, PipeExtract, ...) fail typed with `model.unavailable` until providers are configured.
+PipeFunc runs registered functions, PipeDocGen renders documents into the blob store, PipeLLM calls its
+model when a deck and providers are given. Other model-backed operators (PipeExtract, ...), and PipeLLM
+without providers (CLI), fail typed with `model.unavailable`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import asyncio
 
 from shared.language.library import Library
-from shared.language.pipe_blueprints import PipeDocGen, PipeFunc
+from shared.language.model_deck import ModelDeck
+from shared.language.pipe_blueprints import PipeDocGen, PipeFunc, PipeLLM
 from shared.runtime.function_registry import DEFAULT_REGISTRY, FunctionRegistry
 from shared.runtime.json_values import as_mapping
 from shared.runtime.operator_call import OperatorCall, Produced
@@ -18,6 +20,8 @@ from shared.runtime.template_views import TemplateViews
 from shared.storage.blob_store import BlobStore
 from worker.operators.doc_gen import run_doc_gen
 from worker.operators.functions import run_function
+from worker.operators.llm import run_llm
+from worker.providers.registry import ProviderRegistry
 
 
 class LocalOperatorExecutor:
@@ -30,11 +34,16 @@ class LocalOperatorExecutor:
         *,
         run_key: str,
         functions: FunctionRegistry = DEFAULT_REGISTRY,
+        deck: ModelDeck | None = None,
+        providers: ProviderRegistry | None = None,
     ) -> None:
+        self.library = library
         self.views = TemplateViews(library)
         self.store = store
         self.run_key = run_key
         self.functions = functions
+        self.deck = deck
+        self.providers = providers
 
     async def run_operator(self, call: OperatorCall) -> Produced:
         blueprint = call.pipe.blueprint
@@ -46,6 +55,8 @@ class LocalOperatorExecutor:
                 run_doc_gen, call, self.views, self.store, run_key=self.run_key
             )
             return self._with_public_url(produced)
+        if isinstance(blueprint, PipeLLM) and self.deck is not None and self.providers is not None:
+            return await run_llm(call, self.views, self.library, self.deck, self.providers)
         raise PipeRunError(
             FailureCode.MODEL_UNAVAILABLE,
             f"{blueprint.type} '{call.pipe.code}' needs a model, and no model provider is configured "
