@@ -11,26 +11,20 @@ from typing import Literal
 
 from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from api.auth import AuthMode
 from shared.callbacks.signing import signing_keys
 from shared.language.model_deck import DeckError, ModelDeck, builtin_deck
-from shared.storage.blob_store import BlobStore, local_storage_root
-from shared.storage.open_store import (
-    StorageConfigError,
-    check_endpoint_url,
-    open_blob_store,
-    storage_location,
-)
+from shared.storage.storage_settings import StorageSettings
 
 
 class SettingsError(ValueError):
     """A setting has an unusable value; the message starts with the variable's name."""
 
 
-class ServiceSettings(BaseSettings):
-    """What every methodflow process reads: logging and the model deck."""
+class ServiceSettings(StorageSettings):
+    """What every methodflow process reads: logging, the model deck and storage (`StorageSettings`)."""
 
     # No env file: the process environment is the single source, so tests and deployments agree.
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
@@ -89,52 +83,12 @@ class ApiSettings(ServiceSettings):
     temporal_task_queue: str = "methodflow"
     execute_wait_seconds: PositiveFloat = 1140
     run_timeout_seconds: PositiveFloat = 21600
-    data_dir: Path = Path(".data")
-    storage: str | None = None
-    storage_s3_endpoint_url: str | None = None
-    storage_s3_region: str | None = None
     public_base_url: str | None = None
     completion_callback_secret: SecretStr | None = None
     # §10.5: lift the SSRF address rule (local development, tests); the scheme rule stays.
     allow_private_callback_urls: bool = False
     allow_private_input_urls: bool = False
     function_modules: str | None = None
-
-    @property
-    def storage_root(self) -> Path:
-        """The local storage directory: `STORAGE` (a path or `file://` URL), else `$DATA_DIR/storage`."""
-        return local_storage_root(self.storage, self.data_dir)
-
-    @functools.cached_property
-    def blob_store(self) -> BlobStore:
-        """The store `STORAGE` names, opened once per settings object (one S3 client and its pool)."""
-        return open_blob_store(
-            self.storage,
-            self.data_dir,
-            s3_endpoint_url=self.storage_s3_endpoint_url,
-            s3_region=self.storage_s3_region,
-        )
-
-    @field_validator("storage")
-    @classmethod
-    def _usable_storage(cls, value: str | None) -> str | None:
-        # Only the form is checked here (no connection): a bad scheme or bucket stops the start-up.
-        try:
-            storage_location(value, Path())
-        except StorageConfigError as exc:
-            error_type, template = "storage", "{reason}"
-            raise PydanticCustomError(error_type, template, {"reason": exc.reason}) from exc
-        return value
-
-    @field_validator("storage_s3_endpoint_url")
-    @classmethod
-    def _usable_endpoint(cls, value: str | None) -> str | None:
-        try:
-            check_endpoint_url(value)
-        except StorageConfigError as exc:
-            error_type, template = "storage_s3_endpoint_url", "{reason}"
-            raise PydanticCustomError(error_type, template, {"reason": exc.reason}) from exc
-        return value
 
     @property
     def max_input_file_bytes(self) -> int:

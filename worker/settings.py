@@ -10,19 +10,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import PositiveFloat, PositiveInt, SecretStr, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from shared.callbacks.signing import signing_keys
 from shared.language.model_deck import DeckError, ModelDeck, builtin_deck
 from shared.runs.workflow_io import ActivityPolicy, CallbackPolicy
-from shared.storage.blob_store import BlobStore, local_storage_root
-from shared.storage.open_store import (
-    StorageConfigError,
-    check_endpoint_url,
-    open_blob_store,
-    storage_location,
-)
+from shared.storage.storage_settings import StorageSettings
 from worker.providers.registry import ProviderRegistry
 
 
@@ -30,14 +23,12 @@ class WorkerSettingsError(ValueError):
     """A setting has an unusable value; the message names the variable."""
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(StorageSettings):
+    """The worker process; storage settings (`DATA_DIR`, `STORAGE`...) come from `StorageSettings`."""
+
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    data_dir: Path = Path(".data")
-    storage: str | None = None
-    storage_s3_endpoint_url: str | None = None
-    storage_s3_region: str | None = None
     temporal_task_queue: str = "methodflow"
     function_modules: str | None = None
 
@@ -88,42 +79,6 @@ class WorkerSettings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
-
-    @property
-    def storage_root(self) -> Path:
-        """The local storage directory: `STORAGE` (a path or `file://` URL), else `$DATA_DIR/storage`."""
-        return local_storage_root(self.storage, self.data_dir)
-
-    @functools.cached_property
-    def blob_store(self) -> BlobStore:
-        """The store `STORAGE` names, opened once per settings object (one S3 client and its pool)."""
-        return open_blob_store(
-            self.storage,
-            self.data_dir,
-            s3_endpoint_url=self.storage_s3_endpoint_url,
-            s3_region=self.storage_s3_region,
-        )
-
-    @field_validator("storage")
-    @classmethod
-    def _usable_storage(cls, value: str | None) -> str | None:
-        # Only the form is checked here (no connection): a bad scheme or bucket stops the start-up.
-        try:
-            storage_location(value, Path())
-        except StorageConfigError as exc:
-            error_type, template = "storage", "{reason}"
-            raise PydanticCustomError(error_type, template, {"reason": exc.reason}) from exc
-        return value
-
-    @field_validator("storage_s3_endpoint_url")
-    @classmethod
-    def _usable_endpoint(cls, value: str | None) -> str | None:
-        try:
-            check_endpoint_url(value)
-        except StorageConfigError as exc:
-            error_type, template = "storage_s3_endpoint_url", "{reason}"
-            raise PydanticCustomError(error_type, template, {"reason": exc.reason}) from exc
-        return value
 
     def load_model_deck(self) -> ModelDeck:
         """The deck of `MODEL_DECK`, or the built-in one when unset; `WorkerSettingsError` when unusable.
