@@ -40,3 +40,8 @@ ModelDeckDep = Annotated[ModelDeck, Depends(_model_deck)]
 ValidationCacheDep = Annotated[ValidationCache, Depends(_validation_cache)]
 # The authenticated caller (§3b): 401 / 500 before the route's body is read.
 CallerDep = Annotated[Caller, Depends(authenticate)]
+
+
+def public_origin(request: Request, settings: ApiSettings) -> str:
+    """Where the service's own URLs point: `PUBLIC_BASE_URL`, else the origin of this request (§10.2)."""
+    return settings.public_base_url or str(request.base_url).rstrip("/")

@@ -17,7 +17,9 @@ from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Caller
+from api.problems import ProblemError
 from api.temporal_gateway import temporal_unavailable
+from shared.problems.catalogue import ProblemCode
 from shared.problems.run_errors import run_error
 from shared.runs.names import RUN_WORKFLOW, STATE_ATTRIBUTE
 from shared.runs.run_states import RunState
@@ -91,6 +93,18 @@ async def read_run(client: Client, run_id: str, *, caller: Caller | None) -> Run
         error, error_status = run_error(code, detail, pipeline_run_id=run_id)
         finished = _instant(description.close_time) if description.close_time else None
         return _replace(record, state=state, finished_at=finished, error=error, error_status=error_status)
+    return record
+
+
+async def owned_run(client: Client, run_id: str, caller: Caller) -> RunRecord:
+    """The caller's run; 404 `run.not_found` for an unknown id and for another identity's run alike."""
+    record = await read_run(client, run_id, caller=caller)
+    if record is None:
+        raise ProblemError(
+            ProblemCode.RUN_NOT_FOUND,
+            f"No run '{run_id}' is visible to this caller.",
+            params={"pipeline_run_id": run_id},
+        )
     return record
 
 

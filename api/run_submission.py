@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 
 from api.auth import Caller
 from api.callback_urls import check_callback_urls
+from api.deps import public_origin
 from api.method_source import SOURCE_FIELDS, bundle_sources
 from api.problems import ProblemError, request_too_large
 from api.request_body import parse_request, read_json_object
@@ -231,7 +232,7 @@ def _prepared_spec(
         output_multiplicity=body.output_multiplicity,
         dynamic_output_concept_ref=body.output_concept_ref,
         callback_urls=body.callback_urls or [],
-        public_base_url=settings.public_base_url or str(request.base_url).rstrip("/"),
+        public_base_url=public_origin(request, settings),
         run_timeout_seconds=body.run_timeout_seconds or settings.run_timeout_seconds,
         files=files,
         extra=unknown_members(data),

@@ -7,9 +7,7 @@ from fastapi.responses import JSONResponse
 
 from api.delivery_reads import deliveries_of
 from api.deps import CallerDep, GatewayDep, SettingsDep
-from api.problems import ProblemError
-from api.run_records import read_run
-from shared.problems.catalogue import ProblemCode
+from api.run_records import owned_run
 
 router = APIRouter(tags=["runs"])
 
@@ -19,12 +17,6 @@ async def run_deliveries(
     run_id: str, caller: CallerDep, gateway: GatewayDep, settings: SettingsDep
 ) -> JSONResponse:
     client = await gateway.client()
-    record = await read_run(client, run_id, caller=caller)
-    if record is None:
-        raise ProblemError(
-            ProblemCode.RUN_NOT_FOUND,
-            f"No run '{run_id}' is visible to this caller.",
-            params={"pipeline_run_id": run_id},
-        )
+    record = await owned_run(client, run_id, caller)
     items = await deliveries_of(client, record, caller, settings.blob_store)
     return JSONResponse({"pipeline_run_id": run_id, "items": items})

@@ -22,13 +22,11 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
-from api.auth import Caller
-from api.deps import CallerDep, GatewayDep, SettingsDep
+from api.deps import CallerDep, GatewayDep, SettingsDep, public_origin
 from api.problems import ProblemError, request_invalid
 from api.run_bodies import working_memory_of
 from api.run_progress import query_progress, run_progress
-from api.run_records import RunRecord, read_run
-from shared.problems.catalogue import ProblemCode
+from api.run_records import RunRecord, owned_run, read_run
 from shared.runs.finished_event import FINISHED_EVENT, finished_event
 from shared.runs.run_states import RunState
 from shared.runs.workflow_io import ProgressEvent, RunEnd
@@ -55,13 +53,11 @@ async def run_events(
     """The events after the resume point, then live ones until the run ends."""
     resume = _resume_point(last_event_id, "Last-Event-ID") if last_event_id else _resume_point(after, "after")
     client = await gateway.client()
-    record = await _owned_record(
-        client, run_id, caller
-    )  # 401/404 are ordinary answers, before the stream opens
+    record = await owned_run(client, run_id, caller)  # 404 is an ordinary answer, before the stream opens
     stream = _RunStream(
         client=client,
         run_id=run_id,
-        result_url=f"{settings.public_base_url or str(request.base_url).rstrip('/')}/v1/runs/{run_id}/results",
+        result_url=f"{public_origin(request, settings)}/v1/runs/{run_id}/results",
         storage=settings.blob_store,
     )
     return StreamingResponse(stream.frames(resume, record), media_type="text/event-stream", headers=_HEADERS)
@@ -73,17 +69,6 @@ def _resume_point(text: str | None, field: str) -> int:
     if not text.isdigit() or len(text) > 12:
         raise request_invalid(field=field, reason="give the seq of the last event received, an integer ≥ 0.")
     return int(text)
-
-
-async def _owned_record(client: Client, run_id: str, caller: Caller) -> RunRecord:
-    record = await read_run(client, run_id, caller=caller)
-    if record is None:
-        raise ProblemError(
-            ProblemCode.RUN_NOT_FOUND,
-            f"No run '{run_id}' is visible to this caller.",
-            params={"pipeline_run_id": run_id},
-        )
-    return record
 
 
 class _RunStream:

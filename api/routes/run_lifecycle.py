@@ -13,18 +13,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.auth import Caller
 from api.delivery_reads import deliveries_of
-from api.deps import CallerDep, GatewayDep, SettingsDep
+from api.deps import CallerDep, GatewayDep, SettingsDep, public_origin
 from api.problems import ProblemError, request_invalid
 from api.request_body import parse_request, read_json_object
 from api.run_bodies import ARTIFACTS, results_body, working_memory_of
 from api.run_listing import list_page
 from api.run_progress import COUNTERS_ONLY, run_progress
-from api.run_records import RunRecord, read_run, read_spec
+from api.run_records import RunRecord, owned_run, read_spec
 from api.temporal_gateway import temporal_unavailable
 from shared.problems.catalogue import ProblemCode
 from shared.runs.invocations import invocations, summary
@@ -36,21 +34,6 @@ from shared.runs.workflow_io import ProgressCounters, ProgressView
 router = APIRouter(tags=["runs"])
 
 RunId = Annotated[str, "the run id (its workflow id)"]
-
-
-def _not_found(run_id: str) -> ProblemError:
-    return ProblemError(
-        ProblemCode.RUN_NOT_FOUND,
-        f"No run '{run_id}' is visible to this caller.",
-        params={"pipeline_run_id": run_id},
-    )
-
-
-async def _record(client: Client, run_id: str, caller: Caller) -> RunRecord:
-    record = await read_run(client, run_id, caller=caller)
-    if record is None:
-        raise _not_found(run_id)
-    return record
 
 
 def _live_state(record: RunRecord, view: ProgressView | None) -> RunState:
@@ -70,9 +53,9 @@ async def get_run(
     request: Request, run_id: RunId, caller: CallerDep, gateway: GatewayDep, settings: SettingsDep
 ) -> JSONResponse:
     """The whole run record."""
-    origin = settings.public_base_url or str(request.base_url).rstrip("/")
+    origin = public_origin(request, settings)
     client = await gateway.client()
-    record = await _record(client, run_id, caller)
+    record = await owned_run(client, run_id, caller)
     spec = await read_spec(client, run_id)
     store = settings.blob_store
     deliveries = [
@@ -116,7 +99,7 @@ async def run_status(
 ) -> JSONResponse:
     """The run's state and progress counters."""
     client = await gateway.client()
-    record = await _record(client, run_id, caller)
+    record = await owned_run(client, run_id, caller)
     view = await run_progress(client, record, settings.blob_store, after=COUNTERS_ONLY)
     counters = view.counters if view is not None else ProgressCounters()
     state = _live_state(record, view)
@@ -144,7 +127,7 @@ async def progress_of_run(
 ) -> JSONResponse:
     """Per-invocation progress, as pipelex-sdk reads it."""
     client = await gateway.client()
-    record = await _record(client, run_id, caller)
+    record = await owned_run(client, run_id, caller)
     view = await run_progress(client, record, settings.blob_store)
     items = invocations(view.events) if view is not None else []
     status = _live_state(record, view).progress_status
@@ -170,7 +153,7 @@ async def run_results(
     """202 while running, 200 with the results, 409 `run.failed` when it did not succeed."""
     wanted = _artifacts(artifacts)
     client = await gateway.client()
-    record = await _record(client, run_id, caller)
+    record = await owned_run(client, run_id, caller)
     if not record.state.is_terminal:
         body = {"pipeline_run_id": run_id, "state": record.state.value, "status": record.state.value}
         return JSONResponse(body, status_code=202, headers={"Retry-After": "2"})
@@ -200,7 +183,7 @@ async def cancel_run(request: Request, run_id: RunId, caller: CallerDep, gateway
     """Ask a running run to stop; 409 when it has already ended. Body optional: `{"reason": "..."}`."""
     reason = await _cancel_reason(request)
     client = await gateway.client()
-    record = await _record(client, run_id, caller)
+    record = await owned_run(client, run_id, caller)
     if record.state.is_terminal:
         raise ProblemError(
             ProblemCode.RUN_ALREADY_ENDED,
