@@ -23,35 +23,12 @@ from shared.storage.open_store import StorageConfigError, open_blob_store
 from shared.storage.s3_store import S3BlobStore
 from tests.conftest import S3_TEST_CREDENTIALS, S3_TEST_REGION
 from tests.helpers.run_stack import run_stack
+from tests.integration.test_runs import GREET
 from worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-GREET = """domain = "greet"
-main_pipe = "wrap"
-
-[pipe.hello]
-type = "PipeCompose"
-description = "Greets"
-inputs = { name = "Text" }
-output = "Text"
-template = "Hello, {{ name }}!"
-
-[pipe.shout]
-type = "PipeCompose"
-description = "Wraps"
-inputs = { greeting = "Text" }
-output = "Text"
-template = ">> {{ greeting }} <<"
-
-[pipe.wrap]
-type = "PipeSequence"
-description = "Greets then wraps"
-inputs = { name = "Text" }
-output = "Text"
-steps = [{ pipe = "hello", result = "greeting" }, { pipe = "shout", result = "wrapped" }]
-"""
 
 PREFIX = "deploy/eu"
 PAGE_SIZE = 2  # small pages, so listing five objects needs three of them

@@ -20,31 +20,7 @@ from mthds.runners.api.exceptions import ApiResponseError
 from shared.language.model_deck import BUILTIN_DECK_TOML
 from tests.helpers.run_functions import FAILING
 from tests.helpers.run_stack import run_stack
-
-GREET = """domain = "greet"
-main_pipe = "wrap"
-
-[pipe.hello]
-type = "PipeCompose"
-description = "Greets"
-inputs = { name = "Text" }
-output = "Text"
-template = "Hello, {{ name }}!"
-
-[pipe.shout]
-type = "PipeCompose"
-description = "Wraps"
-inputs = { greeting = "Text" }
-output = "Text"
-template = ">> {{ greeting }} <<"
-
-[pipe.wrap]
-type = "PipeSequence"
-description = "Greets then wraps"
-inputs = { name = "Text" }
-output = "Text"
-steps = [{ pipe = "hello", result = "greeting" }, { pipe = "shout", result = "wrapped" }]
-"""
+from tests.integration.test_runs import GREET
 
 # A bundle whose pipe names a concept no library declares: it parses, and does not validate.
 UNRESOLVED = """domain = "greet"
