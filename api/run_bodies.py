@@ -30,6 +30,21 @@ def working_memory_of(end: RunEnd, store: BlobStore) -> dict[str, Any]:
     return {"root": {}, "aliases": {}, "absences": {}}
 
 
+def tokens_usages_of(end: RunEnd, store: BlobStore) -> list[dict[str, Any]]:
+    """The usage records of the run's model calls: inline in the result, or in storage when many."""
+    if end.tokens_usages_ref is not None:
+        usages: list[dict[str, Any]] = get_json(store, end.tokens_usages_ref)
+        return usages
+    return [record.model_dump(mode="json") for record in end.tokens_usages]
+
+
+def usage_summary(end: RunEnd | None) -> dict[str, Any] | None:
+    """methodflow: the run's model calls in sum (`/v1/runs/{id}`); None until the run has ended."""
+    if end is None:
+        return None
+    return {"model_calls": end.model_calls, "cost_usd": end.cost_usd, "nb_tokens_by_category": end.tokens}
+
+
 def start_body(run_id: str, created_at: str, state: RunState, end: RunEnd | None) -> dict[str, Any]:
     """§6: the run as it is now (STARTED for a new run)."""
     return {
@@ -46,7 +61,9 @@ def start_body(run_id: str, created_at: str, state: RunState, end: RunEnd | None
     }
 
 
-def execute_body(run_id: str, created_at: str, end: RunEnd, memory: dict[str, Any]) -> dict[str, Any]:
+def execute_body(
+    run_id: str, created_at: str, end: RunEnd, memory: dict[str, Any], usages: list[dict[str, Any]]
+) -> dict[str, Any]:
     """§5: a completed run with its whole working memory."""
     return {
         "pipeline_run_id": run_id,
@@ -64,14 +81,18 @@ def execute_body(run_id: str, created_at: str, end: RunEnd, memory: dict[str, An
             "graph_assembly_error": None,
             "pipe_io_artifacts": None,
             "pipe_io_artifacts_error": None,
-            "tokens_usages": [],
+            "tokens_usages": usages,
             "usage_assembly_error": None,
         },
     }
 
 
 def results_body(
-    run_id: str, end: RunEnd, memory: dict[str, Any], artifacts: tuple[str, ...] | None
+    run_id: str,
+    end: RunEnd,
+    memory: dict[str, Any],
+    usages: list[dict[str, Any]],
+    artifacts: tuple[str, ...] | None,
 ) -> dict[str, Any]:
     """§9.6 200: the main stuff's content, the memory and the artefacts (absent when not asked for)."""
     main_name = end.main_stuff_name
@@ -85,7 +106,7 @@ def results_body(
         "input_form": None,
         "output_form": None,
         "pipe_io_artifacts_error": None,
-        "tokens_usages": [],
+        "tokens_usages": usages,
         "usage_assembly_error": None,
     }
     if artifacts is None:

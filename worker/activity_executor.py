@@ -26,6 +26,7 @@ from shared.runs.workflow_io import (
 )
 from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
+from shared.runtime.usage import UsageRecord
 
 
 class ActivityOperatorExecutor:
@@ -34,6 +35,8 @@ class ActivityOperatorExecutor:
     def __init__(self, spec: RunSpec, policy: ActivityPolicy) -> None:
         self.spec = spec
         self.policy = policy
+        # Every model call's usage record, in completion order, for the run's `tokens_usages`.
+        self.usages: list[UsageRecord] = []
         self.retry_policy = RetryPolicy(
             initial_interval=timedelta(seconds=policy.initial_interval_seconds),
             backoff_coefficient=2.0,
@@ -79,7 +82,8 @@ class ActivityOperatorExecutor:
                 # The run is being cancelled (or timed out): not a pipe failure.
                 raise asyncio.CancelledError from exc
             raise pipe_failure(exc, call.pipe.code) from exc
-        return Produced(answer.content, answer.concept)
+        self.usages.extend(answer.usages)
+        return Produced(answer.content, answer.concept, tuple(answer.usages))
 
 
 def _check_step_size(task: OperatorTask, pipe_code: str) -> None:

@@ -49,13 +49,14 @@ with workflow.unsafe.imports_passed_through():
     from shared.runtime.caller_inputs import InputRefused
     from shared.runtime.run_failure import FailureCode, PipeRunError
     from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline
+    from shared.runtime.usage import tokens_total, total_cost
     from worker.activity_executor import ActivityOperatorExecutor
 
 STATE_KEY = SearchAttributeKey.for_keyword(STATE_ATTRIBUTE)
 # 400,000 characters are at most 1.6 MB of UTF-8: a part always fits in one payload.
 _OUTPUT_PART_CHARS = 400_000
-# A final progress log up to this size rides in the workflow result; a larger one is stored.
-_PROGRESS_INLINE_MAX_BYTES = 256 * 1024
+# A final progress log or usage list up to this size rides in the workflow result; a larger one is stored.
+_END_INLINE_MAX_BYTES = 256 * 1024
 # Every this many pipe invocations the walk awaits a no-op local activity, which ends the workflow's
 # activation: a long stretch of in-workflow pipes (a batch of thousands of PipeCompose) then never
 # holds one activation past the SDK's 2 s deadlock detector. A local activity resolves inside the same
@@ -73,12 +74,13 @@ class RunPipelineWorkflow:
         self._cancel_reason: str | None = None
         self._cancel_requested = False
         self._final_memory: dict[str, Any] | None = None
+        self._executor: ActivityOperatorExecutor | None = None
 
     @workflow.run
     async def run(self, spec: RunSpec) -> RunEnd:
         log = ProgressLog(spec.run_id, now=_now, on_state=_upsert_state)
         self._log = log
-        end = await self._run_to_end(spec, log)
+        end = await self._with_usage(spec, await self._run_to_end(spec, log))
         if spec.callback_urls:
             await self._start_callbacks(spec, end)
         return await self._with_progress(spec, log, end)
@@ -139,6 +141,7 @@ class RunPipelineWorkflow:
             dynamic_output_concept_ref=spec.dynamic_output_concept_ref,
         )
         executor = ActivityOperatorExecutor(spec, policy)
+        self._executor = executor
         walk = asyncio.ensure_future(
             run_pipeline(
                 library,
@@ -196,11 +199,27 @@ class RunPipelineWorkflow:
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
 
+    async def _with_usage(self, spec: RunSpec, end: RunEnd) -> RunEnd:
+        """The run's end with the usage of its model calls: totals inline, records inline when small."""
+        records = self._executor.usages if self._executor is not None else []
+        if not records:
+            return end
+        totals: dict[str, Any] = {
+            "cost_usd": total_cost(records),
+            "tokens": tokens_total(records),
+            "model_calls": len(records),
+        }
+        text = json.dumps([record.model_dump(mode="json") for record in records], ensure_ascii=False)
+        if len(text.encode("utf-8")) <= _END_INLINE_MAX_BYTES:
+            return end.model_copy(update={**totals, "tokens_usages": list(records)})
+        ref = await self._store_output(spec, text, "tokens_usages.json")
+        return end.model_copy(update={**totals, "tokens_usages_ref": ref})
+
     async def _with_progress(self, spec: RunSpec, log: ProgressLog, end: RunEnd) -> RunEnd:
         """The run's end with its final progress log: inline when small, else its events stored in parts."""
         view = log.view(limit=None)
         text = view.model_dump_json()
-        if len(text.encode("utf-8")) <= _PROGRESS_INLINE_MAX_BYTES:
+        if len(text.encode("utf-8")) <= _END_INLINE_MAX_BYTES:
             return end.model_copy(update={"progress": view})
         # The counters stay inline (status reads need nothing more); the events are stored.
         ref = await self._store_output(spec, text, "progress.json")

@@ -72,6 +72,7 @@ def build_worker(
         settings.activity_policy(),
         deck=settings.load_model_deck(),
         providers=settings.provider_registry(),
+        files=settings.input_files(store),
     )
     secret = settings.completion_callback_secret
     callbacks = CallbackActivities(

@@ -15,7 +15,9 @@ from pydantic_settings import SettingsConfigDict
 from shared.callbacks.signing import signing_keys
 from shared.language.model_deck import DeckError, ModelDeck, builtin_deck
 from shared.runs.workflow_io import ActivityPolicy, CallbackPolicy
+from shared.storage.blob_store import BlobStore
 from shared.storage.storage_settings import StorageSettings
+from worker.files.input_files import InputFiles
 from worker.providers.registry import ProviderRegistry
 
 
@@ -56,6 +58,11 @@ class WorkerSettings(StorageSettings):
     openai_base_url: str | None = None
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
+
+    # Files pipes read (http-api.md §4.3, §4.4): fetched by the worker, bounded, SSRF-guarded.
+    max_input_file_mib: PositiveInt = 50
+    allow_private_input_urls: bool = False
+    input_url_timeout_seconds: PositiveFloat = 30
 
     worker_max_concurrent_activities: PositiveInt = 16
     worker_max_concurrent_deliveries: PositiveInt = 64
@@ -103,6 +110,15 @@ class WorkerSettings(StorageSettings):
             openai_base_url=self.openai_base_url,
             anthropic_api_key=_secret(self.anthropic_api_key),
             anthropic_base_url=self.anthropic_base_url,
+        )
+
+    def input_files(self, store: BlobStore) -> InputFiles:
+        """The reader of Document and Image inputs, with this worker's limits."""
+        return InputFiles(
+            store,
+            max_bytes=self.max_input_file_mib * 1024 * 1024,
+            allow_private_urls=self.allow_private_input_urls,
+            http_timeout_seconds=self.input_url_timeout_seconds,
         )
 
     def activity_policy(self) -> ActivityPolicy:

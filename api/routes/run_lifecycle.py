@@ -19,7 +19,7 @@ from api.delivery_reads import deliveries_of
 from api.deps import CallerDep, GatewayDep, SettingsDep, public_origin
 from api.problems import ProblemError, request_invalid
 from api.request_body import parse_request, read_json_object
-from api.run_bodies import ARTIFACTS, results_body, working_memory_of
+from api.run_bodies import ARTIFACTS, results_body, tokens_usages_of, usage_summary, working_memory_of
 from api.run_listing import list_page
 from api.run_progress import COUNTERS_ONLY, run_progress
 from api.run_records import RunRecord, owned_run, read_spec
@@ -82,6 +82,8 @@ async def get_run(
             # methodflow: each callback URL's delivery state (pending, delivering, delivered, gone,
             # refused, failed); the attempts are at /v1/runs/{id}/deliveries.
             "deliveries": deliveries,
+            # methodflow: what the run's model calls cost (null while running, or with no priced call).
+            "usage": usage_summary(record.end),
             **({"files": spec.files} if spec is not None and spec.files is not None else {}),
             "method_id": None,
             "org_id": None,
@@ -166,7 +168,8 @@ async def run_results(
             run_error=record.error,
         )
     memory = await run_in_threadpool(working_memory_of, record.end, settings.blob_store)
-    return JSONResponse(results_body(run_id, record.end, memory, wanted))
+    usages = await run_in_threadpool(tokens_usages_of, record.end, settings.blob_store)
+    return JSONResponse(results_body(run_id, record.end, memory, usages, wanted))
 
 
 def _artifacts(text: str | None) -> tuple[str, ...] | None:

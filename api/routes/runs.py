@@ -14,7 +14,7 @@ from temporalio.service import RPCError
 
 from api.deps import CallerDep, GatewayDep, SettingsDep, ValidationCacheDep
 from api.problems import RunProblem
-from api.run_bodies import execute_body, start_body, working_memory_of
+from api.run_bodies import execute_body, start_body, tokens_usages_of, working_memory_of
 from api.run_records import RunRecord, read_run
 from api.run_request import RunRequestBody
 from api.run_submission import submit_run
@@ -75,7 +75,8 @@ async def _execute(
     if end.state != RunState.COMPLETED or end.error is not None:
         raise RunProblem(end.error or {}, end.error_status or 500)
     memory = await run_in_threadpool(working_memory_of, end, settings.blob_store)
-    return JSONResponse(execute_body(run_id, submission.created_at, end, memory))
+    usages = await run_in_threadpool(tokens_usages_of, end, settings.blob_store)
+    return JSONResponse(execute_body(run_id, submission.created_at, end, memory, usages))
 
 
 def _run_problem(record: RunRecord) -> RunProblem:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.runs.run_states import RunState
+from shared.runtime.usage import UsageRecord
 
 # The most progress events one query answer carries (about 400 KB): readers page through longer logs.
 PROGRESS_PAGE_EVENTS = 1000
@@ -105,6 +106,7 @@ class OperatorTask(_Payload):
 class OperatorAnswer(_Payload):
     content: Any
     concept: str | None = None
+    usages: list[UsageRecord] = Field(default_factory=list[UsageRecord])
 
 
 class StoreOutputTask(_Payload):
@@ -133,6 +135,13 @@ class RunEnd(_Payload):
     # reading an ended run's progress needs neither a worker nor a replay.
     progress: ProgressView | None = None
     progress_ref: str | None = None
+    # The usage records of every model call the run made (failed and cancelled runs included): inline
+    # when small, else stored (`tokens_usages.json`); `cost_usd` and `tokens` are always inline.
+    tokens_usages: list[UsageRecord] = Field(default_factory=list[UsageRecord])
+    tokens_usages_ref: str | None = None
+    cost_usd: float | None = None
+    tokens: dict[str, int] = Field(default_factory=dict[str, int])
+    model_calls: int = 0
 
 
 class ProgressEvent(_Payload):

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from shared.language.library import PipeEntry
 from shared.runtime.stuff import Stuff
+from shared.runtime.usage import UsageRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +45,12 @@ class OperatorCall:
 
 @dataclass(frozen=True, slots=True)
 class Produced:
-    """An operator's answer: a single content, or the item contents of a list."""
+    """An operator's answer: a single content, or the item contents of a list, and the usage records of
+    the model calls that produced it."""
 
     content: Any
     concept: str | None = None  # None: the call's output concept
+    usages: tuple[UsageRecord, ...] = ()
 
     @staticmethod
     def of_items(items: list[Any], concept: str | None = None) -> Produced:

@@ -30,6 +30,13 @@ class FailureCode(StrEnum):
     MODEL_UNAVAILABLE = "model.unavailable"
     MODEL_UNKNOWN = "model.unknown"
     OUTPUT_SCHEMA_MISMATCH = "model.output_schema_mismatch"
+    PROVIDER_UNAVAILABLE = "provider.unavailable"
+    # Files the pipe reads (http-api.md §4.3), fetched by the worker.
+    FILE_UNREADABLE = "input.file_unreadable"
+    FILE_TOO_LARGE = "input.too_large"
+    FILE_URL_UNREACHABLE = "input.url_unreachable"
+    FILE_URL_REFUSED = "security.input_url_refused"
+    FILE_NOT_FOUND = "input.reference_not_found"
     RUNTIME_UNEXPECTED = "runtime.unexpected"
 
 

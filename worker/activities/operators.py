@@ -36,6 +36,7 @@ from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.stuff import Stuff
 from shared.storage.blob_store import STORAGE_SCHEME, BlobNotFoundError, BlobStore
 from shared.storage.run_storage import run_key
+from worker.files.input_files import InputFiles
 from worker.method_cache import MethodCache
 from worker.operators.local import LocalOperatorExecutor
 from worker.providers.registry import ProviderRegistry
@@ -75,6 +76,7 @@ class OperatorActivities:
         *,
         deck: ModelDeck | None = None,
         providers: ProviderRegistry | None = None,
+        files: InputFiles | None = None,
     ) -> None:
         self.store = store
         self.functions = functions
@@ -82,6 +84,7 @@ class OperatorActivities:
         self.methods = MethodCache(store)
         self.deck = deck or builtin_deck()
         self.providers = providers or ProviderRegistry()
+        self.files = files or InputFiles(store)
 
     async def aclose(self) -> None:
         """Close the provider clients."""
@@ -105,7 +108,9 @@ class OperatorActivities:
                 produced = await executor.run_operator(call)
             except PipeRunError as failure:
                 raise as_application_error(failure.located(call.pipe.code)) from failure
-        answer = OperatorAnswer(content=produced.content, concept=produced.concept)
+        answer = OperatorAnswer(
+            content=produced.content, concept=produced.concept, usages=list(produced.usages)
+        )
         size = len(json.dumps(answer.content, ensure_ascii=False).encode("utf-8"))
         if size > STEP_PAYLOAD_MAX_BYTES:
             failure = PipeRunError(
@@ -162,6 +167,7 @@ class OperatorActivities:
             functions=self.functions,
             deck=self.deck,
             providers=self.providers,
+            files=self.files,
         )
         return call, executor
 
