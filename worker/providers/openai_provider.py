@@ -49,6 +49,15 @@ class OpenAIChatProvider:
             raise self._provider_error(exc) from exc
         return _answer(completion, request.model)
 
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client, shared with the other OpenAI APIs (images, search) this provider's key serves."""
+        return self._client
+
+    def provider_error(self, exc: openai.OpenAIError) -> ProviderError:
+        """The typed error for an SDK failure of any OpenAI API call, with the key redacted."""
+        return self._provider_error(exc)
+
     async def aclose(self) -> None:
         await self._client.close()
 

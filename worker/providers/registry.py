@@ -59,6 +59,17 @@ class ProviderRegistry:
         self._clients[kind] = built
         return built
 
+    def openai_for(self, model: DeckModel) -> OpenAIChatProvider:
+        """The OpenAI-compatible provider serving `model` (images, search); `model.unavailable` when the
+        model's provider is not OpenAI-compatible or has no key."""
+        provider = self.provider_for(model)
+        if not isinstance(provider, OpenAIChatProvider):
+            msg = f"model '{model.model}' needs an OpenAI-compatible provider, not '{model.provider}'"
+            raise PipeRunError(
+                FailureCode.MODEL_UNAVAILABLE, msg, params={"provider": model.provider, "model": model.model}
+            )
+        return provider
+
     async def aclose(self) -> None:
         """Close every client built so far."""
         clients, self._clients = list(self._clients.values()), {}
