@@ -1,5 +1,12 @@
 """The OpenAI-compatible HTTP API of a `ModelServer`: chat completions (text, JSON schema, JSON mode, `n`
-choices), image generation (base64 or URL of a real PNG) and the model list, with OpenAI's error shape.
+choices, web search), image generation (base64 or URL of a real PNG) and the model list, with OpenAI's
+error shape.
+
+A chat completion asking for `web_search_options` is answered as a search model answers: the text ends
+with one inline citation per source of `SEARCH_SOURCES`, each covered by a `url_citation` annotation
+(OpenAI's shape), and the completion carries Perplexity's top-level `citations` (the same URLs) and
+`search_results` (the first source, with a snippet) too, so a client reading both dialects must merge them.
+A scripted `Fault(text=...)` answer is sent as is, without annotations.
 
 `GET /files/{width}x{height}/{name}.png` serves the images answered by URL; it is neither logged nor
 scripted, like the storage links the real API hands out.
@@ -24,6 +31,12 @@ IMAGE_TOKENS = 85  # what one image part counts for in the prompt, as OpenAI's l
 ERROR_TYPES = {401: "invalid_request_error", 403: "permission_error", 429: "requests"}
 ERROR_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 DEFAULT_IMAGE_SIZE = "1024x1024"
+# The sources every search answer cites: (url, title).
+SEARCH_SOURCES = (
+    ("https://example.org/search/first", "First source"),
+    ("https://example.org/search/second", "Second source"),
+)
+SEARCH_SNIPPET = "A snippet of the first source."
 
 
 def openai_error(status: int, message: str, code: str | None) -> dict[str, Any]:
@@ -51,9 +64,14 @@ def openai_app(server: ModelServer) -> FastAPI:
             return _bad_request(received, "'model' and a non-empty 'messages' are required.")
         if body.get("stream"):
             return _bad_request(received, "the test server does not stream; call without `stream`.")
-        contents = [_content(server, received, index) for index in range(int(body.get("n") or 1))]
+        searching = "web_search_options" in body
+        uncited: list[dict[str, Any]] = []
+        answers = [
+            _cited(content) if searching and not _scripted(received) else (content, uncited)
+            for content in (_content(server, received, index) for index in range(int(body.get("n") or 1)))
+        ]
         prompt_tokens = sum(_message_tokens(message) for message in cast("list[Any]", messages))
-        completion_tokens = sum(count_tokens(content) for content in contents)
+        completion_tokens = sum(count_tokens(content) for content, _ in answers)
         return JSONResponse(
             {
                 "id": f"chatcmpl-test-{len(server.received)}",
@@ -63,12 +81,18 @@ def openai_app(server: ModelServer) -> FastAPI:
                 "choices": [
                     {
                         "index": index,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "message": {
+                            "role": "assistant",
+                            "content": content,
+                            "refusal": None,
+                            **({"annotations": annotations} if searching else {}),
+                        },
                         "finish_reason": "stop",
                         "logprobs": None,
                     }
-                    for index, content in enumerate(contents)
+                    for index, (content, annotations) in enumerate(answers)
                 ],
+                **(_search_extras() if searching else {}),
                 "usage": {
                     "prompt_tokens": prompt_tokens,
                     "completion_tokens": completion_tokens,
@@ -94,7 +118,9 @@ def openai_app(server: ModelServer) -> FastAPI:
         if not isinstance(body.get("prompt"), str) or not (width.isdigit() and height.isdigit()):
             return _bad_request(received, "a string 'prompt' and a 'size' like '1024x1024' are required.")
         count = int(body.get("n") or 1)
-        if body.get("response_format") == "url":
+        if received.fault is not None and received.fault.text is not None:  # a scripted broken answer
+            data = [{"b64_json": received.fault.text} for _ in range(count)]
+        elif body.get("response_format") == "url":
             data = [{"url": f"{server.url}/files/{size}/image-{index}.png"} for index in range(count)]
         else:
             encoded = base64.b64encode(solid_png(int(width), int(height))).decode()
@@ -143,6 +169,37 @@ def _content(server: ModelServer, received: Received, index: int) -> str:
     if response_format.get("type") == "json_object":
         return json.dumps({"answer": server.answer})
     return server.answer if index == 0 else f"{server.answer} ({index + 1})"
+
+
+def _scripted(received: Received) -> bool:
+    return received.fault is not None and received.fault.text is not None
+
+
+def _cited(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """`text` with an inline citation per search source appended, and their `url_citation` annotations."""
+    annotations: list[dict[str, Any]] = []
+    for url, title in SEARCH_SOURCES:
+        citation = f" ([{title}]({url}))"
+        start = len(text) + 1  # the annotation covers the parenthesis, not the space before it
+        text += citation
+        annotations.append(
+            {
+                "type": "url_citation",
+                "url_citation": {"url": url, "title": title, "start_index": start, "end_index": len(text)},
+            }
+        )
+    return text, annotations
+
+
+def _search_extras() -> dict[str, Any]:
+    """Perplexity's top-level fields: the cited URLs, and search results with snippets."""
+    first_url, first_title = SEARCH_SOURCES[0]
+    return {
+        "citations": [url for url, _ in SEARCH_SOURCES],
+        "search_results": [
+            {"url": first_url, "title": first_title, "snippet": SEARCH_SNIPPET, "date": "2024-01-01"}
+        ],
+    }
 
 
 def _message_tokens(message: Any) -> int:
