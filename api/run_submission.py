@@ -28,6 +28,7 @@ from temporalio.service import RPCError
 from api.auth import Caller
 from api.callback_urls import check_callback_urls
 from api.deps import public_origin
+from api.input_urls import check_input_urls
 from api.method_source import SOURCE_FIELDS, bundle_sources
 from api.problems import ProblemError, request_too_large
 from api.request_body import parse_request, read_json_object
@@ -205,6 +206,12 @@ def _prepared_spec(
         call_site_for(run_request)
         dynamic_concept(library, run_request)
         store = settings.blob_store
+        check_input_urls(  # before anything is stored: a refused request leaves no files behind
+            body.inputs or {},
+            storage_prefix=caller.storage_prefix,
+            store=store,
+            allow_private=settings.allow_private_input_urls,
+        )
         inputs = store_data_urls(
             body.inputs or {},
             store,
