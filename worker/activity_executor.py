@@ -112,6 +112,7 @@ def pipe_failure(exc: ActivityError, pipe_code: str) -> PipeRunError:
             code,
             str(details.get("message") or cause.message),
             pipe=pipe if isinstance(pipe, str) else pipe_code,
+            retryable=details.get("retryable") is True,
             params=params if isinstance(params, dict) else None,  # pyright: ignore[reportUnknownArgumentType]
         )
     if isinstance(cause, ActivityTimeoutError):

@@ -37,8 +37,10 @@ def run_error(
     pipeline_run_id: str,
     params: dict[str, Any] | None = None,
     location: dict[str, Any] | None = None,
+    retry: str | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """The run's problem document (no `status`: it describes the run) and the status `/execute` answers."""
+    """The run's problem document (no `status`: it describes the run) and the status `/execute` answers;
+    `retry` overrides the catalogue's advice when the failure itself knows better."""
     spec = spec_of(code)
     document: dict[str, Any] = {
         "type": type_uri(code),
@@ -46,7 +48,7 @@ def run_error(
         "detail": detail,
         "code": code,
         "domain": spec.domain,
-        "retry": spec.retry,
+        "retry": retry or spec.retry,
         "next_step": {"kind": spec.next_step, "detail": spec.next_step_detail},
     }
     kept_params = {key: value for key, value in (params or {}).items() if value is not None}
@@ -67,10 +69,19 @@ def failure_error(
         location = {"pipe": failure.pipe, "path": path or [failure.pipe]}
     params = {**failure.params, **({"pipe": failure.pipe} if failure.pipe else {})}
     detail = failure.message if failure.message.endswith(".") else f"{failure.message}."
+    # A provider code the catalogue calls retryable may come from a fault retrying cannot fix (no key
+    # configured, a request the provider refuses): the failure's own flag says so.
+    spec = spec_of(failure.code)
+    retry = (
+        "no"
+        if spec.retry == "yes" and not failure.retryable and failure.code.startswith("provider.")
+        else None
+    )
     return run_error(
         failure.code,
         detail[0].upper() + detail[1:],
         pipeline_run_id=pipeline_run_id,
         params=params,
         location=location,
+        retry=retry,
     )

@@ -44,7 +44,13 @@ from worker.providers.registry import ProviderRegistry
 
 def failure_details(failure: PipeRunError) -> dict[str, object]:
     """What the workflow needs to rebuild the `PipeRunError` on its side."""
-    return {"code": failure.code, "message": failure.message, "pipe": failure.pipe, "params": failure.params}
+    return {
+        "code": failure.code,
+        "message": failure.message,
+        "pipe": failure.pipe,
+        "params": failure.params,
+        "retryable": failure.retryable,
+    }
 
 
 def as_application_error(failure: PipeRunError) -> ApplicationError:

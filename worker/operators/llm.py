@@ -4,65 +4,32 @@ the answer checked.
 A single Text-like output is one free-text generation stored as `{"text": ...}`; `Text[N]` asks the
 model for N choices (`n`) of free text; every other output asks for JSON following the output
 concept's schema (lists wrapped as `{"items": [...]}`), validated as the interpreter validates
-contents, with one repair round before `model.output_schema_mismatch`. Each call (the repair
-included) leaves a usage record.
+contents, with one repair round before `model.output_schema_mismatch` (`structured_output.py`).
+Each call (the repair included) leaves a usage record.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from typing import Any, Final, cast
+from typing import Final, cast
 
-from shared.language.content_schema import concept_json_schema
 from shared.language.library import Library
-from shared.language.model_deck import DeckModel, ModelFamily
+from shared.language.model_deck import ModelFamily
 from shared.language.natives import NATIVE_DOMAIN
 from shared.language.pipe_blueprints import LLMSetting, PipeLLM
-from shared.runtime.content_values import ContentRefused, ContentValidator
+from shared.runtime.content_values import ContentValidator
 from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.operator_prompts import render_operator_templates
-from shared.runtime.run_failure import FailureCode, PipeRunError
-from shared.runtime.usage import UsageRecord
 from worker.operators.attachments import image_parts
 from worker.operators.context import OperatorContext
-from worker.operators.model_calls import chat, chat_usage, deck_extra, now, resolve_model
-from worker.providers.chat import ChatAnswer, ChatProvider, ChatRequest
+from worker.operators.model_calls import deck_extra, resolve_model
+from worker.operators.structured_output import StructuredCaller, output_schema, parsed_output
+from worker.providers.chat import ChatRequest
 
 # The deck defaults of mthds.md §2.2 (`for_text` / `for_object`), as the builtin deck names them.
 DEFAULT_FOR_TEXT: Final = "@default-general"
 DEFAULT_FOR_OBJECT: Final = "@default-structured"
 TEXT: Final = f"{NATIVE_DOMAIN}.Text"
 _ANSWER_EXCERPT: Final = 2000  # how much of a refused answer the repair request quotes
-
-
-@dataclasses.dataclass
-class _ModelCaller:
-    """One pipe's calls to one model, each leaving its usage record."""
-
-    call: OperatorCall
-    provider: ChatProvider
-    handle: str
-    model: DeckModel
-    job_category: str
-    usages: list[UsageRecord] = dataclasses.field(default_factory=list[UsageRecord])
-
-    async def ask(self, request: ChatRequest, unit_job_id: str) -> ChatAnswer:
-        started = now()
-        answer = await chat(self.provider, request, self.handle)
-        self.usages.append(
-            chat_usage(
-                answer,
-                family=ModelFamily.LLM,
-                handle=self.handle,
-                model=self.model,
-                pipe_code=self.call.pipe.code,
-                job_category=self.job_category,
-                unit_job_id=unit_job_id,
-                started_at=started,
-            )
-        )
-        return answer
 
 
 async def run_llm(call: OperatorCall, context: OperatorContext) -> Produced:
@@ -85,7 +52,7 @@ async def run_llm(call: OperatorCall, context: OperatorContext) -> Produced:
         user=rendered.get("prompt", ""),
         system=rendered.get("system_prompt"),
         images=await image_parts(call, library, context.files),
-        json_schema=None if as_text or as_choices else _schema(library, call),
+        json_schema=None if as_text or as_choices else output_schema(library, call.output),
         n=call.output.count if as_choices and call.output.count else 1,
         temperature=setting.temperature if setting is not None else None,
         max_tokens=setting.max_tokens
@@ -93,76 +60,24 @@ async def run_llm(call: OperatorCall, context: OperatorContext) -> Produced:
         else None,
         extra=deck_extra(model),
     )
-    caller = _ModelCaller(
+    caller = StructuredCaller(
         call,
         context.providers.provider_for(model),
         handle,
         model,
+        ModelFamily.LLM,
         "llm_text" if as_text or as_choices else "llm_object",
     )
-    answer = await caller.ask(request, "generation")
-    if as_text:
-        return Produced({"text": answer.texts[0]}, usages=tuple(caller.usages))
-    if as_choices:
-        return Produced({"items": [{"text": text} for text in answer.texts]}, usages=tuple(caller.usages))
+    if as_text or as_choices:
+        answer = await caller.ask(request, "generation")
+        usages = tuple(caller.usages)
+        if as_text:
+            return Produced({"text": answer.texts[0]}, usages=usages)
+        return Produced({"items": [{"text": text} for text in answer.texts]}, usages=usages)
     validator = ContentValidator(library)
-    try:
-        return _with_usages(_parsed(validator, call, answer.texts[0]), caller)
-    except ValueError as first:
-        repair = (
-            f"{request.user}\n\nYour previous answer was refused: {first}\n"
-            f"Previous answer: {answer.texts[0][:_ANSWER_EXCERPT]}\n"
-            "Answer again with only a JSON document that follows the given JSON Schema exactly."
-        )
-        retried = await caller.ask(dataclasses.replace(request, user=repair), "repair")
-        try:
-            return _with_usages(_parsed(validator, call, retried.texts[0]), caller)
-        except ValueError as second:
-            msg = f"the answer of model '{handle}' did not fit '{call.output.describe()}' after one repair: {second}"
-            raise PipeRunError(
-                FailureCode.OUTPUT_SCHEMA_MISMATCH, msg, retryable=True, params={"model": handle}
-            ) from second
-
-
-def _with_usages(produced: Produced, caller: _ModelCaller) -> Produced:
-    return dataclasses.replace(produced, usages=tuple(caller.usages))
+    return await caller.ask_structured(request, lambda text: parsed_output(validator, call.output, text))
 
 
 def _is_text(library: Library, concept: str) -> bool:
     """Strictly Text-compatible: a Text refinement with Text's own structure (mthds.md §2.2)."""
     return TEXT in library.lineage(concept) and library.structure_of(concept) == library.structure_of(TEXT)
-
-
-def _schema(library: Library, call: OperatorCall) -> dict[str, Any]:
-    item = concept_json_schema(library, call.output.concept) or {"type": "object"}
-    if not call.output.is_list:
-        return item
-    items: dict[str, Any] = {"type": "array", "items": item}
-    if call.output.count is not None:
-        items |= {"minItems": call.output.count, "maxItems": call.output.count}
-    return {
-        "type": "object",
-        "properties": {"items": items},
-        "required": ["items"],
-        "additionalProperties": False,
-    }
-
-
-def _parsed(validator: ContentValidator, call: OperatorCall, text: str) -> Produced:
-    """The answer as a checked content; `ValueError` (JSON or `ContentRefused`) saying what is wrong."""
-    try:
-        value: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        msg = f"the answer is not JSON ({exc.msg} at position {exc.pos})"
-        raise ValueError(msg) from exc
-    concept = call.output.concept
-    if not call.output.is_list:
-        return Produced(validator.validate(concept, value))
-    raw: Any = cast("dict[str, Any]", value).get("items") if isinstance(value, dict) else None
-    if not isinstance(raw, list):
-        raise ContentRefused(concept, ["expected an object with an 'items' array"], ["items"])
-    items = cast("list[Any]", raw)
-    count = call.output.count
-    if count is not None and len(items) != count:
-        raise ContentRefused(concept, [f"expected {count} items, got {len(items)}"], ["items"])
-    return Produced.of_items(validator.validate_list(concept, items)["items"])
