@@ -5,8 +5,7 @@ typed faults).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,9 @@ import pytest
 from shared.storage.blob_store import STORAGE_SCHEME, LocalBlobStore
 from tests.helpers.api_server import assert_problem
 from tests.helpers.model_servers.model_server import Fault, ModelServer
-from tests.helpers.model_servers.serving import serving
 from tests.helpers.model_servers.tiny_png import PNG_SIGNATURE, png_size
-from tests.helpers.run_stack import RunStack, run_stack
+from tests.helpers.model_stack import main_content, model_stack
+from tests.helpers.run_stack import RunStack
 
 KEY = "sk-test-img-runs"
 IMAGES = "/v1/images/generations"
@@ -106,32 +105,24 @@ steps = [{ pipe = "describe", result = "scene" }, { pipe = "draw_scene", result 
 )
 
 
-@asynccontextmanager
-async def img_stack(
+def img_stack(
     temporal_address: str,
     tmp_path: Path,
     server: ModelServer,
     *,
     attempts: int = 1,
     allow_private_urls: bool = True,
-) -> AsyncGenerator[RunStack]:
-    deck = tmp_path / "deck.toml"
-    deck.write_text(DECK, encoding="utf-8")
-    worker: dict[str, Any] = {
-        "model_deck": deck,
-        "openai_base_url": server.base_url,
-        "openai_api_key": KEY,
-        "pipe_activity_max_attempts": attempts,
+) -> AbstractAsyncContextManager[RunStack]:
+    return model_stack(
+        temporal_address,
+        tmp_path,
+        [server],
+        deck=DECK,
+        keys={"openai": KEY},
+        pipe_activity_max_attempts=attempts,
         # Answered image URLs point at the loopback test server.
-        "allow_private_input_urls": allow_private_urls,
-    }
-    async with (
-        serving(server),
-        run_stack(
-            temporal_address, tmp_path / "data", api_overrides={"model_deck": deck}, worker_overrides=worker
-        ) as stack,
-    ):
-        yield stack
+        allow_private_input_urls=allow_private_urls,
+    )
 
 
 def execute(pipe: str, run_id: str) -> dict[str, Any]:
@@ -141,12 +132,6 @@ def execute(pipe: str, run_id: str) -> dict[str, Any]:
         "inputs": {"topic": "owls"},
         "pipeline_run_id": run_id,
     }
-
-
-def main_content(body: dict[str, Any]) -> Any:
-    assert body["state"] == "COMPLETED", body
-    root = body["pipe_output"]["working_memory"]["root"]
-    return root[body["main_stuff_name"]]["content"]
 
 
 def stored_png(tmp_path: Path, image: dict[str, Any]) -> tuple[int, int]:

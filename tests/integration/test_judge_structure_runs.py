@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 from shared.runtime.usage import PER_MILLION
 from tests.helpers.api_server import assert_problem
 from tests.helpers.model_servers.model_server import Fault, ModelServer, Received, count_tokens
-from tests.helpers.model_servers.serving import serving
 from tests.helpers.model_servers.tiny_png import solid_png
-from tests.helpers.run_stack import RunStack, run_stack
+from tests.helpers.model_stack import model_stack
+from tests.helpers.run_stack import RunStack
 
 KEY = "sk-test-judge-runs"
 CHAT = "/v1/chat/completions"
@@ -144,24 +143,13 @@ YES_NO_INSTRUCTION = 'Answer "yes" or "no", with the probability (from 0 to 1) t
 MESSAGE = "The checkout page shows error 500 since this morning."
 
 
-@asynccontextmanager
-async def judge_stack(temporal_address: str, tmp_path: Path, server: ModelServer) -> AsyncGenerator[RunStack]:
-    deck = tmp_path / "deck.toml"
-    deck.write_text(DECK, encoding="utf-8")
-    worker: dict[str, Any] = {
-        "model_deck": deck,
-        "openai_base_url": server.base_url,
-        "openai_api_key": KEY,
-        # One attempt: a schema mismatch ends the run at once instead of after backoffs.
-        "pipe_activity_max_attempts": 1,
-    }
-    async with (
-        serving(server),
-        run_stack(
-            temporal_address, tmp_path / "data", api_overrides={"model_deck": deck}, worker_overrides=worker
-        ) as stack,
-    ):
-        yield stack
+def judge_stack(
+    temporal_address: str, tmp_path: Path, server: ModelServer
+) -> AbstractAsyncContextManager[RunStack]:
+    # One attempt: a schema mismatch ends the run at once instead of after backoffs.
+    return model_stack(
+        temporal_address, tmp_path, [server], deck=DECK, keys={"openai": KEY}, pipe_activity_max_attempts=1
+    )
 
 
 async def execute(

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers.model_servers.model_server import ModelServer
-from tests.helpers.model_servers.serving import serving
 from tests.helpers.model_servers.tiny_png import solid_png
-from tests.helpers.run_stack import RunStack, run_stack
+from tests.helpers.model_stack import main_content, model_stack
+from tests.helpers.run_stack import RunStack
 
 OPENAI_KEY = "sk-test-models-openai"
 ANTHROPIC_KEY = "sk-ant-test-models"
@@ -92,47 +91,21 @@ prompt = "Three taglines for {{ name }}."
 """
 
 
-@asynccontextmanager
-async def models_stack(
-    temporal_address: str, tmp_path: Path
-) -> AsyncGenerator[tuple[RunStack, ModelServer, ModelServer]]:
-    openai_server = ModelServer("openai", api_key=OPENAI_KEY, answer="Hello there, Ada.")
-    anthropic_server = ModelServer("anthropic", api_key=ANTHROPIC_KEY)
-    deck = tmp_path / "deck.toml"
-    deck.write_text(DECK, encoding="utf-8")
-    worker: dict[str, Any] = {
-        "model_deck": deck,
-        "openai_base_url": openai_server.base_url,
-        "openai_api_key": OPENAI_KEY,
-        "anthropic_base_url": anthropic_server.base_url,
-        "anthropic_api_key": ANTHROPIC_KEY,
-        "pipe_activity_max_attempts": 1,
-    }
-    async with (
-        serving(openai_server),
-        serving(anthropic_server),
-        run_stack(
-            temporal_address, tmp_path / "data", api_overrides={"model_deck": deck}, worker_overrides=worker
-        ) as stack,
-    ):
-        yield stack, openai_server, anthropic_server
-
-
 def execute(pipe: str, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"mthds_contents": [BUNDLE], "pipe_code": pipe, "inputs": inputs, "pipeline_run_id": run_id}
-
-
-def main_content(body: dict[str, Any]) -> Any:
-    assert body["state"] == "COMPLETED", body
-    return body["pipe_output"]["working_memory"]["root"][body["main_stuff_name"]]["content"]
 
 
 @pytest.fixture
 async def stack_and_servers(
     temporal_address: str, tmp_path: Path
 ) -> AsyncGenerator[tuple[RunStack, ModelServer, ModelServer]]:
-    async with models_stack(temporal_address, tmp_path) as running:
-        yield running
+    openai_server = ModelServer("openai", api_key=OPENAI_KEY, answer="Hello there, Ada.")
+    anthropic_server = ModelServer("anthropic", api_key=ANTHROPIC_KEY)
+    servers = [openai_server, anthropic_server]
+    async with model_stack(
+        temporal_address, tmp_path, servers, deck=DECK, pipe_activity_max_attempts=1
+    ) as stack:
+        yield stack, openai_server, anthropic_server
 
 
 async def test_two_providers_usage_and_cost(

@@ -5,8 +5,7 @@ talking to the fake OpenAI-compatible server on loopback (text, structured, list
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,8 @@ from typing import Any
 from shared.runtime.run_failure import PipeRunError
 from tests.helpers.api_server import assert_problem
 from tests.helpers.model_servers.model_server import Fault, ModelServer
-from tests.helpers.model_servers.serving import serving
-from tests.helpers.run_stack import RunStack, run_stack
+from tests.helpers.model_stack import main_content, model_stack
+from tests.helpers.run_stack import RunStack
 from worker.activities.operators import as_application_error
 
 KEY = "sk-test-llm-runs"
@@ -66,24 +65,18 @@ prompt = "Ideas for {{ name }}."
 """
 
 
-@asynccontextmanager
-async def llm_stack(
+def llm_stack(
     temporal_address: str, tmp_path: Path, server: ModelServer, *, key: str | None = KEY
-) -> AsyncGenerator[RunStack]:
-    deck = tmp_path / "deck.toml"
-    deck.write_text(DECK, encoding="utf-8")
-    worker: dict[str, Any] = {"model_deck": deck, "openai_base_url": server.base_url}
-    if key is not None:
-        worker["openai_api_key"] = key
+) -> AbstractAsyncContextManager[RunStack]:
     # One attempt: the retryable faults below end the run at once instead of after backoffs.
-    worker["pipe_activity_max_attempts"] = 1
-    async with (
-        serving(server),
-        run_stack(
-            temporal_address, tmp_path / "data", api_overrides={"model_deck": deck}, worker_overrides=worker
-        ) as stack,
-    ):
-        yield stack
+    return model_stack(
+        temporal_address,
+        tmp_path,
+        [server],
+        deck=DECK,
+        keys={"openai": key},
+        pipe_activity_max_attempts=1,
+    )
 
 
 def execute(pipe: str, run_id: str) -> dict[str, Any]:
@@ -93,12 +86,6 @@ def execute(pipe: str, run_id: str) -> dict[str, Any]:
         "inputs": {"name": "Ada"},
         "pipeline_run_id": run_id,
     }
-
-
-def main_content(body: dict[str, Any]) -> Any:
-    assert body["state"] == "COMPLETED", body
-    root = body["pipe_output"]["working_memory"]["root"]
-    return root[body["main_stuff_name"]]["content"]
 
 
 async def test_text_structured_and_list_outputs(temporal_address: str, tmp_path: Path) -> None:

@@ -5,8 +5,7 @@ usage, typed faults), and the dry run of the same bundle with no provider at all
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ from shared.runtime.run_pipeline import RunRequest
 from tests.helpers.api_server import assert_problem
 from tests.helpers.model_servers.model_server import Fault, ModelServer
 from tests.helpers.model_servers.openai_server import SEARCH_SNIPPET
-from tests.helpers.model_servers.serving import serving
-from tests.helpers.run_stack import RunStack, run_stack
+from tests.helpers.model_stack import model_stack
+from tests.helpers.run_stack import RunStack
 from worker.in_process import run_sources
 
 KEY = "sk-test-search-runs"
@@ -84,27 +83,18 @@ to_date = "2024-12-31"
 )
 
 
-@asynccontextmanager
-async def search_stack(
+def search_stack(
     temporal_address: str, tmp_path: Path, server: ModelServer, *, key: str | None = KEY, attempts: int = 1
-) -> AsyncGenerator[RunStack]:
-    deck = tmp_path / "deck.toml"
-    deck.write_text(DECK, encoding="utf-8")
-    worker: dict[str, Any] = {
-        "model_deck": deck,
-        "openai_base_url": server.base_url,
-        "pipe_activity_max_attempts": attempts,
-        "pipe_activity_initial_interval_seconds": 0.1,
-    }
-    if key is not None:
-        worker["openai_api_key"] = key
-    async with (
-        serving(server),
-        run_stack(
-            temporal_address, tmp_path / "data", api_overrides={"model_deck": deck}, worker_overrides=worker
-        ) as stack,
-    ):
-        yield stack
+) -> AbstractAsyncContextManager[RunStack]:
+    return model_stack(
+        temporal_address,
+        tmp_path,
+        [server],
+        deck=DECK,
+        keys={"openai": key},
+        pipe_activity_max_attempts=attempts,
+        pipe_activity_initial_interval_seconds=0.1,
+    )
 
 
 def execute(pipe: str, run_id: str) -> dict[str, Any]:
