@@ -28,6 +28,15 @@ from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.usage import UsageRecord
 
+_TIMEOUT_CODES: dict[str, str] = {
+    **dict.fromkeys(
+        ("PipeLLM", "PipeJudge", "PipeStructure", "PipeSearch", "PipeImgGen", "PipeExtract"),
+        FailureCode.PROVIDER_TIMEOUT,
+    ),
+    "PipeFunc": FailureCode.FUNCTION_FAILED,
+    "PipeDocGen": FailureCode.DOCUMENT_FAILED,
+}
+
 
 class ActivityOperatorExecutor:
     """An `OperatorExecutor` that runs every operator as a retried, heartbeating activity."""
@@ -81,7 +90,7 @@ class ActivityOperatorExecutor:
             if isinstance(exc.cause, CancelledError):
                 # The run is being cancelled (or timed out): not a pipe failure.
                 raise asyncio.CancelledError from exc
-            raise pipe_failure(exc, call.pipe.code) from exc
+            raise pipe_failure(exc, call.pipe.code, call.pipe.blueprint.type) from exc
         self.usages.extend(answer.usages)
         return Produced(answer.content, answer.concept, tuple(answer.usages))
 
@@ -100,7 +109,7 @@ def _check_step_size(task: OperatorTask, pipe_code: str) -> None:
         )
 
 
-def pipe_failure(exc: ActivityError, pipe_code: str) -> PipeRunError:
+def pipe_failure(exc: ActivityError, pipe_code: str, pipe_type: str = "") -> PipeRunError:
     """The interpreter's failure for an activity that failed for good (non-retryable, or out of attempts)."""
     cause = exc.cause
     if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
@@ -117,7 +126,11 @@ def pipe_failure(exc: ActivityError, pipe_code: str) -> PipeRunError:
         )
     if isinstance(cause, ActivityTimeoutError):
         message = f"the pipe '{pipe_code}' did not finish in time ({cause.type.name if cause.type else 'timeout'}), after every attempt"
-    elif isinstance(cause, ApplicationError):
+        # What hangs a model-backed pipe is its provider (or the file it fetches); a hung function or
+        # document is the pipe's own fault. Either way, the code names the kind of fault, not a bug of ours.
+        code = _TIMEOUT_CODES.get(pipe_type, FailureCode.RUNTIME_UNEXPECTED)
+        return PipeRunError(code, message, pipe=pipe_code, retryable=code == FailureCode.PROVIDER_TIMEOUT)
+    if isinstance(cause, ApplicationError):
         message = (
             f"the pipe '{pipe_code}' failed after every attempt: {cause.type or 'error'}: {cause.message}"
         )

@@ -31,6 +31,7 @@ class FailureCode(StrEnum):
     MODEL_UNKNOWN = "model.unknown"
     OUTPUT_SCHEMA_MISMATCH = "model.output_schema_mismatch"
     PROVIDER_UNAVAILABLE = "provider.unavailable"
+    PROVIDER_TIMEOUT = "provider.timeout"
     # Files the pipe reads (http-api.md §4.3), fetched by the worker.
     FILE_UNREADABLE = "input.file_unreadable"
     FILE_TOO_LARGE = "input.too_large"

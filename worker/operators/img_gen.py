@@ -16,16 +16,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-from typing import Any, Final, cast
+from typing import Any, Final
 
-from shared.language.model_deck import DeckModel, ModelFamily
+from shared.language.model_deck import ModelFamily
 from shared.language.pipe_blueprints import ImgGenSetting, PipeImgGen
 from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.operator_prompts import render_operator_templates
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.usage import IMAGES, INPUT, OUTPUT, UsageRecord
 from worker.operators.context import OperatorContext
-from worker.operators.model_calls import deck_extra, now, resolve_model, typed, usage_record
+from worker.operators.model_calls import call_timeout, deck_extra, now, resolve_model, typed, usage_record
 from worker.providers.chat import ProviderCode, ProviderError
 from worker.providers.images import (
     MAX_N,
@@ -39,7 +39,6 @@ from worker.providers.images import (
 from worker.providers.openai_provider import PROVIDER
 
 DEFAULT_MODEL: Final = "@default-general"  # the builtin deck's img_gen alias
-TIMEOUT_SETTING: Final = "timeout_seconds"
 DEFAULT_TIMEOUT_SECONDS: Final = 300.0
 JOB_CATEGORY: Final = "img_gen"
 
@@ -69,8 +68,8 @@ async def run_img_gen(call: OperatorCall, context: OperatorContext) -> Produced:
         background=blueprint.background,
         output_format=blueprint.output_format,
         moderation=moderation,
-        timeout_seconds=_timeout(model),
-        extra=deck_extra(model, frozenset({TIMEOUT_SETTING})),
+        timeout_seconds=call_timeout(model, DEFAULT_TIMEOUT_SECONDS),
+        extra=deck_extra(model),
     )
     wanted = call.output.count if call.output.is_list and call.output.count else 1
     contents: list[dict[str, Any]] = []
@@ -100,14 +99,6 @@ async def run_img_gen(call: OperatorCall, context: OperatorContext) -> Produced:
     if call.output.is_list:
         return Produced({"items": contents}, usages=tuple(usages))
     return Produced(contents[0], usages=tuple(usages))
-
-
-def _timeout(model: DeckModel) -> float:
-    settings = (model.model_extra or {}).get("settings")
-    value = cast("dict[str, Any]", settings).get(TIMEOUT_SETTING) if isinstance(settings, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return DEFAULT_TIMEOUT_SECONDS
 
 
 def _tokens(answer: ImageAnswer) -> dict[str, int]:

@@ -20,7 +20,7 @@ from worker.operators.attachments import image_parts
 from worker.operators.context import OperatorContext
 from worker.operators.judge_verdicts import SINGLE, SYSTEM_PROMPT, Judgment, question_of
 from worker.operators.llm import DEFAULT_FOR_OBJECT
-from worker.operators.model_calls import deck_extra, resolve_model
+from worker.operators.model_calls import CHAT_TIMEOUT_SECONDS, call_timeout, deck_extra, resolve_model
 from worker.operators.structured_output import StructuredCaller, parse_json
 from worker.providers.chat import ChatRequest
 
@@ -45,6 +45,7 @@ async def run_judge(call: OperatorCall, context: OperatorContext) -> Produced:
         json_schema=judgment.schema(),
         schema_name="judgment",
         extra=deck_extra(model),
+        timeout_seconds=call_timeout(model, CHAT_TIMEOUT_SECONDS),
     )
     caller = StructuredCaller(
         call, context.providers.provider_for(model), handle, model, ModelFamily.JUDGMENT, "judgment"

@@ -21,7 +21,7 @@ from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.operator_prompts import render_operator_templates
 from worker.operators.attachments import image_parts
 from worker.operators.context import OperatorContext
-from worker.operators.model_calls import deck_extra, resolve_model
+from worker.operators.model_calls import CHAT_TIMEOUT_SECONDS, call_timeout, deck_extra, resolve_model
 from worker.operators.structured_output import StructuredCaller, output_schema, parsed_output
 from worker.providers.chat import ChatRequest
 
@@ -59,6 +59,7 @@ async def run_llm(call: OperatorCall, context: OperatorContext) -> Produced:
         if setting is not None and isinstance(setting.max_tokens, int)
         else None,
         extra=deck_extra(model),
+        timeout_seconds=call_timeout(model, CHAT_TIMEOUT_SECONDS),
     )
     caller = StructuredCaller(
         call,

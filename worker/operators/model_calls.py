@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from shared.language.model_deck import DeckModel, ModelDeck, ModelFamily
 from shared.runs.timestamps import rfc3339
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.usage import INPUT, INPUT_CACHED, OUTPUT, UsageRecord, call_cost
 from worker.providers.chat import ChatAnswer, ChatProvider, ChatRequest, ProviderError, TokenUsage
+
+TIMEOUT_SETTING: Final = "timeout_seconds"
+CHAT_TIMEOUT_SECONDS: Final = 120.0  # a chat call's default bound (structured answers of long prompts)
 
 
 def resolve_model(
@@ -46,12 +49,24 @@ async def chat(provider: ChatProvider, request: ChatRequest, handle: str) -> Cha
         raise typed(error, handle) from error
 
 
-def deck_extra(model: DeckModel, known: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The deck entry's provider settings (`[models.x.settings]`), sent with every call to that model."""
+def _settings(model: DeckModel) -> dict[str, Any]:
     settings = (model.model_extra or {}).get("settings")
-    if not isinstance(settings, dict):
-        return {}
-    return {key: value for key, value in cast("dict[str, Any]", settings).items() if key not in known}
+    return cast("dict[str, Any]", settings) if isinstance(settings, dict) else {}
+
+
+def deck_extra(model: DeckModel) -> dict[str, Any]:
+    """The deck entry's provider settings (`[models.x.settings]`), sent with every call to that model;
+    `timeout_seconds` is ours (`call_timeout`), never sent."""
+    return {key: value for key, value in _settings(model).items() if key != TIMEOUT_SETTING}
+
+
+def call_timeout(model: DeckModel, default: float) -> float:
+    """How long one call to `model` may take: the deck's `settings.timeout_seconds`, else `default`.
+    A call past it fails `provider.timeout` (retried by the activity's policy)."""
+    value = _settings(model).get(TIMEOUT_SETTING)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return default
 
 
 def model_costs(model: DeckModel) -> tuple[dict[str, float] | None, float | None]:

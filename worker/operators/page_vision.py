@@ -14,7 +14,7 @@ from typing import Final, TypeVar
 
 from shared.language.model_deck import DeckModel, ModelFamily
 from shared.runtime.usage import UsageRecord
-from worker.operators.model_calls import chat, chat_usage, deck_extra, now
+from worker.operators.model_calls import CHAT_TIMEOUT_SECONDS, call_timeout, chat, chat_usage, deck_extra, now
 from worker.providers.chat import ChatProvider, ChatRequest, ImagePart
 
 SYSTEM_PROMPT: Final = "You read images of document pages and transcribe them faithfully."
@@ -48,6 +48,7 @@ class PageReader:
             system=SYSTEM_PROMPT,
             images=(ImagePart(image_url),),
             extra=deck_extra(self.model),
+            timeout_seconds=call_timeout(self.model, CHAT_TIMEOUT_SECONDS),
         )
         started = now()
         answer = await chat(self.provider, request, self.handle)

@@ -26,13 +26,24 @@ from shared.runtime.operator_prompts import render_operator_templates
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.usage import UsageRecord
 from worker.operators.context import OperatorContext
-from worker.operators.model_calls import deck_extra, now, resolve_model, tokens_of, typed, usage_record
+from worker.operators.model_calls import (
+    call_timeout,
+    deck_extra,
+    now,
+    resolve_model,
+    tokens_of,
+    typed,
+    usage_record,
+)
 from worker.providers.chat import ProviderError
 from worker.providers.registry import OPENAI
 from worker.providers.search import SearchFilters, SearchProvider, SearchRequest
 
 DEFAULT_SEARCH: Final = "@default-search"
 JOB_CATEGORY: Final = "search"
+
+
+SEARCH_TIMEOUT_SECONDS: Final = 180.0  # search models browse before answering
 
 
 async def run_search(call: OperatorCall, context: OperatorContext) -> Produced:
@@ -58,6 +69,7 @@ async def run_search(call: OperatorCall, context: OperatorContext) -> Produced:
         ),
         inline_citations=setting.include_inline_citations if setting is not None else True,
         settings=deck_extra(model),
+        timeout_seconds=call_timeout(model, SEARCH_TIMEOUT_SECONDS),
     )
     validator = ContentValidator(context.library)
     count = (call.output.count or 1) if call.output.is_list else 1

@@ -16,7 +16,7 @@ from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from worker.operators.context import OperatorContext
 from worker.operators.llm import DEFAULT_FOR_OBJECT, DEFAULT_FOR_TEXT
-from worker.operators.model_calls import deck_extra, resolve_model
+from worker.operators.model_calls import CHAT_TIMEOUT_SECONDS, call_timeout, deck_extra, resolve_model
 from worker.operators.structured_output import StructuredCaller, output_schema, parsed_output
 from worker.providers.chat import ChatRequest
 
@@ -50,6 +50,7 @@ async def run_structure(call: OperatorCall, context: OperatorContext) -> Produce
         if setting is not None and isinstance(setting.max_tokens, int)
         else None,
         extra=deck_extra(model),
+        timeout_seconds=call_timeout(model, CHAT_TIMEOUT_SECONDS),
     )
     caller = StructuredCaller(
         call, context.providers.provider_for(model), handle, model, ModelFamily.LLM, "llm_object"
