@@ -12,16 +12,10 @@ from collections.abc import Sequence
 from api.problems import ProblemError
 from api.settings import ApiSettings
 from shared.problems.catalogue import ProblemCode
-from shared.security.address_rules import Refusal
+from shared.security.address_rules import Refusal, why_refused
 from shared.security.destination import DestinationRefused, Resolver, resolve_checked
 
 FIELD = "callback_urls"
-_WHY = {
-    "scheme": "only http and https URLs are accepted",
-    "userinfo": "it carries a user name or password",
-    "malformed": "its host or port is not valid",
-    "unresolvable": "its host name does not resolve",
-}
 
 
 async def check_callback_urls(
@@ -57,10 +51,9 @@ async def _refusal_of(url: str, *, allow_private: bool, resolver: Resolver | Non
 
 def callback_url_refused(refusal: Refusal, position: int) -> ProblemError:
     """The problem of §10.5 for the callback URL at `position` (1-based)."""
-    why = _WHY.get(refusal.target_class, f"its host is or resolves to a {refusal.target_class} address")
     return ProblemError(
         ProblemCode.SECURITY_INPUT_URL_REFUSED,
-        f"Callback URL #{position} was refused: {why}.",
+        f"Callback URL #{position} was refused: {why_refused(refusal)}.",
         params={"input": FIELD, "reason": refusal.reason, "target_class": refusal.target_class.value},
         location={"field": FIELD},
     )

@@ -17,18 +17,12 @@ from api.problems import ProblemError
 from shared.problems.catalogue import ProblemCode
 from shared.runtime.data_urls import is_data_url
 from shared.runtime.json_values import as_list, as_mapping
-from shared.security.address_rules import Refusal, TargetClass
+from shared.security.address_rules import Refusal, TargetClass, why_refused
 from shared.security.destination import DestinationRefused, Resolver, resolve_checked
 from shared.storage.blob_store import STORAGE_SCHEME, BlobStore
 
 FIELD = "inputs"
 _WEB_SCHEMES = ("http://", "https://")
-_WHY = {
-    TargetClass.SCHEME: "only http, https, data and pipelex-storage URLs are accepted",
-    TargetClass.USERINFO: "it carries a user name or password",
-    TargetClass.MALFORMED: "its host or port is not valid",
-    TargetClass.UNRESOLVABLE: "its host name does not resolve",
-}
 
 
 def check_input_urls(
@@ -122,7 +116,7 @@ def _stored_for(key: str, storage_prefix: str, store: BlobStore) -> bool:
 
 
 def _url_refused(input_name: str, refusal: Refusal) -> ProblemError:
-    why = _WHY.get(refusal.target_class, f"its host is or resolves to a {refusal.target_class} address")
+    why = why_refused(refusal, accepted_schemes="http, https, data and pipelex-storage")
     return ProblemError(
         ProblemCode.SECURITY_INPUT_URL_REFUSED,
         f"The URL of input '{input_name}' was refused: {why}.",

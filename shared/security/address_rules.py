@@ -47,6 +47,21 @@ class Refusal:
     subject: str
 
 
+_WHY: dict[TargetClass, str] = {
+    TargetClass.USERINFO: "it carries a user name or password",
+    TargetClass.MALFORMED: "its host or port is not valid",
+    TargetClass.UNRESOLVABLE: "its host name does not resolve",
+}
+
+
+def why_refused(refusal: Refusal, *, accepted_schemes: str = "http and https") -> str:
+    """The refusal in words, for a problem's detail ("...was refused: <this>")."""
+    if refusal.target_class == TargetClass.SCHEME:
+        return f"only {accepted_schemes} URLs are accepted"
+    default = f"its host is or resolves to a {refusal.target_class} address"
+    return _WHY.get(refusal.target_class, default)
+
+
 @dataclass(frozen=True, slots=True)
 class TargetUrl:
     """The parts of an http(s) URL the guard judges; `host` is lower-case ASCII (IDNA), IPv6 without brackets."""

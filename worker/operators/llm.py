@@ -21,7 +21,13 @@ from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.operator_prompts import render_operator_templates
 from worker.operators.attachments import image_parts
 from worker.operators.context import OperatorContext
-from worker.operators.model_calls import CHAT_TIMEOUT_SECONDS, call_timeout, deck_extra, resolve_model
+from worker.operators.model_calls import (
+    CHAT_TIMEOUT_SECONDS,
+    call_timeout,
+    deck_extra,
+    resolve_model,
+    sampling,
+)
 from worker.operators.structured_output import StructuredCaller, output_schema, parsed_output
 from worker.providers.chat import ChatRequest
 
@@ -47,6 +53,7 @@ async def run_llm(call: OperatorCall, context: OperatorContext) -> Produced:
     chosen = setting.model if setting is not None else blueprint.model
     defaults = [DEFAULT_FOR_TEXT] if as_text or as_choices else [DEFAULT_FOR_OBJECT, DEFAULT_FOR_TEXT]
     handle, model = resolve_model(context.deck, ModelFamily.LLM, cast("str | None", chosen), defaults)
+    temperature, max_tokens = sampling(setting)
     request = ChatRequest(
         model=model.model,
         user=rendered.get("prompt", ""),
@@ -54,10 +61,8 @@ async def run_llm(call: OperatorCall, context: OperatorContext) -> Produced:
         images=await image_parts(call, library, context.files),
         json_schema=None if as_text or as_choices else output_schema(library, call.output),
         n=call.output.count if as_choices and call.output.count else 1,
-        temperature=setting.temperature if setting is not None else None,
-        max_tokens=setting.max_tokens
-        if setting is not None and isinstance(setting.max_tokens, int)
-        else None,
+        temperature=temperature,
+        max_tokens=max_tokens,
         extra=deck_extra(model),
         timeout_seconds=call_timeout(model, CHAT_TIMEOUT_SECONDS),
     )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 from shared.language.model_deck import DeckModel, ModelDeck, ModelFamily
+from shared.language.pipe_blueprints import LLMSetting
 from shared.runs.timestamps import rfc3339
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.usage import INPUT, INPUT_CACHED, OUTPUT, UsageRecord, call_cost
@@ -47,6 +48,13 @@ async def chat(provider: ChatProvider, request: ChatRequest, handle: str) -> Cha
         return await provider.chat(request)
     except ProviderError as error:
         raise typed(error, handle) from error
+
+
+def sampling(setting: LLMSetting | None) -> tuple[float | None, int | None]:
+    """The temperature and max_tokens a pipe's model table sets (`"auto"` leaves max_tokens unset)."""
+    if setting is None:
+        return None, None
+    return setting.temperature, setting.max_tokens if isinstance(setting.max_tokens, int) else None
 
 
 def _settings(model: DeckModel) -> dict[str, Any]:

@@ -16,7 +16,13 @@ from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from worker.operators.context import OperatorContext
 from worker.operators.llm import DEFAULT_FOR_OBJECT, DEFAULT_FOR_TEXT
-from worker.operators.model_calls import CHAT_TIMEOUT_SECONDS, call_timeout, deck_extra, resolve_model
+from worker.operators.model_calls import (
+    CHAT_TIMEOUT_SECONDS,
+    call_timeout,
+    deck_extra,
+    resolve_model,
+    sampling,
+)
 from worker.operators.structured_output import StructuredCaller, output_schema, parsed_output
 from worker.providers.chat import ChatRequest
 
@@ -41,14 +47,13 @@ async def run_structure(call: OperatorCall, context: OperatorContext) -> Produce
     handle, model = resolve_model(
         context.deck, ModelFamily.LLM, chosen, [DEFAULT_FOR_OBJECT, DEFAULT_FOR_TEXT]
     )
+    temperature, max_tokens = sampling(setting)
     request = ChatRequest(
         model=model.model,
         user=STRUCTURING_PROMPT.format(text=str(context.views.view(stuff))),
         json_schema=output_schema(context.library, call.output),
-        temperature=setting.temperature if setting is not None else None,
-        max_tokens=setting.max_tokens
-        if setting is not None and isinstance(setting.max_tokens, int)
-        else None,
+        temperature=temperature,
+        max_tokens=max_tokens,
         extra=deck_extra(model),
         timeout_seconds=call_timeout(model, CHAT_TIMEOUT_SECONDS),
     )
