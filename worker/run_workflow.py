@@ -55,8 +55,8 @@ with workflow.unsafe.imports_passed_through():
 STATE_KEY = SearchAttributeKey.for_keyword(STATE_ATTRIBUTE)
 # 400,000 characters are at most 1.6 MB of UTF-8: a part always fits in one payload.
 _OUTPUT_PART_CHARS = 400_000
-# A final progress log or usage list up to this size rides in the workflow result; a larger one is stored.
-_END_INLINE_MAX_BYTES = 256 * 1024
+# A final progress log up to this size rides in the workflow result; a larger one is stored.
+_PROGRESS_INLINE_MAX_BYTES = 256 * 1024
 # Every this many pipe invocations the walk awaits a no-op local activity, which ends the workflow's
 # activation: a long stretch of in-workflow pipes (a batch of thousands of PipeCompose) then never
 # holds one activation past the SDK's 2 s deadlock detector. A local activity resolves inside the same
@@ -210,7 +210,8 @@ class RunPipelineWorkflow:
             "model_calls": len(records),
         }
         text = json.dumps([record.model_dump(mode="json") for record in records], ensure_ascii=False)
-        if len(text.encode("utf-8")) <= _END_INLINE_MAX_BYTES:
+        policy = await self._worker_policy()
+        if len(text.encode("utf-8")) <= policy.output_inline_max_bytes:
             return end.model_copy(update={**totals, "tokens_usages": list(records)})
         ref = await self._store_output(spec, text, "tokens_usages.json")
         return end.model_copy(update={**totals, "tokens_usages_ref": ref})
@@ -219,7 +220,7 @@ class RunPipelineWorkflow:
         """The run's end with its final progress log: inline when small, else its events stored in parts."""
         view = log.view(limit=None)
         text = view.model_dump_json()
-        if len(text.encode("utf-8")) <= _END_INLINE_MAX_BYTES:
+        if len(text.encode("utf-8")) <= _PROGRESS_INLINE_MAX_BYTES:
             return end.model_copy(update={"progress": view})
         # The counters stay inline (status reads need nothing more); the events are stored.
         ref = await self._store_output(spec, text, "progress.json")

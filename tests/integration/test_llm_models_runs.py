@@ -6,6 +6,7 @@ Anthropic model in one deck with prices, usage records and costs in the results,
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,18 @@ description = "Greets, then checks the greeting"
 inputs = { name = "Text" }
 output = "Verdict"
 steps = [
+  { pipe = "greet", result = "greeting" },
+  { pipe = "check", result = "verdict" },
+]
+
+[pipe.greet_and_check_twice]
+type = "PipeSequence"
+description = "Greets and checks, twice"
+inputs = { name = "Text" }
+output = "Verdict"
+steps = [
+  { pipe = "greet", result = "greeting" },
+  { pipe = "check", result = "verdict" },
   { pipe = "greet", result = "greeting" },
   { pipe = "check", result = "verdict" },
 ]
@@ -205,3 +218,29 @@ async def test_image_input_is_attached_and_text_n_asks_choices(
     sent_body = openai_server.requests(CHAT)[-1].body
     assert sent_body["n"] == 3
     assert "response_format" not in sent_body
+
+
+async def test_many_usage_records_are_stored_and_read_back(temporal_address: str, tmp_path: Path) -> None:
+    """Over `OUTPUT_INLINE_MAX_KIB` the records leave the workflow result for storage; reads are the same."""
+    openai_server = ModelServer("openai", api_key=OPENAI_KEY, answer="Hello there, Ada.")
+    anthropic_server = ModelServer("anthropic", api_key=ANTHROPIC_KEY)
+    async with model_stack(
+        temporal_address,
+        tmp_path,
+        [openai_server, anthropic_server],
+        deck=DECK,
+        pipe_activity_max_attempts=1,
+        output_inline_max_kib=1,  # four records (about 1.5 KB of JSON) go to storage
+    ) as stack:
+        run_id = "run-models-stored-usage"
+        response = await stack.client.post(
+            "/v1/execute", json=execute("greet_and_check_twice", run_id, {"name": "Ada"})
+        )
+        assert response.status_code == 200, response.text
+        usages = response.json()["pipe_output"]["tokens_usages"]
+        assert [usage["pipe_code"] for usage in usages] == ["greet", "check", "greet", "check"]
+        stored = list((tmp_path / "data" / "storage").rglob("tokens_usages.json"))
+        assert len(stored) == 1
+        assert json.loads(stored[0].read_text(encoding="utf-8")) == usages
+        record = await stack.client.get(f"/v1/runs/{run_id}")
+        assert record.json()["usage"]["model_calls"] == 4
