@@ -35,7 +35,17 @@ class DecodedFile:
 
     @property
     def suffix(self) -> str:
-        return _SUFFIXES.get(self.mime_type, ".bin")
+        return suffix_for(self.mime_type)
+
+
+def suffix_for(mime_type: str) -> str:
+    """The file suffix (with its dot) for the types files are stored as; `.bin` for any other."""
+    return _SUFFIXES.get(mime_type, ".bin")
+
+
+def encode_data_url(data: bytes, mime_type: str) -> str:
+    """`data` as a base64 `data:` URL (how images reach a model inline)."""
+    return f"data:{mime_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def is_data_url(value: object) -> bool:

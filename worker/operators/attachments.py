@@ -7,17 +7,17 @@ provider never fetches a URL itself: the guard and the size limit hold whatever 
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from typing import Any, Final
 
 from shared.language.library import Library
 from shared.language.natives import NATIVE_DOMAIN
+from shared.runtime.data_urls import encode_data_url
 from shared.runtime.json_values import as_mapping
 from shared.runtime.operator_call import OperatorCall
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.stuff import Stuff
-from worker.files.input_files import FileBytes, InputFiles
+from worker.files.input_files import InputFiles
 from worker.providers.chat import ImagePart
 
 IMAGE: Final = f"{NATIVE_DOMAIN}.Image"
@@ -26,10 +26,6 @@ MODEL_IMAGE_TYPES: Final = frozenset({"image/png", "image/jpeg", "image/gif", "i
 
 def is_image(library: Library, concept: str) -> bool:
     return IMAGE in library.lineage(concept)
-
-
-def data_url(file: FileBytes) -> str:
-    return f"data:{file.mime_type};base64,{base64.b64encode(file.data).decode('ascii')}"
 
 
 async def image_parts(call: OperatorCall, library: Library, files: InputFiles) -> tuple[ImagePart, ...]:
@@ -43,7 +39,7 @@ async def image_parts(call: OperatorCall, library: Library, files: InputFiles) -
                 f"input '{name}' is not an image a model reads (PNG, JPEG, GIF or WebP): it holds {file.mime_type}",
                 params={"input": name, "mime_type": file.mime_type},
             )
-        parts.append(ImagePart(data_url(file)))
+        parts.append(ImagePart(encode_data_url(file.data, file.mime_type)))
     return tuple(parts)
 
 

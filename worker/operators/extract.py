@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from shared.language.model_deck import ModelFamily
 from shared.language.pipe_blueprints import ExtractSetting, PipeExtract
+from shared.runtime.data_urls import encode_data_url
 from shared.runtime.json_values import as_mapping
 from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
@@ -34,7 +35,7 @@ from worker.files.input_files import sniff_mime_type
 from worker.operators.attachments import MODEL_IMAGE_TYPES
 from worker.operators.context import OperatorContext
 from worker.operators.model_calls import resolve_model
-from worker.operators.page_vision import PageReader, bounded, image_data_url
+from worker.operators.page_vision import PageReader, bounded
 from worker.operators.pdf_pages import (
     PageRenderer,
     Raster,
@@ -201,7 +202,7 @@ async def _image_page(
     raster = await asyncio.to_thread(probe_image, data, mime_type, input_name=name)
     if reader is None:  # no OCR: the page is the image itself
         return _page(None, [], await files.image(raster, "page-1-view"))
-    text = await reader.transcribe(image_data_url(data, mime_type), 1)
+    text = await reader.transcribe(encode_data_url(data, mime_type), 1)
     view = await files.image(raster, "page-1-view") if options.page_views else None
     return _page(text, [], view)
 
@@ -271,7 +272,7 @@ async def _vision_pages(
                 else await asyncio.to_thread(renderer.render, index, options.dpi)
             )
             view = await files.image(shown, f"page-{number}-view-{options.dpi}dpi")
-        text = await reader.transcribe(image_data_url(picture.data, picture.mime_type), number)
+        text = await reader.transcribe(encode_data_url(picture.data, picture.mime_type), number)
         return _page(text, images[index], view)
 
     try:

@@ -7,7 +7,6 @@ Images go to the model as `data:` URLs, so the provider never fetches anything i
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, TypeVar
@@ -24,10 +23,6 @@ USER_PROMPT: Final = (
 )
 _T = TypeVar("_T")
 PAGE_CONCURRENCY: Final = 4  # pages read at once by one pipe: fast enough, gentle on rate limits
-
-
-def image_data_url(data: bytes, mime_type: str) -> str:
-    return f"data:{mime_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 @dataclasses.dataclass

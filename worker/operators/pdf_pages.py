@@ -20,6 +20,7 @@ import pypdfium2 as pdfium
 from PIL import Image
 from pypdf import PasswordType, PdfReader
 
+from shared.runtime.data_urls import suffix_for
 from shared.runtime.run_failure import FailureCode, PipeRunError
 
 MAX_PAGES: Final = 500  # a longer document is refused rather than holding a worker for hours
@@ -49,9 +50,7 @@ class Raster:
 
     @property
     def suffix(self) -> str:
-        return {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}.get(
-            self.mime_type, ".bin"
-        )
+        return suffix_for(self.mime_type)
 
 
 @dataclass(frozen=True, slots=True)
