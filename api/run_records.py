@@ -39,6 +39,8 @@ _ENDED_BY_TEMPORAL: dict[WorkflowExecutionStatus, tuple[RunState, str, str]] = {
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     run_id: str
+    # The Temporal workflow id: derived from the caller's tenant and the run id (http-api.md §7).
+    workflow_id: str
     identity: str
     state: RunState
     pipe_code: str
@@ -72,6 +74,7 @@ async def read_run(client: Client, run_id: str, *, caller: Caller | None) -> Run
         return None
     record = RunRecord(
         run_id=run_id,
+        workflow_id=run_id,
         identity=identity,
         state=_live_state(description),
         pipe_code=str(memo.get("pipe_code", "")),
