@@ -129,9 +129,19 @@ def analyze_template(source: str, category: TemplateCategory, *, sigils: bool = 
     return _analyze_tree(_parse(jinja_source), category)
 
 
+def parse_template(source: str, *, sigils: bool = True) -> nodes.Template:
+    """The Jinja AST of a template (sigils rewritten first unless `sigils=False`); raises `TemplateSyntaxFault`."""
+    return _parse(preprocess_sigils(source) if sigils else source)
+
+
+def parse_expression(expression: str) -> nodes.Template:
+    """The Jinja AST of a PipeCondition `expression`, as the one output it renders."""
+    return _parse(f"{{{{ {expression} }}}}")
+
+
 def analyze_expression(expression: str) -> TemplateAnalysis:
     """Analyze a PipeCondition `expression` (one Jinja expression, no sigils, no custom filters)."""
-    tree = _parse(f"{{{{ {expression} }}}}")
+    tree = parse_expression(expression)
     body = tree.body
     if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
         msg = "a condition expression must be a single Jinja expression"

@@ -20,6 +20,7 @@ from shared.language.render_state import (
 )
 from shared.language.sigils import preprocess_sigils
 from shared.language.template_analysis import TemplateCategory
+from shared.language.template_field_views import UndeclaredFieldError
 from shared.language.template_filters import TagStyle
 from shared.language.template_sandbox import TemplateSandbox
 from shared.language.template_stuff import TextFormat
@@ -31,12 +32,14 @@ _Choice = TypeVar("_Choice", TagStyle, TextFormat)
 
 
 class TemplateRenderFault(Exception):
-    """A template that failed to render: `code` is its problem code (`pipe.template_*`), `message` prose."""
+    """A template that failed to render: `code` is its problem code (`pipe.template_*`), `message` prose,
+    `params` what names the fault (`field`, `concept` for a read of an undeclared field)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, params: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.params: dict[str, Any] = params or {}
 
 
 @lru_cache(maxsize=64)
@@ -71,6 +74,10 @@ def _choice(kind: type[_Choice], value: str) -> _Choice:
 def _as_fault(exc: BaseException) -> TemplateRenderFault:
     if isinstance(exc, RenderBudgetExceeded | MemoryError):
         return TemplateRenderFault(BUDGET_EXCEEDED, str(exc) or "the template went over its render budget")
+    if isinstance(exc, UndeclaredFieldError):
+        return TemplateRenderFault(
+            RENDER_FAILED, f"it reads '{exc.field}': {exc}", {"field": exc.field, "concept": exc.concept}
+        )
     if isinstance(exc, RecursionError):
         return TemplateRenderFault(RENDER_FAILED, "the template recursed too deeply")
     return TemplateRenderFault(RENDER_FAILED, f"{type(exc).__name__}: {exc}")

@@ -20,6 +20,7 @@ from shared.language import render_size_checks as checks
 from shared.language.filter_budget import budgeted_filter, budgeted_iteration
 from shared.language.render_state import CALL_UNITS, TEMPLATE_CALL_UNITS, active_state, printed_size
 from shared.language.template_analysis import NONDETERMINISTIC_FILTERS, TemplateCategory
+from shared.language.template_field_views import ShapedContent, UndeclaredField, shaped_value
 from shared.language.template_filters import TagStyle, category_filters
 from shared.language.template_reads import is_private_name
 from shared.language.template_stuff import TemplateStuff, TextFormat, render_value
@@ -109,7 +110,8 @@ def _method_owner(obj: Any) -> tuple[type, str] | None:
 class TemplateSandbox(ImmutableSandboxedEnvironment):
     """The environment of one category, strictness and templating style.
 
-    A template reads content fields and the four stuff metadata names, never another `_name`; it calls Jinja's
+    A template reads content fields and the four stuff metadata names, never another `_name`; a field the
+    stuff's concept does not declare reads as a strict undefined (`template_field_views`); it calls Jinja's
     runtime (macros, `loop`, `cycler`, `joiner`, `namespace`, `range`, `dict`) and listed `str`/`list`/`dict`/
     number methods, nothing else; what it builds is checked against the active render budget (`render_state`).
     """
@@ -158,16 +160,31 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         raise SecurityError(msg)
 
     def _stuff_read(self, stuff: TemplateStuff, key: str) -> Any:
+        shape = None if stuff.is_list else stuff.shape
         try:
-            return stuff.read(key)
+            value = stuff.read(key)
         except KeyError:
+            if shape is not None and not shape.has(key):
+                return UndeclaredField(shape, key, stuff)
             return self.undefined(obj=stuff, name=key)
+        return value if shape is None or not shape.has(key) else shaped_value(shape, key, value)
+
+    def _shaped_read(self, content: ShapedContent, key: str) -> Any:
+        if key in content:
+            return shaped_value(content.shape, key, content[key])
+        if content.shape.has(key):
+            return self.undefined(obj=content, name=key)
+        if key in _METHODS[dict]:
+            return super().getattr(content, key)  # nested contents are dicts: `.items()` works as before
+        return UndeclaredField(content.shape, key, content)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if is_private_name(attribute):
             self.unsafe_undefined(obj, attribute)
         if isinstance(obj, TemplateStuff):
             return self._stuff_read(obj, attribute)
+        if isinstance(obj, ShapedContent):
+            return self._shaped_read(obj, attribute)
         if isinstance(obj, dict) and attribute in obj:
             # A content field wins over a dict method of the same name (`items`, `keys`, `values`).
             return cast("dict[str, Any]", obj)[attribute]
@@ -176,6 +193,8 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
     def getitem(self, obj: Any, argument: Any) -> Any:
         if isinstance(argument, str) and is_private_name(argument):
             self.unsafe_undefined(obj, argument)
+        if isinstance(obj, ShapedContent) and isinstance(argument, str):
+            return self._shaped_read(obj, argument)
         if not isinstance(obj, TemplateStuff):
             return super().getitem(obj, argument)
         if isinstance(argument, str):

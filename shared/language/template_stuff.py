@@ -8,12 +8,13 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
 
 from shared.language.markdown_html import markdown_to_html
 from shared.language.structured_rendering import html_dump, markdown_dump
+from shared.language.template_shapes import FieldShape
 
 NATIVE_CONCEPT_CODES = frozenset(
     {
@@ -38,7 +39,8 @@ class TemplateStuff:
 
     `content` is the JSON content shape of mthds.md §1.5 (`{"items": [...]}` for a list). `native_base` is
     the native concept the concept derives from ("Structured" for a structure); empty means "the concept
-    itself when native, else Structured".
+    itself when native, else Structured". `shape` is the concept's declared fields when they are known and
+    reads are checked against them (real runs), else None (dry runs, concepts without a structure).
     """
 
     concept_code: str
@@ -47,6 +49,7 @@ class TemplateStuff:
     stuff_name: str = ""
     stuff_code: str = ""
     native_base: str = ""
+    shape: FieldShape | None = field(default=None, compare=False, repr=False)
 
     @property
     def base(self) -> str:
@@ -80,7 +83,9 @@ class TemplateStuff:
         raw: Any = _fields(content).get("items", []) if isinstance(content, Mapping) else content
         items = cast("list[Any]", raw) if isinstance(raw, list | tuple) else []
         return tuple(
-            TemplateStuff(self.concept_code, item, False, self.stuff_name, self.stuff_code, self.native_base)
+            TemplateStuff(
+                self.concept_code, item, False, self.stuff_name, self.stuff_code, self.native_base, self.shape
+            )
             for item in items
         )
 

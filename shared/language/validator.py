@@ -1,7 +1,7 @@
 """Entry point of validation: bundle texts in, a `ValidationReport` out, through the ordered stages. Pure.
 
 Stages (mthds.md §5.1): 1 parse, 2 blueprint rules, 3 library assembly, 4 pipe checks and wiring,
-5 dry-run sweep. As in the reference, the first stage that finds faults gives the verdict, and
+5 dry-run sweep, 6 advisory lints (warnings on a valid verdict). As in the reference, the first stage that finds faults gives the verdict, and
 every fault that stage found is reported together.
 """
 
@@ -25,6 +25,7 @@ from shared.language.parser import parse_bundle
 from shared.language.pipe_blueprints import PipeBatch, PipeCondition, PipeFunc, PipeParallel, PipeSequence
 from shared.language.pipe_cycles import cycle_issues
 from shared.language.report import BundleSource, PipeStatus, ValidatedPipe, ValidationReport
+from shared.language.template_field_checks import template_field_warnings
 from shared.runtime.dry_run_sweep import dry_run_issues
 from shared.runtime.function_registry import DEFAULT_REGISTRY
 
@@ -79,6 +80,8 @@ def validate_sources(
     failed = {(issue.domain, issue.pipe) for issue in issues}
     return ValidationReport(
         issues=tuple(issues),
+        # Stage 6, advisory lints: on a valid verdict only, never changing it.
+        warnings=() if issues else tuple(template_field_warnings(context)),
         pending_signatures=pending,
         validated_pipes=tuple(_status(entry, failed) for entry in library.pipes.values()),
         bundle_blueprints=blueprints,

@@ -75,7 +75,9 @@ def _render(
             source, category, variables, extra_context=extra, tag_style=tag_style, text_format=text_format
         )
     except TemplateRenderFault as fault:
-        raise PipeRunError(fault.code, f"its template failed to render: {fault.message}") from fault
+        raise PipeRunError(
+            fault.code, f"its template failed to render: {fault.message}", params=fault.params
+        ) from fault
 
 
 def _construct(

@@ -41,7 +41,7 @@ class DryRunExecutor:
 
     def __init__(self, library: Library) -> None:
         self.library = library
-        self.views = TemplateViews(library)
+        self.views = TemplateViews(library, strict_fields=False)
         self._schemas: dict[str, dict[str, Any]] = {}
 
     async def run_operator(self, call: OperatorCall) -> Produced:

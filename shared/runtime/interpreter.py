@@ -55,7 +55,7 @@ class Interpreter:
         self.options = options or RunOptions()
         self.listener = listener
         self.codes = StuffCodes(self.options.seed)
-        self.views = TemplateViews(library)
+        self.views = TemplateViews(library, strict_fields=not self.options.dry_run)
         self.validator = ContentValidator(library)
         self.contracts = PipeContracts(library)
         self._fits: dict[tuple[str, str], bool] = {}

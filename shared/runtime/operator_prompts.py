@@ -37,7 +37,9 @@ def render_operator_templates(call: OperatorCall, views: TemplateViews) -> dict[
             )
         except TemplateRenderFault as fault:
             raise PipeRunError(
-                fault.code, f"its {source.field.replace('_', ' ')} failed to render: {fault.message}"
+                fault.code,
+                f"its {source.field.replace('_', ' ')} failed to render: {fault.message}",
+                params=fault.params,
             ) from fault
     return rendered
 

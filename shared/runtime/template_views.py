@@ -7,16 +7,22 @@ from typing import Any
 
 from shared.language.library import Library
 from shared.language.natives import NATIVE_DOMAIN
+from shared.language.template_shapes import ConceptShapes
 from shared.language.template_stuff import TemplateStuff
 from shared.runtime.stuff import Stuff
 
 
 class TemplateViews:
-    """Builds template variables from stuffs; caches each concept's native base."""
+    """Builds template variables from stuffs; caches each concept's native base.
 
-    def __init__(self, library: Library) -> None:
+    With `strict_fields` (real runs), reading a field the stuff's concept does not declare fails the render
+    (`template_field_views`); dry runs read it as nothing, as the reference does, so verdicts stay its own.
+    """
+
+    def __init__(self, library: Library, *, strict_fields: bool = True) -> None:
         self.library = library
         self._bases: dict[str, str] = {}
+        self._shapes = ConceptShapes(library) if strict_fields else None
 
     def view(self, stuff: Stuff) -> TemplateStuff:
         return TemplateStuff(
@@ -26,6 +32,7 @@ class TemplateViews:
             stuff_name=stuff.name,
             stuff_code=stuff.code,
             native_base=self.native_base(stuff.concept),
+            shape=self._shapes.shape_of(stuff.concept) if self._shapes is not None else None,
         )
 
     def variables(self, stuffs: Iterable[Stuff]) -> dict[str, Any]:
