@@ -1,5 +1,8 @@
 """The delivery log as `GET /v1/runs/{id}/deliveries` shows it (http-api.md §10.6). Pure: the caller
-reads the attempts from storage and the delivery workflow's outcomes from Temporal.
+reads the attempts from storage and the delivery workflows' outcomes from Temporal.
+
+A redelivery starts a new round: the state follows the attempts from its first one on, while the
+item lists every attempt of every round.
 """
 
 from __future__ import annotations
@@ -7,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-_TERMINAL = {"delivered", "gone", "refused", "failed"}
+from shared.callbacks.delivery_controls import ENDED_STATES
 
 
 def redacted_url(url: str) -> str:
@@ -19,13 +22,13 @@ def redacted_url(url: str) -> str:
 
 
 def delivery_state(attempts: list[dict[str, Any]], *, run_ended: bool, final: str | None) -> str:
-    """pending, delivering, delivered, gone, refused or failed."""
-    if final in _TERMINAL:
+    """pending, delivering, delivered, gone, refused, failed or cancelled, from one round's attempts."""
+    if final in ENDED_STATES:
         return final or "failed"
     if not run_ended or not attempts:
         return "pending"
     last = str(attempts[-1].get("outcome"))
-    return last if last in _TERMINAL else "delivering"
+    return last if last in ENDED_STATES else "delivering"
 
 
 def delivery_item(
@@ -35,10 +38,15 @@ def delivery_item(
     *,
     run_finished_at: str | None,
     final: str | None,
+    first_attempt: int = 1,
 ) -> dict[str, Any]:
-    state = delivery_state(attempts, run_ended=run_finished_at is not None, final=final)
-    delivered = next((attempt for attempt in attempts if attempt.get("outcome") == "delivered"), None)
-    last = attempts[-1] if attempts else None
+    """The delivery's view; `first_attempt` is the first attempt of its current round."""
+    current = [attempt for attempt in attempts if int(attempt.get("attempt") or 0) >= first_attempt]
+    state = delivery_state(current, run_ended=run_finished_at is not None, final=final)
+    delivered = next(
+        (attempt for attempt in reversed(attempts) if attempt.get("outcome") == "delivered"), None
+    )
+    last = current[-1] if current else None
     return {
         "delivery_id": delivery_id,
         "url": redacted_url(url),

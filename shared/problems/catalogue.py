@@ -66,6 +66,10 @@ class ProblemCode(StrEnum):
     RUNTIME_UNAVAILABLE = "runtime.unavailable"
     PROVIDER_TIMEOUT = "provider.timeout"
     RUN_TERMINATED = "run.terminated"
+    DELIVERY_NOT_FOUND = "delivery.not_found"
+    DELIVERY_NOT_STARTED = "delivery.not_started"
+    DELIVERY_IN_PROGRESS = "delivery.in_progress"
+    DELIVERY_ENDED = "delivery.ended"
 
     @property
     def type_uri(self) -> str:
@@ -138,5 +142,9 @@ CATALOGUE: dict[ProblemCode, ProblemSpec] = {
     ProblemCode.MODEL_OUTPUT_SCHEMA_MISMATCH: _S(502, "runtime", "yes", "The model's output did not fit the expected structure", "retry", _RETRY),
     ProblemCode.RUNTIME_UNAVAILABLE: _S(503, "runtime", "yes", "The service is temporarily unavailable", "retry", "Wait for the time given in Retry-After, then send the request again."),
     ProblemCode.PROVIDER_TIMEOUT: _S(504, "runtime", "yes", "The model provider timed out", "retry", _RETRY),
+    ProblemCode.DELIVERY_NOT_FOUND: _S(404, "input", "no", "No such delivery", "change_input", "Read GET /v1/runs/{id}/deliveries for the run's delivery ids."),
+    ProblemCode.DELIVERY_NOT_STARTED: _S(409, "input", "yes", "The delivery has not started", "wait", "Wait until the run has ended; a run ended by Temporal itself sends no event."),
+    ProblemCode.DELIVERY_IN_PROGRESS: _S(409, "input", "yes", "The delivery is still being attempted", "wait", "Wait until it ends, or cancel it, then redeliver."),
+    ProblemCode.DELIVERY_ENDED: _S(409, "input", "no", "The delivery has already ended", "read_run", "Read the run's deliveries; redeliver to send the event again."),
     ProblemCode.RUN_TERMINATED: _S(None, "operator", "no", "The run was terminated by an operator", "report", "Ask the operator why the run was terminated."),
 }  # fmt: skip

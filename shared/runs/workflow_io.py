@@ -177,6 +177,8 @@ class CallbackDelivery(_Payload):
     body: str
     urls: list[str]
     policy: CallbackPolicy
+    # A redelivery's attempts go on numbering after those already logged for its URL.
+    first_attempt: int = 1
 
 
 class CallbackTask(_Payload):
@@ -187,8 +189,9 @@ class CallbackTask(_Payload):
     url: str
     body: str
     policy: CallbackPolicy
+    first_attempt: int = 1  # the number logged for Temporal's attempt 1
 
 
 class DeliveryOutcome(_Payload):
     url: str
-    state: str  # delivered | gone | refused | failed
+    state: str  # delivered | gone | refused | failed | cancelled

@@ -3,21 +3,24 @@ one URL, signed afresh, to an address checked again at delivery time.
 
 A terminal answer (2xx, 410, a refused destination) returns its outcome; any other answer or network
 error raises, and Temporal's retry policy schedules the next attempt. Every attempt is logged in storage
-before the activity returns, since Temporal's history keeps only the last one.
+before the activity returns, since Temporal's history keeps only the last one, and in the worker's log
+as one line (a receiver that keeps refusing is expected, not a fault worth a traceback).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import certifi
 import httpx
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from shared.callbacks.signing import signed_headers, webhook_id
 from shared.runs.names import DELIVER_CALLBACK_ACTIVITY
@@ -29,6 +32,8 @@ from shared.storage.delivery_log import put_attempt
 
 USER_AGENT = "methodflow/0.1.0"
 RETRY_ERROR_TYPE = "callback.retry"
+
+logger = logging.getLogger(__name__)
 
 
 class CallbackActivities:
@@ -44,7 +49,9 @@ class CallbackActivities:
 
     @activity.defn(name=DELIVER_CALLBACK_ACTIVITY)
     async def deliver_callback(self, task: CallbackTask) -> DeliveryOutcome:
-        attempt = activity.info().attempt
+        info = activity.info()
+        # Temporal counts the attempts of this activity; a redelivery's go on after those logged.
+        attempt = task.first_attempt - 1 + info.attempt
         delivery_id = webhook_id(task.run_id, task.url)
         started = datetime.now(UTC)
         clock = time.monotonic()
@@ -57,16 +64,28 @@ class CallbackActivities:
             "error": error,
             "outcome": outcome,
         }
+        next_at = datetime.now(UTC) + _backoff(task, info.attempt)
         if outcome == "retry":
-            record["next_attempt_at"] = rfc3339(datetime.now(UTC) + _backoff(task, attempt))
+            record["next_attempt_at"] = rfc3339(next_at)
         await asyncio.to_thread(
             put_attempt, self.store, task.storage_prefix, task.run_id, delivery_id, record
         )
-        if outcome == "retry":
-            detail = f"status {status_code}" if status_code is not None else error
-            msg = f"callback to {delivery_id} not delivered: {detail}"
-            raise ApplicationError(msg, type=RETRY_ERROR_TYPE)
-        return DeliveryOutcome(url=task.url, state=outcome)
+        answer = f"status {status_code}" if status_code is not None else "no answer"
+        line = (
+            f"callback run={task.run_id} delivery={delivery_id} host={urlsplit(task.url).hostname} "
+            f"attempt={attempt}: {answer}, error={error or 'none'}, outcome={outcome}"
+        )
+        if outcome == "delivered":
+            logger.info("%s", line)
+            return DeliveryOutcome(url=task.url, state=outcome)
+        if outcome != "retry":
+            logger.warning("%s; not retried", line)
+            return DeliveryOutcome(url=task.url, state=outcome)
+        logger.warning("%s; %s", line, _next_step(info, next_at))
+        # Benign: the SDK logs it at debug level instead of a warning with the whole traceback, and
+        # the line above already said everything; Temporal still retries it.
+        msg = f"callback to {delivery_id} not delivered: {answer}, error={error or 'none'}"
+        raise ApplicationError(msg, type=RETRY_ERROR_TYPE, category=ApplicationErrorCategory.BENIGN)
 
     async def _attempt(self, task: CallbackTask) -> tuple[str, int | None, str | None]:
         """(outcome, status code, error) of one POST: delivered, gone, refused or retry."""
@@ -107,6 +126,14 @@ class CallbackActivities:
         if 300 <= status < 400:
             return "retry", status, "redirect_not_followed"
         return "retry", status, None
+
+
+def _next_step(info: activity.Info, next_at: datetime) -> str:
+    """What follows a failed attempt: the next one, unless the retry window closes before it."""
+    window = info.schedule_to_close_timeout
+    if window is not None and next_at >= info.scheduled_time + window:
+        return "the retry window closes first: the delivery fails"
+    return f"next attempt at {rfc3339(next_at)}"
 
 
 def _backoff(task: CallbackTask, attempt: int) -> timedelta:
