@@ -37,3 +37,33 @@ def test_an_item_shows_the_next_attempt_only_while_delivering() -> None:
     assert "next_attempt_at" not in item["attempts"][0]
     failed = delivery_item("http://h/x", "wh_1", attempts, run_finished_at="t0", final="failed")
     assert failed["next_attempt_at"] is None
+
+
+def test_a_cancelled_delivery_has_ended() -> None:
+    retry = {"attempt": 1, "outcome": "retry", "next_attempt_at": "t2"}
+    item = delivery_item("http://h/x", "wh_1", [retry], run_finished_at="t0", final="cancelled")
+    assert item["state"] == "cancelled"
+    assert item["next_attempt_at"] is None
+
+
+def test_a_redelivery_round_follows_its_own_attempts_and_lists_every_attempt() -> None:
+    attempts = [
+        {"attempt": 1, "started_at": "t1", "outcome": "delivered"},
+        {"attempt": 2, "started_at": "t2", "outcome": "retry", "next_attempt_at": "t3"},
+    ]
+    started = delivery_item(
+        "http://h/x", "wh_1", attempts[:1], run_finished_at="t0", final=None, first_attempt=2
+    )
+    assert started["state"] == "pending", "the redelivery has not tried yet"
+    assert started["delivered_at"] == "t1"
+    retrying = delivery_item(
+        "http://h/x", "wh_1", attempts, run_finished_at="t0", final=None, first_attempt=2
+    )
+    assert retrying["state"] == "delivering"
+    assert retrying["next_attempt_at"] == "t3"
+    assert [attempt["attempt"] for attempt in retrying["attempts"]] == [1, 2]
+    again = [*attempts, {"attempt": 3, "started_at": "t3", "outcome": "delivered"}]
+    delivered = delivery_item(
+        "http://h/x", "wh_1", again, run_finished_at="t0", final="delivered", first_attempt=2
+    )
+    assert delivered["delivered_at"] == "t3", "the latest delivery"
