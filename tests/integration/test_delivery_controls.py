@@ -134,6 +134,27 @@ async def test_cancel_stops_one_url_and_redeliver_sends_the_same_event_again(
         assert (await build_replayer().replay_workflow(history)).replay_failure is None
 
 
+async def test_a_cancel_during_an_attempt_lets_it_end_then_stops(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    run_id = "run-dc-inflight"
+    async with (
+        serving(CallbackReceiver(["hang"])) as hanging,  # every attempt times out after 1 s
+        run_stack(temporal_address, tmp_path, api_overrides=API, worker_overrides=WORKER) as stack,
+    ):
+        await start(stack, run_id, [hanging.url])
+        delivery_id = webhook_id(run_id, hanging.url)
+        await eventually(lambda: asyncio.sleep(0, hanging.received), what="the first attempt sent")
+        answer = await stack.client.post(controls(run_id, delivery_id, "cancel"))
+        assert answer.status_code == 202, answer.text
+        item = await eventually(lambda: state_is(stack, run_id, delivery_id, "cancelled"), what="the cancel")
+        sent = len(hanging.received)
+        await asyncio.sleep(QUIET_SECONDS)
+        assert len(hanging.received) == sent, "no attempt after the cancel"
+        assert len(item["attempts"]) == sent, "the attempt in flight was logged before the state turned"
+        assert {attempt["error"] for attempt in item["attempts"]} == {"timeout"}
+
+
 async def test_concurrent_redelivers_send_one_event(temporal_address: str, tmp_path: Path) -> None:
     run_id = "run-dc-twice"
     # Delivered at once; the redelivery's first attempt hangs until it times out (1 s), its second delivers.
