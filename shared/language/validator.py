@@ -1,8 +1,8 @@
 """Entry point of validation: bundle texts in, a `ValidationReport` out, through the ordered stages. Pure.
 
 Stages (mthds.md §5.1): 1 parse, 2 blueprint rules, 3 library assembly, 4 pipe checks and wiring,
-5 dry-run sweep, 6 advisory lints (warnings on a valid verdict). As in the reference, the first stage that finds faults gives the verdict, and
-every fault that stage found is reported together.
+5 dry-run sweep, 6 advisory lints (warnings, on a valid verdict only). As in the reference, the first
+stage that finds faults gives the verdict, and every fault that stage found is reported together.
 """
 
 from __future__ import annotations
