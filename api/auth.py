@@ -57,20 +57,47 @@ class AuthMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The authenticated caller; its identity is its tenant."""
+    """The authenticated caller: the auth mode that proved it and the identity (tenant) it names.
+
+    Run ids are one namespace per tenant (http-api.md §7): the tenant is the mode and the identity
+    together, so a key's tenant, a JWT identity and the unauthenticated caller never share runs.
+    """
 
     identity: str
+    mode: AuthMode
 
     @property
     def is_single_tenant(self) -> bool:
         return self.identity == SINGLE_TENANT
 
     @property
-    def storage_prefix(self) -> str:
-        """The tenant's segment of storage keys: `single-tenant`, or `t_` + 32 hex chars of SHA-256."""
-        if self.is_single_tenant:
+    def tenant_key(self) -> str:
+        """The tenant's segment of workflow ids and storage keys, one per mode and identity.
+
+        `single-tenant` without auth; `t_` + 32 hex chars of SHA-256 of a JWT identity (as before
+        tenant-scoped ids, so stored files keep their keys); `k_` + the same of an API key's tenant.
+        """
+        if self.mode is AuthMode.NONE:
             return SINGLE_TENANT
-        return "t_" + hashlib.sha256(self.identity.encode("utf-8")).hexdigest()[:32]
+        letter = "k" if self.mode is AuthMode.API_KEY else "t"
+        return f"{letter}_" + hashlib.sha256(self.identity.encode("utf-8")).hexdigest()[:32]
+
+    @property
+    def storage_prefix(self) -> str:
+        """The tenant's segment of storage keys: its `tenant_key`."""
+        return self.tenant_key
+
+    @property
+    def legacy_identity(self) -> str | None:
+        """The identity runs started before tenant-scoped ids recorded for this caller, if any.
+
+        Those runs were keyed by identity alone: `single-tenant` both without auth and for every API
+        key, a JWT's own identity otherwise. They stay readable by the callers that could read them
+        then (no auth, plain API keys, the same JWT identity); a named key tenant is new and has none.
+        """
+        if self.mode is AuthMode.JWT or self.is_single_tenant:
+            return self.identity
+        return None
 
     @property
     def created_by_user_id(self) -> str | None:
@@ -90,14 +117,15 @@ def bearer_credential(authorization: str | None) -> str | None:
     return credential
 
 
-def api_key_matches(credential: str, keys: Sequence[str]) -> bool:
-    """Whether `credential` is one of `keys`, comparing against every key in constant time."""
+def api_key_tenant(credential: str, keys: Sequence[tuple[str, str]]) -> str | None:
+    """The tenant of the `(tenant, key)` pair whose key is `credential`, comparing every key in constant time."""
     given = credential.encode("utf-8")
-    matched = False
-    for key in keys:
+    found: str | None = None
+    for tenant, key in keys:
         # No early exit: the time taken does not tell which key, if any, matched.
-        matched |= hmac.compare_digest(given, key.encode("utf-8"))
-    return matched
+        if hmac.compare_digest(given, key.encode("utf-8")) and found is None:
+            found = tenant
+    return found
 
 
 def _invalid(detail: str, *, params: Mapping[str, Any] | None = None) -> ProblemError:
@@ -174,20 +202,21 @@ def identify(credential: str | None, settings: ApiSettings) -> Caller:
     """The caller `credential` proves under `settings`' mode; `ProblemError` when it proves none."""
     mode = settings.effective_auth_mode
     if mode is AuthMode.NONE:
-        return Caller(SINGLE_TENANT)
+        return Caller(SINGLE_TENANT, mode)
     if credential is None:
         raise ProblemError(ProblemCode.AUTH_MISSING_CREDENTIAL, _NO_CREDENTIAL, headers=_CHALLENGE)
     if mode is AuthMode.API_KEY:
         keys = settings.api_keys
         if not keys:
             raise _misconfigured(mode, "API_KEY")
-        if not api_key_matches(credential, keys):
+        tenant = api_key_tenant(credential, keys)
+        if tenant is None:
             raise _invalid(_WRONG_KEY)
-        return Caller(SINGLE_TENANT)
+        return Caller(tenant, mode)
     secret = settings.jwt_secret_key.get_secret_value() if settings.jwt_secret_key else ""
     if not secret:
         raise _misconfigured(mode, "JWT_SECRET_KEY")
-    return Caller(jwt_identity(credential, secret, leeway_seconds=settings.jwt_leeway_seconds))
+    return Caller(jwt_identity(credential, secret, leeway_seconds=settings.jwt_leeway_seconds), mode)
 
 
 async def authenticate(request: Request) -> Caller:

@@ -45,11 +45,13 @@ def usage_summary(end: RunEnd | None) -> dict[str, Any] | None:
     return {"model_calls": end.model_calls, "cost_usd": end.cost_usd, "nb_tokens_by_category": end.tokens}
 
 
-def start_body(run_id: str, created_at: str, state: RunState, end: RunEnd | None) -> dict[str, Any]:
+def start_body(
+    run_id: str, workflow_id: str, created_at: str, state: RunState, end: RunEnd | None
+) -> dict[str, Any]:
     """§6: the run as it is now (STARTED for a new run)."""
     return {
         "pipeline_run_id": run_id,
-        "workflow_id": run_id,
+        "workflow_id": workflow_id,
         "created_at": created_at,
         "state": state.value,
         "pipeline_state": state.value,
@@ -62,12 +64,17 @@ def start_body(run_id: str, created_at: str, state: RunState, end: RunEnd | None
 
 
 def execute_body(
-    run_id: str, created_at: str, end: RunEnd, memory: dict[str, Any], usages: list[dict[str, Any]]
+    run_id: str,
+    workflow_id: str,
+    created_at: str,
+    end: RunEnd,
+    memory: dict[str, Any],
+    usages: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """§5: a completed run with its whole working memory."""
     return {
         "pipeline_run_id": run_id,
-        "workflow_id": run_id,
+        "workflow_id": workflow_id,
         "created_at": created_at,
         "finished_at": end.finished_at,
         "state": end.state.value,

@@ -23,7 +23,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.auth import Caller
 from api.problems import request_invalid
 from api.temporal_gateway import temporal_unavailable
-from shared.runs.names import PIPE_CODE_ATTRIBUTE, RUN_WORKFLOW, STATE_ATTRIBUTE, TENANT_ATTRIBUTE
+from shared.runs.names import (
+    PIPE_CODE_ATTRIBUTE,
+    RUN_WORKFLOW,
+    STATE_ATTRIBUTE,
+    TENANT_ATTRIBUTE,
+    run_id_of,
+    tenant_key_of,
+)
 from shared.runs.run_states import RunState, parse_state_filter
 from shared.runs.timestamps import rfc3339
 
@@ -56,9 +63,12 @@ def _instant(value: str, field: str) -> str:
 def build_query(
     caller: Caller, *, states: list[str], pipe_code: str | None, after: str | None, before: str | None
 ) -> str:
+    # The caller's tenant, and the identity its runs from before tenant-scoped ids recorded (if any):
+    # `_is_callers` then keeps only what is truly the caller's.
+    tenants = dict.fromkeys(value for value in (caller.tenant_key, caller.legacy_identity) if value)
     clauses = [
         f"WorkflowType = {_literal(RUN_WORKFLOW)}",
-        f"{TENANT_ATTRIBUTE} = {_literal(caller.identity)}",
+        f"{TENANT_ATTRIBUTE} IN ({', '.join(_literal(tenant) for tenant in tenants)})",
     ]
     wanted: list[RunState] = []
     for raw in (part for value in states for part in value.split(",") if part.strip()):
@@ -110,12 +120,15 @@ async def list_page(
     items: list[dict[str, Any]] = []
     for execution in response.executions:
         attributes = execution.search_attributes.indexed_fields
+        tenant = _keyword(attributes[TENANT_ATTRIBUTE].data) if TENANT_ATTRIBUTE in attributes else ""
+        if not _is_callers(execution.execution.workflow_id, tenant, caller):
+            continue
         state = _closed_state(execution.status) or _state_of(
             attributes[STATE_ATTRIBUTE].data if STATE_ATTRIBUTE in attributes else b""
         )
         items.append(
             {
-                "pipeline_run_id": execution.execution.workflow_id,
+                "pipeline_run_id": run_id_of(execution.execution.workflow_id),
                 "status": state.value,
                 "state": state.value,
                 "pipe_code": _keyword(attributes[PIPE_CODE_ATTRIBUTE].data)
@@ -131,6 +144,18 @@ async def list_page(
     next_token = response.next_page_token
     next_cursor = base64.urlsafe_b64encode(next_token).decode("ascii") if next_token else None
     return {"items": items, "next_cursor": next_cursor if next_cursor != cursor else None}
+
+
+def _is_callers(workflow_id: str, tenant: str, caller: Caller) -> bool:
+    """A scoped id must be under the caller's tenant; a legacy one must have recorded its identity.
+
+    The query's `IN` could match a legacy run whose identity happens to spell the caller's tenant key
+    (or the reverse): the workflow id settles it, since scoped ids carry their tenant.
+    """
+    scoped_tenant = tenant_key_of(workflow_id)
+    if scoped_tenant is not None:
+        return scoped_tenant == caller.tenant_key
+    return caller.legacy_identity is not None and tenant == caller.legacy_identity
 
 
 def _ts(naive_utc: datetime) -> str:

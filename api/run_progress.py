@@ -24,10 +24,10 @@ QUERY_TIMEOUT = timedelta(seconds=2)
 COUNTERS_ONLY = 1 << 30
 
 
-async def query_progress(client: Client, run_id: str, after: int) -> ProgressView | None:
+async def query_progress(client: Client, workflow_id: str, after: int) -> ProgressView | None:
     """One page of the running workflow's log after `after`; None when no worker can answer now."""
     try:
-        return await client.get_workflow_handle(run_id).query(
+        return await client.get_workflow_handle(workflow_id).query(
             PROGRESS_QUERY, after, result_type=ProgressView, rpc_timeout=QUERY_TIMEOUT
         )
     except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
@@ -41,12 +41,12 @@ async def run_progress(
     ended = await _ended_progress(record, store, after)
     if ended is not None:
         return ended
-    view = await query_progress(client, record.run_id, after)
+    view = await query_progress(client, record.workflow_id, after)
     if view is None or after >= COUNTERS_ONLY:
         return view
     events = list(view.events)
     while events and events[-1].seq < view.version:
-        page = await query_progress(client, record.run_id, events[-1].seq)
+        page = await query_progress(client, record.workflow_id, events[-1].seq)
         if page is None or not page.events:
             break
         view = page

@@ -21,7 +21,7 @@ from api.problems import ProblemError
 from api.temporal_gateway import temporal_unavailable
 from shared.problems.catalogue import ProblemCode
 from shared.problems.run_errors import run_error
-from shared.runs.names import RUN_WORKFLOW, STATE_ATTRIBUTE
+from shared.runs.names import RUN_WORKFLOW, STATE_ATTRIBUTE, run_workflow_id
 from shared.runs.run_states import RunState
 from shared.runs.timestamps import rfc3339
 from shared.runs.workflow_io import RunEnd, RunSpec
@@ -42,6 +42,8 @@ class RunRecord:
     # The Temporal workflow id: derived from the caller's tenant and the run id (http-api.md §7).
     workflow_id: str
     identity: str
+    # The tenant the memo names; None for a run started before run ids were scoped by tenant.
+    tenant_key: str | None
     state: RunState
     pipe_code: str
     created_at: str
@@ -53,13 +55,27 @@ class RunRecord:
     error: dict[str, Any] | None = None
     error_status: int | None = None
 
-    def owned_by(self, caller: Caller) -> bool:
-        return self.identity == caller.identity
+
+async def read_run(client: Client, run_id: str, *, caller: Caller) -> RunRecord | None:
+    """The caller's run `run_id`, or None when it has none under that id.
+
+    The run lives under the workflow id scoped by the caller's tenant; a run started before run ids
+    were scoped lives under the bare id and is the caller's when its memo names the caller's
+    `legacy_identity`.
+    """
+    record = await _read_workflow(client, run_workflow_id(caller.tenant_key, run_id), run_id)
+    if record is not None:
+        return record if record.tenant_key == caller.tenant_key else None
+    if caller.legacy_identity is None:
+        return None
+    legacy = await _read_workflow(client, run_id, run_id)
+    if legacy is None or legacy.tenant_key is not None or legacy.identity != caller.legacy_identity:
+        return None
+    return legacy
 
 
-async def read_run(client: Client, run_id: str, *, caller: Caller | None) -> RunRecord | None:
-    """The run, or None when unknown (or another identity's, when `caller` is given)."""
-    handle = client.get_workflow_handle(run_id, result_type=RunEnd)
+async def _read_workflow(client: Client, workflow_id: str, run_id: str) -> RunRecord | None:
+    handle = client.get_workflow_handle(workflow_id, result_type=RunEnd)
     try:
         description = await handle.describe()
     except RPCError as exc:
@@ -69,13 +85,11 @@ async def read_run(client: Client, run_id: str, *, caller: Caller | None) -> Run
     if description.workflow_type != RUN_WORKFLOW:
         return None
     memo: Mapping[str, Any] = await description.memo()
-    identity = str(memo.get("identity", ""))
-    if caller is not None and identity != caller.identity:
-        return None
     record = RunRecord(
         run_id=run_id,
-        workflow_id=run_id,
-        identity=identity,
+        workflow_id=workflow_id,
+        identity=str(memo.get("identity", "")),
+        tenant_key=_optional_str(memo.get("tenant")),
         state=_live_state(description),
         pipe_code=str(memo.get("pipe_code", "")),
         created_at=str(memo.get("created_at") or _instant(description.start_time)),
@@ -111,9 +125,9 @@ async def owned_run(client: Client, run_id: str, caller: Caller) -> RunRecord:
     return record
 
 
-async def read_spec(client: Client, run_id: str) -> RunSpec | None:
+async def read_spec(client: Client, record: RunRecord) -> RunSpec | None:
     """The run's request as the workflow received it (the first event of its history)."""
-    handle = client.get_workflow_handle(run_id)
+    handle = client.get_workflow_handle(record.workflow_id)
     async for event in handle.fetch_history_events():
         if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             return None

@@ -40,7 +40,13 @@ from api.temporal_gateway import MAX_PAYLOAD_BYTES, TemporalGateway, payload_siz
 from api.validation_cache import ValidationCache
 from shared.language.report import BundleSource, ValidationReport
 from shared.problems.catalogue import ProblemCode
-from shared.runs.names import PIPE_CODE_ATTRIBUTE, RUN_WORKFLOW, STATE_ATTRIBUTE, TENANT_ATTRIBUTE
+from shared.runs.names import (
+    PIPE_CODE_ATTRIBUTE,
+    RUN_WORKFLOW,
+    STATE_ATTRIBUTE,
+    TENANT_ATTRIBUTE,
+    run_workflow_id,
+)
 from shared.runs.request_digest import request_digest
 from shared.runs.run_states import RunState
 from shared.runs.timestamps import rfc3339
@@ -71,6 +77,7 @@ class Submission:
     created: bool
     record: RunRecord | None = None
     created_at: str = ""
+    workflow_id: str = ""
 
 
 async def submit_run(
@@ -103,9 +110,10 @@ async def submit_run(
     )
     client = await gateway.client()
     if chosen is not None:
-        existing = await read_run(client, chosen, caller=None)
+        # Only the caller's own runs: another tenant's run under the same id is another run (§7).
+        existing = await read_run(client, chosen, caller=caller)
         if existing is not None:
-            return _same_request_or_conflict(existing, chosen, caller, digest)
+            return _same_request_or_conflict(existing, chosen, digest)
     if body.files is not None:
         bundle_sources(body, settings, refuse_custom_code=True)  # step 6: 501 for Python files
     run_id = chosen or str(uuid.uuid4())
@@ -117,7 +125,7 @@ async def submit_run(
         await client.start_workflow(
             RUN_WORKFLOW,
             spec,
-            id=run_id,
+            id=run_workflow_id(caller.tenant_key, run_id),
             task_queue=settings.temporal_task_queue,
             # Failing on an existing id (rather than "use existing") tells us, in the one call,
             # whether this request created the run; the loser of a race reads the winner's run.
@@ -126,31 +134,42 @@ async def submit_run(
             memo=_memo(spec, caller),
             search_attributes=TypedSearchAttributes(
                 [
-                    SearchAttributePair(TENANT_KEY, caller.identity),
+                    SearchAttributePair(TENANT_KEY, caller.tenant_key),
                     SearchAttributePair(PIPE_CODE_KEY, spec.pipe_code),
                     SearchAttributePair(STATE_KEY, RunState.STARTED.value),
                 ]
             ),
         )
     except WorkflowAlreadyStartedError:
-        existing = await read_run(client, run_id, caller=None)
+        existing = await read_run(client, run_id, caller=caller)
         if existing is None:  # ended and already past retention between the two calls
             detail = "The run id is being reused; send the request again."
             raise temporal_unavailable(detail) from None
-        return _same_request_or_conflict(existing, run_id, caller, digest)
+        return _same_request_or_conflict(existing, run_id, digest)
     except RPCError as exc:
         raise temporal_unavailable() from exc
-    return Submission(run_id, created=True, created_at=spec.created_at)
+    return Submission(
+        run_id,
+        created=True,
+        created_at=spec.created_at,
+        workflow_id=run_workflow_id(caller.tenant_key, run_id),
+    )
 
 
-def _same_request_or_conflict(existing: RunRecord, run_id: str, caller: Caller, digest: str) -> Submission:
-    if existing.identity != caller.identity or existing.request_digest != digest:
+def _same_request_or_conflict(existing: RunRecord, run_id: str, digest: str) -> Submission:
+    if existing.request_digest != digest:
         raise ProblemError(
             ProblemCode.REQUEST_IDEMPOTENCY_CONFLICT,
             f"The run id '{run_id}' is already taken by a different request.",
             params={"pipeline_run_id": run_id},
         )
-    return Submission(run_id, created=False, record=existing, created_at=existing.created_at)
+    return Submission(
+        run_id,
+        created=False,
+        record=existing,
+        created_at=existing.created_at,
+        workflow_id=existing.workflow_id,
+    )
 
 
 async def _check_payload_size(client: Client, spec: RunSpec, body: RunRequestBody) -> None:
@@ -249,6 +268,9 @@ def _prepared_spec(
 def _memo(spec: RunSpec, caller: Caller) -> dict[str, Any]:
     return {
         "identity": caller.identity,
+        # The tenant (mode and identity) and the caller's run id: what reads check and listings show.
+        "tenant": caller.tenant_key,
+        "run_id": spec.run_id,
         "request_digest": spec.request_digest,
         "pipe_code": spec.pipe_code,
         "callback_urls": spec.callback_urls,

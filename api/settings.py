@@ -6,17 +6,29 @@ Invalid values stop the process at start-up with a message naming the environmen
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import SettingsConfigDict
 
-from api.auth import AuthMode
+from api.auth import SINGLE_TENANT, AuthMode
 from shared.callbacks.signing import signing_keys
 from shared.language.model_deck import DeckError, ModelDeck, builtin_deck
 from shared.storage.storage_settings import StorageSettings
+
+_TENANT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class SettingsError(ValueError):
@@ -64,7 +76,8 @@ class ApiSettings(ServiceSettings):
     auth_mode: AuthMode | None = None
     use_jwt: bool | None = None
     # Secrets: SecretStr keeps them out of reprs and logs.
-    api_key: SecretStr | None = None
+    # `API_KEY` or `API_KEYS`: comma-separated `key` or `tenant:key` entries (see `api_keys`).
+    api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("api_key", "api_keys"))
     jwt_secret_key: SecretStr | None = None
     jwt_leeway_seconds: NonNegativeInt = 30
 
@@ -103,6 +116,27 @@ class ApiSettings(ServiceSettings):
             raise ValueError(msg)
         return value
 
+    @field_validator("api_key")
+    @classmethod
+    def _usable_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # A malformed entry names its position, never its text: it may be a key.
+        if value is None:
+            return value
+        for position, entry in enumerate(value.get_secret_value().split(","), start=1):
+            if not entry.strip():
+                continue
+            tenant, key = _key_entry(entry)
+            if not key:
+                msg = f"API_KEY entry {position} has a tenant but no key (write tenant:key)"
+                raise ValueError(msg)
+            if ":" in entry and (not _TENANT_NAME.match(tenant) or tenant == SINGLE_TENANT):
+                msg = (
+                    f"API_KEY entry {position} names an unusable tenant (1-64 letters, digits, '.', '_' "
+                    f"or '-', not '{SINGLE_TENANT}')"
+                )
+                raise ValueError(msg)
+        return value
+
     @field_validator("auth_mode", mode="before")
     @classmethod
     def _known_auth_mode(cls, value: object) -> object:
@@ -126,11 +160,18 @@ class ApiSettings(ServiceSettings):
         return AuthMode.JWT if self.use_jwt else AuthMode.NONE
 
     @property
-    def api_keys(self) -> tuple[str, ...]:
-        """The accepted bearer keys of `API_KEY` (comma-separated, for rotation); empty when unset."""
+    def api_keys(self) -> tuple[tuple[str, str], ...]:
+        """The accepted bearer keys of `API_KEY` as `(tenant, key)` pairs; empty when unset.
+
+        Entries are comma-separated; `tenant:key` names the key's tenant, a plain `key` belongs to the
+        one unnamed tenant (`single-tenant`, as every key did before tenants could be named). Several
+        entries may share a tenant (rotation).
+        """
         if self.api_key is None:
             return ()
-        return tuple(key.strip() for key in self.api_key.get_secret_value().split(",") if key.strip())
+        return tuple(
+            _key_entry(entry) for entry in self.api_key.get_secret_value().split(",") if entry.strip()
+        )
 
     @property
     def cors_origins(self) -> list[str]:
@@ -149,6 +190,14 @@ class ApiSettings(ServiceSettings):
     @property
     def max_bundle_total_bytes(self) -> int:
         return self.max_bundle_total_kib * 1024
+
+
+def _key_entry(entry: str) -> tuple[str, str]:
+    """`tenant:key` → (tenant, key); a plain key → (`single-tenant`, key)."""
+    tenant, separator, key = entry.strip().partition(":")
+    if not separator:
+        return SINGLE_TENANT, tenant
+    return tenant.strip(), key.strip()
 
 
 @functools.cache

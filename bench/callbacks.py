@@ -35,10 +35,11 @@ from temporalio.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from api.auth import SINGLE_TENANT
 from bench.callback_receiver import PROBE_PATH, Arrivals, Receiver, ReceiverError, probe, running_receiver
 from bench.dev_processes import CpuMeter, Stack, StackError, running_stack
 from bench.runs import at_concurrency, load_average, print_cpu, quantile_ms
-from shared.runs.names import callbacks_workflow_id
+from shared.runs.names import callbacks_workflow_id, run_workflow_id
 from worker.dev_server import free_port
 
 FULL_RUNS = 1000
@@ -283,8 +284,11 @@ STAGES: list[tuple[str, Callable[[Timeline], float]]] = [
 
 async def timeline(client: Client, http: httpx.AsyncClient, event: dict[str, Any]) -> Timeline:
     run_id = str(event["run_id"])
-    parent = list((await client.get_workflow_handle(run_id).fetch_history()).events)
-    child = list((await client.get_workflow_handle(callbacks_workflow_id(run_id)).fetch_history()).events)
+    workflow_id = run_workflow_id(SINGLE_TENANT, run_id)
+    parent = list((await client.get_workflow_handle(workflow_id).fetch_history()).events)
+    child = list(
+        (await client.get_workflow_handle(callbacks_workflow_id(workflow_id)).fetch_history()).events
+    )
     initiated = first_of(parent, EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED)
     index = parent.index(initiated)
     task_started = next(

@@ -38,10 +38,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from api.auth import SINGLE_TENANT
 from bench.dev_processes import PLAIN_QUEUE, CpuMeter, Stack, StackError, cpu_line, running_stack
 from bench.plain_workflow import PLAIN_WORKFLOW
 from bench.run_functions import BUMP
-from shared.runs.names import RUN_OPERATOR_ACTIVITY
+from shared.runs.names import RUN_OPERATOR_ACTIVITY, run_workflow_id
 from shared.runs.workflow_io import OperatorAnswer, OperatorTask
 from worker.settings import WorkerSettings
 
@@ -150,12 +151,12 @@ async def start_ours(http: httpx.AsyncClient, run_ids: list[str]) -> None:
     if response.status_code != 202:
         msg = f"/v1/start answered {response.status_code}: {response.text[:500]}"
         raise BenchError(msg)
-    run_ids.append(str(response.json()["pipeline_run_id"]))
+    run_ids.append(str(response.json()["workflow_id"]))  # drained through Temporal by workflow id
 
 
-async def recorded_tasks(client: Client, run_id: str) -> list[OperatorTask]:
-    """The `run_operator` inputs our workflow scheduled for `run_id`, in order."""
-    history = await client.get_workflow_handle(run_id).fetch_history()
+async def recorded_tasks(client: Client, workflow_id: str) -> list[OperatorTask]:
+    """The `run_operator` inputs our run workflow `workflow_id` scheduled, in order."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
     tasks: list[OperatorTask] = []
     for event in history.events:
         if not event.HasField("activity_task_scheduled_event_attributes"):
@@ -165,7 +166,7 @@ async def recorded_tasks(client: Client, run_id: str) -> list[OperatorTask]:
             [task] = await client.data_converter.decode(attributes.input.payloads, [OperatorTask])
             tasks.append(task)
     if len(tasks) != 3:
-        msg = f"run {run_id} scheduled {len(tasks)} run_operator activities, not 3"
+        msg = f"run {workflow_id} scheduled {len(tasks)} run_operator activities, not 3"
         raise BenchError(msg)
     return tasks
 
@@ -335,7 +336,9 @@ async def bench(stack: Stack, sizes: Sizes) -> None:
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=120, limits=limits) as http:
         # Warm-up: the worker polls, the method is cached, and our run's tasks are recorded.
         our_ids = [await execute_ours(http) for _ in range(WARM_UP_RUNS)]
-        plain = PlainRuns(client, await recorded_tasks(client, our_ids[-1]), our_ids[-1])
+        plain = PlainRuns(
+            client, await recorded_tasks(client, run_workflow_id(SINGLE_TENANT, our_ids[-1])), our_ids[-1]
+        )
         for _ in range(WARM_UP_RUNS):
             await plain.execute()
         meter = CpuMeter(stack)

@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
+from api.auth import Caller
 from api.deps import CallerDep, GatewayDep, SettingsDep, public_origin
 from api.problems import ProblemError, request_invalid
 from api.run_bodies import working_memory_of
@@ -56,6 +57,7 @@ async def run_events(
     record = await owned_run(client, run_id, caller)  # 404 is an ordinary answer, before the stream opens
     stream = _RunStream(
         client=client,
+        caller=caller,
         run_id=run_id,
         result_url=f"{public_origin(request, settings)}/v1/runs/{run_id}/results",
         storage=settings.blob_store,
@@ -72,8 +74,11 @@ def _resume_point(text: str | None, field: str) -> int:
 
 
 class _RunStream:
-    def __init__(self, *, client: Client, run_id: str, result_url: str, storage: BlobStore) -> None:
+    def __init__(
+        self, *, client: Client, caller: Caller, run_id: str, result_url: str, storage: BlobStore
+    ) -> None:
         self._client = client
+        self._caller = caller
         self._run_id = run_id
         self._result_url = result_url
         self._storage = storage
@@ -84,14 +89,14 @@ class _RunStream:
         quiet_since = loop.time()
         try:
             while not record.state.is_terminal:
-                view = await query_progress(self._client, self._run_id, after)
+                view = await query_progress(self._client, record.workflow_id, after)
                 for event in view.events if view is not None else []:
                     yield self._event(event)
                     after, quiet_since = event.seq, loop.time()
                 if view is not None and after < view.version:
                     continue  # more pages are waiting
                 if view is None or view.state.is_terminal:
-                    latest = await read_run(self._client, self._run_id, caller=None)
+                    latest = await read_run(self._client, self._run_id, caller=self._caller)
                     if latest is None:
                         return
                     record = latest

@@ -41,9 +41,13 @@ async def _start(
     submission = await submit_run(request, caller, settings, verdicts, gateway)
     record = submission.record
     if submission.created or record is None:
-        body = start_body(submission.run_id, submission.created_at, RunState.STARTED, None)
+        body = start_body(
+            submission.run_id, submission.workflow_id, submission.created_at, RunState.STARTED, None
+        )
         return JSONResponse(body, status_code=202, headers={"Location": f"/v1/runs/{submission.run_id}"})
-    return JSONResponse(start_body(record.run_id, record.created_at, record.state, record.end))
+    return JSONResponse(
+        start_body(record.run_id, record.workflow_id, record.created_at, record.state, record.end)
+    )
 
 
 async def _execute(
@@ -56,14 +60,14 @@ async def _execute(
     submission = await submit_run(request, caller, settings, verdicts, gateway)
     run_id = submission.run_id
     client = await gateway.client()
-    handle = client.get_workflow_handle(run_id, result_type=RunEnd)
+    handle = client.get_workflow_handle(submission.workflow_id, result_type=RunEnd)
     try:
         end = await asyncio.wait_for(handle.result(), timeout=settings.execute_wait_seconds)
     except TimeoutError:
         # The protocol's asynchronous degrade: the run goes on; the client polls or waits (§5).
         record = await read_run(client, run_id, caller=caller)
         state = record.state if record is not None else RunState.STARTED
-        body = start_body(run_id, submission.created_at, state, None)
+        body = start_body(run_id, submission.workflow_id, submission.created_at, state, None)
         return JSONResponse(
             body, status_code=202, headers={"Location": f"/v1/runs/{run_id}", "Retry-After": "2"}
         )
@@ -76,7 +80,9 @@ async def _execute(
         raise RunProblem(end.error or {}, end.error_status or 500)
     memory = await run_in_threadpool(working_memory_of, end, settings.blob_store)
     usages = await run_in_threadpool(tokens_usages_of, end, settings.blob_store)
-    return JSONResponse(execute_body(run_id, submission.created_at, end, memory, usages))
+    return JSONResponse(
+        execute_body(run_id, submission.workflow_id, submission.created_at, end, memory, usages)
+    )
 
 
 def _run_problem(record: RunRecord) -> RunProblem:

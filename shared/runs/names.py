@@ -17,6 +17,8 @@ STORE_RUN_OUTPUT_ACTIVITY: Final = "store_run_output"
 PROGRESS_QUERY: Final = "progress"
 EVENTS_QUERY: Final = "events"
 CANCEL_SIGNAL: Final = "cancel"
+# The same request as an update: the workflow answers whether the run will still end CANCELLED.
+CANCEL_UPDATE: Final = "request_cancel"
 
 # Keyword search attributes, registered on the dev server at start (§9.1).
 TENANT_ATTRIBUTE: Final = "MethodflowTenant"
@@ -28,8 +30,29 @@ WORKER_POLICY_ACTIVITY: Final = "worker_policy"
 PAUSE_ACTIVITY: Final = "pause"
 
 
-def callbacks_workflow_id(run_id: str) -> str:
-    return f"{run_id}:callbacks"
+# Run ids never hold a '/' (http-api.md §4.1), so it can separate the tenant from the run id.
+_TENANT_SEPARATOR: Final = "/"
+
+
+def run_workflow_id(tenant_key: str, run_id: str) -> str:
+    """The workflow id of a tenant's run: run ids are one namespace per tenant (http-api.md §7)."""
+    return f"{tenant_key}{_TENANT_SEPARATOR}{run_id}"
+
+
+def run_id_of(workflow_id: str) -> str:
+    """The caller's run id inside a run's workflow id (a run started before tenant scoping: the id itself)."""
+    return workflow_id.rpartition(_TENANT_SEPARATOR)[2]
+
+
+def tenant_key_of(workflow_id: str) -> str | None:
+    """The tenant segment of a run's workflow id; None for a run started before tenant scoping."""
+    tenant, separator, _ = workflow_id.rpartition(_TENANT_SEPARATOR)
+    return tenant if separator else None
+
+
+def callbacks_workflow_id(run_workflow_id: str) -> str:
+    """The deliveries of a run: beside its workflow, so scoped by tenant as the run is."""
+    return f"{run_workflow_id}:callbacks"
 
 
 def callbacks_task_queue(task_queue: str) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHistory
 
-from shared.runs.names import RUN_OPERATOR_ACTIVITY
+from api.auth import SINGLE_TENANT
+from shared.runs.names import RUN_OPERATOR_ACTIVITY, run_workflow_id
 from tests.helpers.run_functions import FAILING, SLOW
 from tests.helpers.run_stack import RunStack, run_stack
 from worker.dev_server import free_port, start_dev_server
@@ -188,12 +189,12 @@ async def record(stack: RunStack, temporal: Client, recording: Recording, run_id
     if final["state"] != recording.final_state:
         msg = f"{recording.name}: ended {final['state']}, expected {recording.final_state}"
         raise RecordingError(msg)
-    return await temporal.get_workflow_handle(run_id).fetch_history()
+    return await temporal.get_workflow_handle(run_workflow_id(SINGLE_TENANT, run_id)).fetch_history()
 
 
 async def _wait_for_running_activity(temporal: Client, run_id: str, within: float = 30) -> None:
     """Until a worker has picked up one of the run's activities (the slow function is running)."""
-    handle = temporal.get_workflow_handle(run_id)
+    handle = temporal.get_workflow_handle(run_workflow_id(SINGLE_TENANT, run_id))
     deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
         pending = (await handle.describe()).raw_description.pending_activities

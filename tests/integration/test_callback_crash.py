@@ -17,8 +17,9 @@ from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import WorkflowHandle
 
+from api.auth import SINGLE_TENANT
 from shared.callbacks.signing import verify_webhook, webhook_id
-from shared.runs.names import callbacks_workflow_id
+from shared.runs.names import callbacks_workflow_id, run_workflow_id
 from shared.runs.workflow_io import DeliveryOutcome
 from tests.helpers.callback_receiver import CallbackReceiver, serving
 from tests.helpers.run_stack import RunStack, run_stack
@@ -71,7 +72,7 @@ async def test_a_worker_killed_in_the_backoff_delivers_once_after_restart(
         delivery_id = webhook_id(RUN_ID, receiver.url)
         temporal = await connect(temporal_address)
         callbacks: Callbacks = temporal.get_workflow_handle(
-            callbacks_workflow_id(RUN_ID), result_type=list[DeliveryOutcome]
+            callbacks_workflow_id(run_workflow_id(SINGLE_TENANT, RUN_ID)), result_type=list[DeliveryOutcome]
         )
         env = worker_environment(
             temporal_address,

@@ -23,6 +23,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import SINGLE_TENANT
+from shared.runs.names import run_workflow_id
 from shared.security.address_rules import refused_host_name
 from shared.security.destination import pinned_request_args, resolve_checked
 from tests.helpers.api_server import assert_problem
@@ -69,7 +71,7 @@ async def guarded(temporal_address: str, tmp_path: Path) -> AsyncGenerator[RunSt
 async def assert_never_started(stack: RunStack, temporal: Client, run_id: str) -> None:
     assert_problem(await stack.client.get(f"/v1/runs/{run_id}"), 404, "run.not_found")
     with pytest.raises(RPCError) as raised:
-        await temporal.get_workflow_handle(run_id).describe()
+        await temporal.get_workflow_handle(run_workflow_id(SINGLE_TENANT, run_id)).describe()
     assert raised.value.status == RPCStatusCode.NOT_FOUND
 
 
@@ -154,7 +156,7 @@ async def test_allow_private_accepts_loopback_and_keeps_the_scheme_rule(
         )
         assert started.status_code == 202, started.text
         assert started.json()["pipeline_run_id"] == run_id
-        await temporal.get_workflow_handle(run_id).terminate(
+        await temporal.get_workflow_handle(run_workflow_id(SINGLE_TENANT, run_id)).terminate(
             reason="test over: the run was only to be accepted"
         )
         await assert_refused(stack, temporal, ["gopher://127.0.0.1:70/"], "scheme_not_allowed", "scheme")

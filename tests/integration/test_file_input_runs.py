@@ -16,6 +16,8 @@ from typing import Any
 from fpdf import FPDF
 from temporalio.api.enums.v1 import EventType
 
+from api.auth import SINGLE_TENANT
+from shared.runs.names import run_workflow_id
 from tests.helpers.api_server import assert_problem
 from tests.helpers.model_servers.model_server import Fault, ModelServer
 from tests.helpers.model_servers.serving import serving
@@ -153,7 +155,11 @@ async def failed_at_pipe(stack: RunStack, run_id: str, pipe: str, inputs: dict[s
 
 async def last_attempt(temporal_address: str, run_id: str) -> int:
     """The attempt number of the run's last operator activity, from its Temporal history."""
-    history = await (await connect(temporal_address)).get_workflow_handle(run_id).fetch_history()
+    history = (
+        await (await connect(temporal_address))
+        .get_workflow_handle(run_workflow_id(SINGLE_TENANT, run_id))
+        .fetch_history()
+    )
     started = [
         event.activity_task_started_event_attributes.attempt
         for event in history.events

@@ -19,7 +19,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import SINGLE_TENANT
 from api.temporal_gateway import MAX_PAYLOAD_BYTES
+from shared.runs.names import run_workflow_id
 from tests.helpers.api_server import assert_problem
 from tests.helpers.run_functions import FAILING, SLOW
 from tests.helpers.run_stack import RunStack, run_stack
@@ -96,7 +98,7 @@ async def assert_never_started(stack: RunStack, temporal: Client, run_id: str) -
     """No workflow exists under `run_id` and the API knows no such run."""
     assert_problem(await stack.client.get(f"/v1/runs/{quote(run_id, safe='')}"), 404, "run.not_found")
     with pytest.raises(RPCError) as raised:
-        await temporal.get_workflow_handle(run_id).describe()
+        await temporal.get_workflow_handle(run_workflow_id(SINGLE_TENANT, run_id)).describe()
     assert raised.value.status == RPCStatusCode.NOT_FOUND
 
 

@@ -18,7 +18,7 @@ from api.auth import (
     SINGLE_TENANT,
     AuthMode,
     Caller,
-    api_key_matches,
+    api_key_tenant,
     bearer_credential,
     identify,
     jwt_identity,
@@ -101,22 +101,41 @@ def test_only_a_bearer_credential_is_read(header: str | None, expected: str | No
 
 
 def test_single_tenant_caller() -> None:
-    caller = Caller(SINGLE_TENANT)
+    caller = Caller(SINGLE_TENANT, AuthMode.NONE)
     assert caller.storage_prefix == "single-tenant"
+    assert caller.tenant_key == "single-tenant"
+    assert caller.legacy_identity == SINGLE_TENANT
     assert caller.created_by_user_id is None
 
 
 def test_identified_caller_has_a_hashed_storage_prefix() -> None:
-    caller = Caller("alice@example.com")
+    caller = Caller("alice@example.com", AuthMode.JWT)
     digest = hashlib.sha256(b"alice@example.com").hexdigest()
     assert caller.storage_prefix == f"t_{digest[:32]}"
     assert len(caller.storage_prefix) == 34
     assert caller.created_by_user_id == "alice@example.com"
-    assert Caller("é").storage_prefix == "t_" + hashlib.sha256("é".encode()).hexdigest()[:32]
+    assert caller.legacy_identity == "alice@example.com"
+    assert Caller("é", AuthMode.JWT).storage_prefix == "t_" + hashlib.sha256("é".encode()).hexdigest()[:32]
+
+
+def test_tenants_of_different_modes_never_share_a_key() -> None:
+    # The same name under two modes is two tenants: a key's tenant "alice" is not the JWT user "alice".
+    keys = {
+        Caller(SINGLE_TENANT, AuthMode.NONE).tenant_key,
+        Caller(SINGLE_TENANT, AuthMode.API_KEY).tenant_key,
+        Caller("alice", AuthMode.API_KEY).tenant_key,
+        Caller("alice", AuthMode.JWT).tenant_key,
+    }
+    assert len(keys) == 4
+    assert Caller("alice", AuthMode.API_KEY).tenant_key.startswith("k_")
+    # Runs from before tenant scoping: plain keys and no auth read the single-tenant ones, a named key
+    # tenant has none.
+    assert Caller(SINGLE_TENANT, AuthMode.API_KEY).legacy_identity == SINGLE_TENANT
+    assert Caller("alice", AuthMode.API_KEY).legacy_identity is None
 
 
 def test_caller_is_frozen() -> None:
-    caller = Caller("alice")
+    caller = Caller("alice", AuthMode.JWT)
     with pytest.raises(AttributeError):
         caller.identity = "bob"  # type: ignore[misc] -- the point: it cannot change
 
@@ -125,14 +144,15 @@ def test_caller_is_frozen() -> None:
 
 
 def test_api_key_matches_any_rotated_key() -> None:
-    keys = ("old-key", "new-key")
-    assert api_key_matches("old-key", keys)
-    assert api_key_matches("new-key", keys)
-    assert not api_key_matches("other", keys)
-    assert not api_key_matches("old-key ", keys)
-    assert not api_key_matches("old", keys)
-    assert not api_key_matches("clé", keys)  # non-ASCII is compared as bytes, not a TypeError
-    assert not api_key_matches("old-key", ())
+    keys = (("acme", "old-key"), ("acme", "new-key"), ("globex", "g-key"))
+    assert api_key_tenant("old-key", keys) == "acme"
+    assert api_key_tenant("new-key", keys) == "acme"
+    assert api_key_tenant("g-key", keys) == "globex"
+    assert api_key_tenant("other", keys) is None
+    assert api_key_tenant("old-key ", keys) is None
+    assert api_key_tenant("old", keys) is None
+    assert api_key_tenant("clé", keys) is None  # non-ASCII is compared as bytes, not a TypeError
+    assert api_key_tenant("old-key", ()) is None
 
 
 # --- JWT --------------------------------------------------------------------------------------------
@@ -249,20 +269,43 @@ def test_audience_is_not_checked() -> None:
     assert identity_of(hs256({"sub": "s1", "aud": "authenticated"})) == "s1"
 
 
+def test_api_keys_may_name_their_tenant() -> None:
+    settings = ApiSettings(
+        auth_mode=AuthMode.API_KEY, api_key=SecretStr("acme:ka1, acme:ka2 ,globex:kg,plain")
+    )
+    assert settings.api_keys == (("acme", "ka1"), ("acme", "ka2"), ("globex", "kg"), (SINGLE_TENANT, "plain"))
+    assert identify("ka2", settings) == Caller("acme", AuthMode.API_KEY)
+    assert identify("kg", settings) == Caller("globex", AuthMode.API_KEY)
+    assert identify("plain", settings) == Caller(SINGLE_TENANT, AuthMode.API_KEY)
+    assert identify("ka2", settings).created_by_user_id == "acme"
+
+
+@pytest.mark.parametrize("value", ["acme:", "single-tenant:k", "a b:k", ":k"])
+def test_unusable_api_key_entries_stop_the_start(value: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ApiSettings(auth_mode=AuthMode.API_KEY, api_key=SecretStr(value))
+    assert "API_KEY entry 1" in str(caught.value)
+
+
+def test_api_keys_is_read_as_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEYS", "acme:k1")
+    assert ApiSettings().api_keys == (("acme", "k1"),)
+
+
 # --- identify: the modes ----------------------------------------------------------------------------
 
 
 def test_mode_none_accepts_anything() -> None:
     settings = ApiSettings(auth_mode=AuthMode.NONE, api_key=SecretStr("k"))
     for credential in (None, "", "anything", hs256({"sub": "s1"})):
-        assert identify(credential, settings) == Caller(SINGLE_TENANT)
+        assert identify(credential, settings) == Caller(SINGLE_TENANT, AuthMode.NONE)
 
 
 def test_mode_api_key() -> None:
     settings = ApiSettings(auth_mode=AuthMode.API_KEY, api_key=SecretStr(" k1 , k2,,"))
-    assert settings.api_keys == ("k1", "k2")
-    assert identify("k1", settings) == Caller(SINGLE_TENANT)
-    assert identify("k2", settings) == Caller(SINGLE_TENANT)
+    assert settings.api_keys == ((SINGLE_TENANT, "k1"), (SINGLE_TENANT, "k2"))
+    assert identify("k1", settings) == Caller(SINGLE_TENANT, AuthMode.API_KEY)
+    assert identify("k2", settings) == Caller(SINGLE_TENANT, AuthMode.API_KEY)
     with pytest.raises(ProblemError) as caught:
         identify("k3", settings)
     assert caught.value.code is ProblemCode.AUTH_INVALID_CREDENTIAL
@@ -274,7 +317,7 @@ def test_mode_api_key() -> None:
 
 def test_mode_jwt() -> None:
     settings = ApiSettings(auth_mode=AuthMode.JWT, jwt_secret_key=SecretStr(SECRET))
-    assert identify(hs256({"email": "e@x"}), settings) == Caller("e@x")
+    assert identify(hs256({"email": "e@x"}), settings) == Caller("e@x", AuthMode.JWT)
     with pytest.raises(ProblemError) as caught:
         identify(None, settings)
     assert caught.value.code is ProblemCode.AUTH_MISSING_CREDENTIAL
@@ -343,7 +386,7 @@ def test_auth_secrets_and_leeway_from_the_environment(monkeypatch: pytest.Monkey
     monkeypatch.setenv("JWT_SECRET_KEY", "top-secret-value")
     monkeypatch.setenv("JWT_LEEWAY_SECONDS", "5")
     settings = get_settings()
-    assert settings.api_keys == ("k1", "k2")
+    assert settings.api_keys == ((SINGLE_TENANT, "k1"), (SINGLE_TENANT, "k2"))
     assert settings.jwt_secret_key is not None
     assert settings.jwt_secret_key.get_secret_value() == "top-secret-value"
     assert settings.jwt_leeway_seconds == 5
