@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from shared.runs.names import (
         CALLBACKS_WORKFLOW,
         CANCEL_SIGNAL,
+        CANCEL_UPDATE,
         PAUSE_ACTIVITY,
         PROGRESS_QUERY,
         RUN_WORKFLOW,
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from shared.runs.workflow_io import (
         ActivityPolicy,
         CallbackDelivery,
+        CancelAnswer,
         ProgressCounters,
         ProgressView,
         RunEnd,
@@ -73,6 +75,8 @@ class RunPipelineWorkflow:
         self._policy: ActivityPolicy | None = None
         self._cancel_reason: str | None = None
         self._cancel_requested = False
+        # Set once the run's end (its state) is settled: a cancel after that is refused, never dropped.
+        self._ended: RunState | None = None
         self._final_memory: dict[str, Any] | None = None
         self._executor: ActivityOperatorExecutor | None = None
 
@@ -80,7 +84,9 @@ class RunPipelineWorkflow:
     async def run(self, spec: RunSpec) -> RunEnd:
         log = ProgressLog(spec.run_id, now=_now, on_state=_upsert_state)
         self._log = log
-        end = await self._with_usage(spec, await self._run_to_end(spec, log))
+        settled = await self._run_to_end(spec, log)
+        self._ended = settled.state
+        end = await self._with_usage(spec, settled)
         if spec.callback_urls:
             await self._start_callbacks(spec, end)
         return await self._with_progress(spec, log, end)
@@ -89,15 +95,7 @@ class RunPipelineWorkflow:
         try:
             outcome = await self._walk_to_end(spec, log)
         except asyncio.CancelledError:
-            log.cancel_running()
-            reason = f": {self._cancel_reason}" if self._cancel_reason else ""
-            error, status = run_error(
-                "run.cancelled",
-                f"The run was cancelled{reason}.",
-                pipeline_run_id=spec.run_id,
-                params={"reason": self._cancel_reason},
-            )
-            return _end(log, RunState.CANCELLED, error, status)
+            return self._cancelled(spec, log)
         except TimeoutError:
             log.cancel_running()
             error, status = run_error(
@@ -124,6 +122,17 @@ class RunPipelineWorkflow:
             )
             return _end(log, RunState.FAILED, error, status)
         return await self._completed(spec, log, outcome)
+
+    def _cancelled(self, spec: RunSpec, log: ProgressLog) -> RunEnd:
+        log.cancel_running()
+        reason = f": {self._cancel_reason}" if self._cancel_reason else ""
+        error, status = run_error(
+            "run.cancelled",
+            f"The run was cancelled{reason}.",
+            pipeline_run_id=spec.run_id,
+            params={"reason": self._cancel_reason},
+        )
+        return _end(log, RunState.CANCELLED, error, status)
 
     async def _walk_to_end(self, spec: RunSpec, log: ProgressLog) -> RunOutcome:
         policy = await self._worker_policy()
@@ -165,6 +174,10 @@ class RunPipelineWorkflow:
         text = json.dumps(memory, ensure_ascii=False)
         if len(text.encode("utf-8")) > policy.output_inline_max_bytes:
             output_ref = await self._store_output(spec, text)
+        if self._cancel_requested:
+            # Accepted while the output was being stored: the run honours it rather than end COMPLETED
+            # behind an answer that said the cancel was taken.
+            return self._cancelled(spec, log)
         log.set_state(RunState.COMPLETED)
         return RunEnd(
             state=RunState.COMPLETED,
@@ -194,7 +207,8 @@ class RunPipelineWorkflow:
                 urls=spec.callback_urls,
                 policy=policy,
             ),
-            id=callbacks_workflow_id(spec.run_id),
+            # Beside the run's own workflow id, which is scoped by tenant (http-api.md §7).
+            id=callbacks_workflow_id(workflow.info().workflow_id),
             task_queue=callbacks_task_queue(workflow.info().task_queue),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
@@ -265,13 +279,25 @@ class RunPipelineWorkflow:
 
     @workflow.signal(name=CANCEL_SIGNAL)
     def cancel(self, reason: str | None) -> None:
-        """Cooperative cancel (§9.7): stop the walk; running activities are cancelled with it."""
-        if self._cancel_requested:
+        """Cooperative cancel (§9.7): stop the walk; running activities are cancelled with it.
+
+        The API sends the `request_cancel` update, and this signal only when no worker answered it in
+        time; a signal that arrives once the end is settled changes nothing (the update says so).
+        """
+        if self._cancel_requested or self._ended is not None:
             return
         self._cancel_requested = True
         self._cancel_reason = reason
         if self._walk is not None:
             self._walk.cancel()
+
+    @workflow.update(name=CANCEL_UPDATE)
+    def request_cancel(self, reason: str | None) -> CancelAnswer:
+        """The cancel with its answer: accepted (the run will end CANCELLED) or too late (its end state)."""
+        if self._ended is not None:
+            return CancelAnswer(accepted=False, state=self._ended)
+        self.cancel(reason)
+        return CancelAnswer(accepted=True, state=RunState.RUNNING)
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self, after: int) -> ProgressView:

@@ -6,6 +6,7 @@ unknown id does.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,27 +14,25 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.concurrency import run_in_threadpool
-from temporalio.service import RPCError
 
 from api.delivery_reads import deliveries_of
 from api.deps import CallerDep, GatewayDep, SettingsDep, public_origin
 from api.problems import ProblemError, request_invalid
 from api.request_body import parse_request, read_json_object
 from api.run_bodies import ARTIFACTS, results_body, tokens_usages_of, usage_summary, working_memory_of
+from api.run_cancel import request_cancel
 from api.run_listing import list_page
 from api.run_progress import COUNTERS_ONLY, run_progress
 from api.run_records import RunRecord, owned_run, read_spec
-from api.temporal_gateway import temporal_unavailable
 from shared.problems.catalogue import ProblemCode
 from shared.runs.invocations import invocations, summary
-from shared.runs.names import CANCEL_SIGNAL
 from shared.runs.run_states import RunState
 from shared.runs.timestamps import rfc3339
 from shared.runs.workflow_io import ProgressCounters, ProgressView
 
 router = APIRouter(tags=["runs"])
 
-RunId = Annotated[str, "the run id (its workflow id)"]
+RunId = Annotated[str, "the caller's run id"]
 
 
 def _live_state(record: RunRecord, view: ProgressView | None) -> RunState:
@@ -56,7 +55,7 @@ async def get_run(
     origin = public_origin(request, settings)
     client = await gateway.client()
     record = await owned_run(client, run_id, caller)
-    spec = await read_spec(client, run_id)
+    spec = await read_spec(client, record)
     store = settings.blob_store
     deliveries = [
         {"delivery_id": item["delivery_id"], "url": item["url"], "state": item["state"]}
@@ -65,7 +64,7 @@ async def get_run(
     return JSONResponse(
         {
             "pipeline_run_id": run_id,
-            "workflow_id": run_id,
+            "workflow_id": record.workflow_id,
             "status": record.state.value,
             "state": record.state.value,
             "pipe_code": record.pipe_code,
@@ -115,7 +114,7 @@ async def run_status(
             "finished_at": record.finished_at,
             "error": record.error,
             "request_id": record.request_id,
-            "workflow_id": run_id,
+            "workflow_id": record.workflow_id,
             "degraded": False,
             "degradation": None,
             "progress": counters.model_dump(),
@@ -183,28 +182,27 @@ def _artifacts(text: str | None) -> tuple[str, ...] | None:
 
 @router.post("/v1/runs/{run_id}/cancel")
 async def cancel_run(request: Request, run_id: RunId, caller: CallerDep, gateway: GatewayDep) -> JSONResponse:
-    """Ask a running run to stop; 409 when it has already ended. Body optional: `{"reason": "..."}`."""
+    """Ask a running run to stop: 202 when it will end CANCELLED, 409 once its end is settled."""
     reason = await _cancel_reason(request)
     client = await gateway.client()
     record = await owned_run(client, run_id, caller)
-    if record.state.is_terminal:
-        raise ProblemError(
-            ProblemCode.RUN_ALREADY_ENDED,
-            f"The run '{run_id}' has already ended {record.state.value}.",
-            params={"run_status": record.state.value},
-            pipeline_run_id=run_id,
-        )
-    try:
-        await client.get_workflow_handle(run_id).signal(CANCEL_SIGNAL, reason)
-    except RPCError as exc:
-        raise temporal_unavailable() from exc
-    body: dict[str, Any] = {
-        "pipeline_run_id": run_id,
-        "state": record.state.value,
-        "status": record.state.value,
-        "cancel_requested": True,
-    }
-    return JSONResponse(body, status_code=202)
+    if not record.state.is_terminal:
+        answer = await request_cancel(client, record, caller, reason)
+        if answer is None or answer.accepted:
+            body: dict[str, Any] = {
+                "pipeline_run_id": run_id,
+                "state": record.state.value,
+                "status": record.state.value,
+                "cancel_requested": True,
+            }
+            return JSONResponse(body, status_code=202)
+        record = replace(record, state=answer.state)
+    raise ProblemError(
+        ProblemCode.RUN_ALREADY_ENDED,
+        f"The run '{run_id}' has already ended {record.state.value}.",
+        params={"run_status": record.state.value},
+        pipeline_run_id=run_id,
+    )
 
 
 class CancelBody(BaseModel):

@@ -144,6 +144,17 @@ class RunEnd(_Payload):
     model_calls: int = 0
 
 
+class CancelAnswer(_Payload):
+    """The run workflow's answer to a cancel request (http-api.md §9.7).
+
+    `accepted`: the run will end CANCELLED. Refused once the run has marked its end (it may still be
+    storing its results, but its state is settled): `state` is then the state it ended in.
+    """
+
+    accepted: bool
+    state: RunState
+
+
 class ProgressEvent(_Payload):
     """One entry of a run's progress log; `seq` is its 1-based position (the SSE id, §9.8)."""
 
