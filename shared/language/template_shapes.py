@@ -1,8 +1,9 @@
 """The declared fields a template may read on a concept's content, for templates' field checks. Pure.
 
 One `FieldShape` per concept whose fields are known (a declared structure, its own or inherited through
-`refines`, or a native's). Concepts whose fields are not known (no structure, `Dynamic`, `Anything`,
-`Composite`) have no shape: reads on them are never judged, statically or at run time.
+`refines`, or a native's). Concepts that declare no fields (description only, so Text underneath;
+`Dynamic`, `Anything`, `Composite`) have no shape: reads on them are never judged, statically or at run
+time.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import dataclass, field
 
 from shared.language.blueprint import FieldBlueprint, FieldType
 from shared.language.library import Library
+from shared.language.natives import NATIVE_DOMAIN
+
+_TEXT = f"{NATIVE_DOMAIN}.Text"
 
 # How close a declared field must be to a misspelled read to be suggested (difflib's ratio).
 _SUGGESTION_CUTOFF = 0.6
@@ -79,7 +83,7 @@ class ConceptShapes:
     def _build(self, concept: str) -> FieldShape | None:
         structure = self.library.structure_of(concept)
         held = self.library.concepts.get(concept)
-        if structure is None or held is None:
+        if structure is None or held is None or self._is_bare_text(concept):
             return None
         holders: dict[str, FieldHolder] = {}
         for name, blueprint in structure.items():
@@ -88,13 +92,22 @@ class ConceptShapes:
                 holders[name] = holder
         return FieldShape(concept, frozenset(structure), holders, self)
 
-    def _declaring_domain(self, concept: str) -> str:
-        # Field concept references resolve from the domain of the concept that declares the structure.
+    def _is_bare_text(self, concept: str) -> bool:
+        # A description-only concept refines Text implicitly (mthds.md §1.4): its author declared no
+        # fields, so a read on it may be meant for a structure still to come; it is never judged.
+        return concept != _TEXT and self._structure_holder(concept) == _TEXT
+
+    def _structure_holder(self, concept: str) -> str | None:
         for ancestor in self.library.lineage(concept):
             held = self.library.concepts.get(ancestor)
             if held is not None and held.structure is not None:
-                return held.domain
-        return concept.rpartition(".")[0]
+                return ancestor
+        return None
+
+    def _declaring_domain(self, concept: str) -> str:
+        # Field concept references resolve from the domain of the concept that declares the structure.
+        holder = self._structure_holder(concept)
+        return (holder or concept).rpartition(".")[0]
 
     def _holder(self, blueprint: FieldBlueprint, domain: str) -> FieldHolder | None:
         reference: str | None = None
