@@ -1,63 +1,96 @@
 """The `methodflow` command line: validate and run bundles locally with the same core the service uses,
 and start the service's processes (`worker`, `dev`); `callbacks listen` receives and prints callbacks.
 
-Exit codes of `validate` and `run`: 0 valid / completed, 1 invalid / failed, 2 unreadable input.
-`worker`, `dev` and `callbacks listen`: 0 stopped by a signal, 1 failed, 2 unusable setting.
+Exit codes of `validate` and `run`: 0 valid / completed, 1 invalid / failed, 2 unreadable input or
+unusable setting. `worker`, `dev` and `callbacks listen`: 0 stopped by a signal, 1 failed, 2 unusable
+setting. `validate` and `run` read the worker's settings (`MODEL_DECK`, provider keys...), so they
+accept and run what the service does.
+
+Each command imports what it needs when it runs: `methodflow --help` must not pay for the provider
+SDKs, Temporal or boto3 (seconds of import).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
 import signal
 import sys
 from importlib.metadata import version as distribution_version
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shared.callbacks.signing import signing_keys
-from shared.language.issues import Issue
-from shared.language.model_deck import builtin_deck
-from shared.language.report import BundleSource
-from shared.language.validator import validate_sources
-from shared.runs.connection import DEFAULT_ADDRESS
-from shared.runtime.run_pipeline import RunRequest
-from worker.callback_listener import serve
-from worker.dev_stack import run_dev_stack
-from worker.run_command import DEFAULT_STORAGE, InputsUnreadableError, execute, read_inputs
-from worker.settings import WorkerSettings, WorkerSettingsError, get_worker_settings
+from worker.cli_help import PlainCommand
+
+if TYPE_CHECKING:
+    from shared.language.issues import Issue
+    from shared.language.model_deck import ModelDeck
+    from shared.language.report import BundleSource
+    from worker.settings import WorkerSettings
 
 BUNDLE_GLOB = "*.mthds"
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Methodflow: run MTHDS pipeline bundles.")
-callbacks_app = typer.Typer(no_args_is_help=True, help="Completion callbacks (http-api.md §10).")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="Methodflow: run MTHDS pipeline bundles.",
+)
+callbacks_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Completion callbacks (http-api.md §10)."
+)
 app.add_typer(callbacks_app, name="callbacks")
+
+Bundles = Annotated[
+    list[Path],
+    typer.Argument(
+        metavar="BUNDLE",
+        show_default=False,
+        help="A bundle (.mthds) or a directory of bundles; all of them form one method.",
+    ),
+]
 
 
 class UnreadableInputError(Exception):
     """A path given on the command line cannot be read as bundle text."""
 
 
-@app.command()
-def validate(
-    paths: Annotated[
-        list[Path],
-        typer.Argument(help="Bundles (.mthds) or directories of bundles, validated as one library."),
-    ],
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"methodflow {distribution_version('methodflow')}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the installed version and exit."
+        ),
+    ] = False,
 ) -> None:
-    """Validate bundles together as one library with the built-in model deck."""
+    """Methodflow: run MTHDS pipeline bundles."""
+    del version  # handled by its eager callback
+
+
+@app.command(cls=PlainCommand)
+def validate(paths: Bundles) -> None:
+    """Validate bundles as one library against the model deck.
+
+    The deck is MODEL_DECK over the built-in one, as the API and the worker read it.
+    """
+    from shared.language.validator import validate_sources
+
     try:
         sources = read_sources(paths)
     except UnreadableInputError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
-    report = validate_sources(sources, builtin_deck())
+    report = validate_sources(sources, _model_deck(_worker_settings()))
     if report.is_valid:
         pipes = len(report.validated_pipes)
         typer.echo(f"valid: {_count(len(sources), 'bundle')}, {_count(pipes, 'pipe')}")
@@ -71,33 +104,66 @@ def validate(
         raise typer.Exit(EXIT_INVALID)
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def run(
-    paths: Annotated[list[Path], typer.Argument(help="Bundles (.mthds) or directories, run as one method.")],
-    pipe: Annotated[str | None, typer.Option("--pipe", help="Pipe to run (default: the main_pipe).")] = None,
-    inputs_file: Annotated[Path | None, typer.Option("--inputs", help="JSON object of inputs.")] = None,
+    paths: Bundles,
+    pipe: Annotated[
+        str | None, typer.Option("--pipe", metavar="PIPE", help="Pipe to run (default: the main_pipe).")
+    ] = None,
+    inputs_file: Annotated[
+        Path | None, typer.Option("--inputs", metavar="FILE", help="A JSON object of inputs.")
+    ] = None,
     input_pairs: Annotated[
-        list[str] | None, typer.Option("--input", help="One input as name=value (JSON or plain text).")
+        list[str] | None,
+        typer.Option(
+            "--input",
+            metavar="NAME=VALUE",
+            help="One input; VALUE is read as JSON, else as text. Repeatable.",
+        ),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Mock every model; run the control flow.")
+        bool,
+        typer.Option("--dry-run", help="Mock every model, and every input not given; run the control flow."),
     ] = False,
     pretty: Annotated[
         bool, typer.Option("--pretty", help="Print text outputs as text, JSON indented.")
     ] = False,
     memory: Annotated[bool, typer.Option("--memory", help="Print the whole pipe output and memory.")] = False,
-    output_name: Annotated[str | None, typer.Option(help="Name of the main output in memory.")] = None,
-    storage: Annotated[Path, typer.Option(help="Directory of generated documents.")] = DEFAULT_STORAGE,
+    output_name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Name of the main output in memory.")
+    ] = None,
+    storage: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="Directory of generated documents (default: $DATA_DIR/storage)."),
+    ] = None,
 ) -> None:
-    """Run a bundle in this process and print its main output; progress goes to stderr."""
+    """Run a bundle in this process and print its main output.
+
+    Progress goes to stderr. Models are called as the worker calls them, with its settings:
+    MODEL_DECK, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL.
+    """
+    from shared.runtime.run_pipeline import RunRequest
+    from worker.run_command import InputsUnreadableError, execute, read_inputs
+
     try:
         sources = read_sources(paths)
         inputs = read_inputs(inputs_file, input_pairs or [])
     except (UnreadableInputError, InputsUnreadableError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
+    settings = _worker_settings()
+    deck = _model_deck(settings)
     request = RunRequest(pipe or "", inputs, output_name)
-    code = execute(sources, request, dry_run=dry_run, storage=storage, pretty=pretty, memory=memory)
+    code = execute(
+        sources,
+        request,
+        settings=settings,
+        deck=deck,
+        dry_run=dry_run,
+        storage=storage or settings.data_dir / "storage",
+        pretty=pretty,
+        memory=memory,
+    )
     if code:
         raise typer.Exit(code)
 
@@ -105,19 +171,23 @@ def run(
 @app.command("worker")
 def worker_command(
     address: Annotated[
-        str | None, typer.Option(help="Temporal frontend host:port (default: TEMPORAL_ADDRESS).")
+        str | None,
+        typer.Option(metavar="HOST:PORT", help="Temporal frontend host:port (default: TEMPORAL_ADDRESS)."),
     ] = None,
 ) -> None:
-    """Run a worker until SIGTERM or Ctrl-C, then let in-flight activities finish."""
-    # temporalio loads only for the command that needs it, keeping `validate` and `run` quick to start.
+    """Run a worker until SIGTERM or Ctrl-C.
+
+    In-flight activities finish before it stops.
+    """
+    import asyncio
+    import logging
+    import os
+
+    from shared.runs.connection import DEFAULT_ADDRESS
     from worker.runner import run_worker
 
     settings = _worker_settings()
-    try:
-        settings.load_model_deck()  # a bad MODEL_DECK stops here with its message, not a traceback
-    except WorkerSettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE) from exc
+    _model_deck(settings)  # a bad MODEL_DECK stops here with its message, not a traceback
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run_worker(settings, address=address))
@@ -129,31 +199,52 @@ def worker_command(
 
 @app.command()
 def dev(
-    port: Annotated[int, typer.Option(envvar="PORT", help="Port of the API on 127.0.0.1.")] = 8081,
+    port: Annotated[
+        int, typer.Option(envvar="PORT", metavar="PORT", help="Port of the API on 127.0.0.1.")
+    ] = 8081,
     temporal_port: Annotated[
-        int, typer.Option(envvar="TEMPORAL_DEV_PORT", help="Port of the embedded Temporal dev server.")
+        int,
+        typer.Option(
+            envvar="TEMPORAL_DEV_PORT", metavar="PORT", help="Port of the embedded Temporal dev server."
+        ),
     ] = 7233,
 ) -> None:
-    """Run the whole service locally: Temporal (unless TEMPORAL_ADDRESS is set), a worker and the API."""
+    """Run the whole service locally: Temporal, a worker and the API.
+
+    Temporal runs embedded unless TEMPORAL_ADDRESS is set.
+    """
+    from worker.dev_stack import run_dev_stack
+
     data_dir = _worker_settings().data_dir
     raise typer.Exit(run_dev_stack(api_port=port, temporal_port=temporal_port, data_dir=data_dir))
 
 
 @callbacks_app.command("listen")
 def callbacks_listen(
-    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port, printed).")] = 8090,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(metavar="PORT", help="Port to listen on (0: any free port, printed).")
+    ] = 8090,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on.")] = "127.0.0.1",
     secret: Annotated[
         str | None,
         typer.Option(
             envvar="COMPLETION_CALLBACK_SECRET",
             show_envvar=True,
+            metavar="SECRET",
             help="Secret(s) to verify with, comma-separated (default: COMPLETION_CALLBACK_SECRET).",
         ),
     ] = None,
-    tolerance: Annotated[int, typer.Option(help="Accepted clock skew of webhook-timestamp, seconds.")] = 300,
+    tolerance: Annotated[
+        int, typer.Option(metavar="SECONDS", help="Accepted clock skew of webhook-timestamp, seconds.")
+    ] = 300,
 ) -> None:
-    """Receive callbacks, verify their signatures and print one line per event (Ctrl-C stops)."""
+    """Receive callbacks and print one line per event.
+
+    Each signature is verified; Ctrl-C stops.
+    """
+    from shared.callbacks.signing import signing_keys
+    from worker.callback_listener import serve
+
     try:
         keys = signing_keys(secret or "")
     except ValueError as exc:
@@ -185,12 +276,14 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 @app.command()
 def version() -> None:
-    """Print the installed Methodflow version."""
+    """Print the installed Methodflow version (as --version does)."""
     typer.echo(f"methodflow {distribution_version('methodflow')}")
 
 
 def read_sources(paths: list[Path]) -> list[BundleSource]:
     """Bundle texts named on the command line: files as given, directories as their `*.mthds`, sorted."""
+    from shared.language.report import BundleSource
+
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -231,8 +324,21 @@ def format_issue(issue: Issue) -> str:
 
 
 def _worker_settings() -> WorkerSettings:
+    from worker.settings import WorkerSettingsError, get_worker_settings
+
     try:
         return get_worker_settings()
+    except WorkerSettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+
+
+def _model_deck(settings: WorkerSettings) -> ModelDeck:
+    """The worker's deck (`MODEL_DECK` over the built-in one); an unusable deck exits 2, named."""
+    from worker.settings import WorkerSettingsError
+
+    try:
+        return settings.load_model_deck()
     except WorkerSettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc

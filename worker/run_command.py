@@ -2,18 +2,19 @@
 
 Exit codes: 0 the run completed, 1 the method, request or run failed (a typed message says why),
 2 a file could not be read. Inputs come from `--inputs FILE.json` and `--input name=value` (the value
-is read as JSON when it parses, else as a plain string; `--input` wins over the file).
+is read as JSON when it parses, else as a plain string; `--input` wins over the file). The model deck,
+provider keys and input-file limits are the worker's settings (`WorkerSettings`), read from the same
+environment variables.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import typer
 from ulid import ULID
@@ -29,9 +30,12 @@ from shared.runtime.run_pipeline import RunOutcome, RunRequest
 from shared.runtime.stuff import Stuff
 from worker.in_process import MethodInvalid, run_sources
 
+if TYPE_CHECKING:
+    from shared.language.model_deck import ModelDeck
+    from worker.settings import WorkerSettings
+
 EXIT_FAILED: Final = 1
 EXIT_UNREADABLE: Final = 2
-DEFAULT_STORAGE: Final = Path(os.environ.get("DATA_DIR", ".data")) / "storage"
 
 
 class InputsUnreadableError(Exception):
@@ -88,6 +92,8 @@ def execute(
     sources: list[BundleSource],
     request: RunRequest,
     *,
+    settings: WorkerSettings,
+    deck: ModelDeck,
     dry_run: bool,
     storage: Path,
     pretty: bool,
@@ -96,16 +102,7 @@ def execute(
     """Run and print; returns the exit code."""
     load_entry_points()
     try:
-        outcome = asyncio.run(
-            run_sources(
-                sources,
-                request,
-                dry_run=dry_run,
-                storage_root=storage,
-                listener=ProgressLines(),
-                seed=str(ULID()),  # each run stores its documents under its own key
-            )
-        )
+        outcome = asyncio.run(_run(sources, request, settings, deck, dry_run=dry_run, storage=storage))
     except MethodInvalid as invalid:
         typer.echo(f"invalid method: {len(invalid.report.issues)} error(s)", err=True)
         for issue in invalid.report.issues:
@@ -120,6 +117,34 @@ def execute(
         return EXIT_FAILED
     sys.stdout.write(render_outcome(outcome, pretty=pretty, memory=memory) + "\n")
     return 0
+
+
+async def _run(
+    sources: list[BundleSource],
+    request: RunRequest,
+    settings: WorkerSettings,
+    deck: ModelDeck,
+    *,
+    dry_run: bool,
+    storage: Path,
+) -> RunOutcome:
+    """One run with the worker's providers (none for a dry run), closed when it ends."""
+    providers = None if dry_run else settings.provider_registry()
+    try:
+        return await run_sources(
+            sources,
+            request,
+            dry_run=dry_run,
+            storage_root=storage,
+            listener=ProgressLines(),
+            seed=str(ULID()),  # each run stores its documents under its own key
+            deck=deck,
+            providers=providers,
+            input_files=settings.input_files,
+        )
+    finally:
+        if providers is not None:
+            await providers.aclose()
 
 
 def render_outcome(outcome: RunOutcome, *, pretty: bool, memory: bool) -> str:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
+from tests.helpers.cli_environment import neutral_settings
 from tests.integration.test_cli import VALID_BUNDLE, write
 from worker.cli import app
+from worker.settings import get_worker_settings
 
 runner = CliRunner()
 
@@ -48,6 +52,14 @@ output      = "Document"
 format      = "pdf"
 filename    = "hours-{{ hours.shop }}"
 """
+
+
+@pytest.fixture(autouse=True)
+def worker_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # A provider key in the developer's shell must not make the model.unavailable test call a model.
+    neutral_settings(monkeypatch)
+    yield
+    get_worker_settings.cache_clear()
 
 
 def test_run_prints_the_main_output_and_a_progress_line_per_pipe(tmp_path: Path) -> None:

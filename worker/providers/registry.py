@@ -2,15 +2,21 @@
 
 A deck model whose provider is unknown here, or whose provider has no key configured, is
 `model.unavailable` (an operator fault: retrying cannot help). Clients are closed with `aclose`.
+The provider SDKs are imported when a first client is built: reading the settings (the command line
+does) must not cost their seconds of import.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.language.model_deck import DeckModel
 from shared.runtime.run_failure import FailureCode, PipeRunError
-from worker.providers.anthropic_provider import AnthropicChatProvider
 from worker.providers.chat import ChatProvider
-from worker.providers.openai_provider import OpenAIChatProvider
+
+if TYPE_CHECKING:
+    from worker.providers.anthropic_provider import AnthropicChatProvider
+    from worker.providers.openai_provider import OpenAIChatProvider
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
@@ -51,17 +57,14 @@ class ProviderRegistry:
                 f"is not set on the worker"
             )
             raise PipeRunError(FailureCode.MODEL_UNAVAILABLE, msg, params=params)
-        built = (
-            OpenAIChatProvider(key, self._base_urls[kind])
-            if kind == OPENAI
-            else AnthropicChatProvider(key, self._base_urls[kind])
-        )
-        self._clients[kind] = built
+        self._clients[kind] = built = _client(kind, key, self._base_urls[kind])
         return built
 
     def openai_for(self, model: DeckModel) -> OpenAIChatProvider:
         """The OpenAI-compatible provider serving `model` (images, search); `model.unavailable` when the
         model's provider is not OpenAI-compatible or has no key."""
+        from worker.providers.openai_provider import OpenAIChatProvider
+
         provider = self.provider_for(model)
         if not isinstance(provider, OpenAIChatProvider):
             msg = f"model '{model.model}' needs an OpenAI-compatible provider, not '{model.provider}'"
@@ -75,3 +78,14 @@ class ProviderRegistry:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
+
+
+def _client(kind: str, key: str, base_url: str | None) -> OpenAIChatProvider | AnthropicChatProvider:
+    # Imported here, not at the top: see the module docstring.
+    if kind == OPENAI:
+        from worker.providers.openai_provider import OpenAIChatProvider
+
+        return OpenAIChatProvider(key, base_url)
+    from worker.providers.anthropic_provider import AnthropicChatProvider
+
+    return AnthropicChatProvider(key, base_url)
