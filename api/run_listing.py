@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from temporalio.api.common.v1 import Payload
 from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -35,6 +37,7 @@ from shared.runs.run_states import RunState, parse_state_filter
 from shared.runs.timestamps import rfc3339
 
 _PIPE_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+_RUNNING_STATUS = 1  # WorkflowExecutionStatus.RUNNING
 _CLOSED_STATUS = {
     # Temporal statuses that end a run without the workflow recording its state (§9.1).
     4: RunState.CANCELLED,  # CANCELED
@@ -124,8 +127,10 @@ async def list_page(
         if not _is_callers(execution.execution.workflow_id, tenant, caller):
             continue
         state = _closed_state(execution.status) or _state_of(
-            attributes[STATE_ATTRIBUTE].data if STATE_ATTRIBUTE in attributes else b""
+            attributes[STATE_ATTRIBUTE].data if STATE_ATTRIBUTE in attributes else b"",
+            closed=execution.status != _RUNNING_STATUS,
         )
+        memo = _memo(client, execution.memo.fields)
         items.append(
             {
                 "pipeline_run_id": run_id_of(execution.execution.workflow_id),
@@ -134,8 +139,10 @@ async def list_page(
                 "pipe_code": _keyword(attributes[PIPE_CODE_ATTRIBUTE].data)
                 if PIPE_CODE_ATTRIBUTE in attributes
                 else None,
-                "created_at": _ts(execution.start_time.ToDatetime()),
-                "finished_at": _ts(execution.close_time.ToDatetime())
+                # The same instants `/status` and `/v1/runs/{id}` give: the memo's, which the API and the
+                # workflow wrote; Temporal's own times only for what they never wrote.
+                "created_at": memo.get("created_at") or _ts(execution.start_time.ToDatetime()),
+                "finished_at": (memo.get("finished_at") or _ts(execution.close_time.ToDatetime()))
                 if execution.HasField("close_time")
                 else None,
                 "error": None,
@@ -166,11 +173,24 @@ def _keyword(data: bytes) -> str:
     return data.decode("utf-8").strip('"')
 
 
-def _state_of(data: bytes) -> RunState:
+def _state_of(data: bytes, *, closed: bool) -> RunState:
     try:
-        return RunState(_keyword(data)) if data else RunState.STARTED
+        state = RunState(_keyword(data)) if data else RunState.STARTED
     except ValueError:
         return RunState.STARTED
+    # As `/status` says (run_records): a run that has marked its end is RUNNING until its workflow closes.
+    return state if closed or not state.is_terminal else RunState.RUNNING
+
+
+def _memo(client: Client, fields: Mapping[str, Payload]) -> dict[str, str]:
+    """The memo's instants (`created_at`, `finished_at`) as strings; absent ones left out."""
+    found: dict[str, str] = {}
+    for name in ("created_at", "finished_at"):
+        if name in fields:
+            value = client.data_converter.payload_converter.from_payload(fields[name])
+            if isinstance(value, str) and value:
+                found[name] = value
+    return found
 
 
 def _closed_state(status: int) -> RunState | None:

@@ -131,12 +131,14 @@ async def progress_of_run(
     record = await owned_run(client, run_id, caller)
     view = await run_progress(client, record, settings.blob_store)
     items = invocations(view.events) if view is not None else []
-    status = _live_state(record, view).progress_status
+    state = _live_state(record, view)
+    status = state.progress_status
     return JSONResponse(
         {
             "pipeline_run_id": run_id,
-            # pipelex-sdk knows `live` and `dry`; a snapshot of real events is `live`, ended or not (§9.5).
-            "mode": "live",
+            # pipelex-sdk reads an open string (it knows `live` and `dry`): `live` while the run goes on,
+            # `final` once it has ended and the snapshot can no longer change.
+            "mode": "final" if state.is_terminal else "live",
             "status": status,
             "version": view.version if view is not None else 0,
             "assembled_at": rfc3339(datetime.now(UTC)),

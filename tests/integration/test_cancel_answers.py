@@ -92,6 +92,8 @@ async def test_a_cancel_after_the_end_is_settled_is_refused(
         await asyncio.wait_for(gate.entered.wait(), timeout=90)
         status = (await stack.client.get(f"/v1/runs/{run_id}/status")).json()
         assert status["state"] == "RUNNING"  # the workflow is still open, storing its progress
+        listed = (await stack.client.get("/v1/runs?limit=100")).json()["items"]
+        assert [item["state"] for item in listed if item["pipeline_run_id"] == run_id] == ["RUNNING"]
         cancel = await stack.client.post(f"/v1/runs/{run_id}/cancel")
         refused = assert_problem(cancel, 409, "run.already_ended")
         assert refused["params"]["run_status"] == "COMPLETED"
