@@ -26,7 +26,9 @@ from api.auth import AuthMode
 from api.deps import CallerDep
 from api.main import create_app
 from api.settings import ApiSettings, SettingsError, get_settings
+from shared.runs.connection import DEFAULT_ADDRESS
 from tests.helpers.api_server import REPO_ROOT, assert_problem
+from tests.helpers.refusing_address import refusing_address
 
 SECRET = "integration-secret-" + "x" * 45  # 64 bytes: no InsecureKeyLengthWarning, even for HS384
 KEYS = ("key-2024-old", "key-2025-new")
@@ -58,12 +60,17 @@ VALIDATE_BODY = {"mthds_contents": [GREET]}
 
 
 @pytest.fixture(autouse=True)
-def clean_auth_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_auth_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Yields the Temporal address every app here gets: one that refuses connections, held by this test."""
     # Settings read the process environment: a stray AUTH_MODE in the shell must not decide these tests.
     for name in AUTH_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
-    yield
+    # Without an address the SDK's default 127.0.0.1:7233 is used, where a developer's Temporal may well
+    # answer (then `/ready` is 200): these apps must find nothing, whatever runs on the machine.
+    with refusing_address() as address:
+        monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+        get_settings.cache_clear()
+        yield address
     get_settings.cache_clear()
 
 
@@ -144,9 +151,22 @@ async def test_public_routes_need_no_credential(settings: Callable[[], ApiSettin
     async with auth_client(settings()) as client:
         for path in PUBLIC_PATHS:
             response = await client.get(path)
-            # `/ready` answers 503 here (no Temporal behind this app): public all the same, never a 401.
+            # `/ready` answers 503 here (its Temporal address refuses): public all the same, never a 401.
             assert response.status_code == (503 if path == "/ready" else 200), (path, response.text)
             assert "www-authenticate" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [api_key_settings, jwt_settings, lambda: api_key_settings(None), lambda: None],
+    ids=["api_key", "jwt", "unset", "from-the-environment"],
+)
+def test_apps_here_never_reach_for_the_sdk_default_address(
+    settings: Callable[[], ApiSettings | None], clean_auth_environment: str
+) -> None:
+    # The guard of the `/ready` check above: its 503 must come from an address this test holds.
+    app = create_app(settings())
+    assert app.state.temporal.address == clean_auth_environment != DEFAULT_ADDRESS
 
 
 async def test_every_other_route_is_authenticated_before_its_body_is_read() -> None:
