@@ -148,7 +148,8 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         raise exc
     if exc.status_code == 404:
         error = ProblemError(
-            ProblemCode.REQUEST_NOT_FOUND, f"No route matches the path '{_quoted_path(request)}'."
+            ProblemCode.REQUEST_NOT_FOUND,
+            f"The path '{_quoted_path(request)}' does not exist on this service.",
         )
     elif exc.status_code == 405:
         allow = (exc.headers or {}).get("Allow", "")

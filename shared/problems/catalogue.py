@@ -101,7 +101,7 @@ CATALOGUE: dict[ProblemCode, ProblemSpec] = {
     ProblemCode.AUTH_MISSING_CREDENTIAL: _S(401, "account", "no", "No credential was sent", "check_credentials", "Send an 'Authorization: Bearer <key>' header."),
     ProblemCode.AUTH_INVALID_CREDENTIAL: _S(401, "account", "no", "The credential was refused", "check_credentials", "Check the key or token, then send the request again."),
     ProblemCode.AUTH_CREDENTIAL_EXPIRED: _S(401, "account", "no", "The credential has expired", "refresh", "Obtain a fresh token, then send the request again."),
-    ProblemCode.REQUEST_NOT_FOUND: _S(404, "input", "no", "No such route", "upgrade", "Check the path against the service's API version; the client may need an upgrade."),
+    ProblemCode.REQUEST_NOT_FOUND: _S(404, "input", "no", "No such route", "upgrade", "Check the path against the API documentation (/docs, /openapi.json)."),
     ProblemCode.RUN_NOT_FOUND: _S(404, "input", "no", "No such run", "change_input", "Check the run id."),
     ProblemCode.REQUEST_METHOD_NOT_ALLOWED: _S(405, "input", "no", "The route does not accept this method", "change_input", "Use one of the methods listed in the Allow header."),
     ProblemCode.REQUEST_IDEMPOTENCY_CONFLICT: _S(409, "input", "no", "The run id is taken by a different request", "change_input", "Use a new run id or idempotency key for a different request."),
