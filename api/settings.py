@@ -25,7 +25,7 @@ from pydantic_settings import SettingsConfigDict
 
 from api.auth import SINGLE_TENANT, AuthMode
 from shared.callbacks.signing import signing_keys
-from shared.language.model_deck import DeckError, ModelDeck, builtin_deck
+from shared.language.model_deck import DeckError, ModelDeck, service_deck
 from shared.storage.storage_settings import StorageSettings
 
 _TENANT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -50,18 +50,19 @@ class ServiceSettings(StorageSettings):
         return value.upper() if isinstance(value, str) else value
 
     def load_model_deck(self) -> ModelDeck:
-        """The deck of `MODEL_DECK`, or the built-in one when unset; `SettingsError` when unusable."""
+        """The service's deck (`service_deck`): `MODEL_DECK` laid over the built-in deck, or the built-in
+        one when unset; `SettingsError` naming the file and the fault when unusable."""
         if self.model_deck is None:
-            return builtin_deck()
+            return service_deck(None)
         try:
             text = self.model_deck.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             msg = f"MODEL_DECK: cannot read {self.model_deck}: {exc}"
             raise SettingsError(msg) from exc
         try:
-            return ModelDeck.from_toml(text)
+            return service_deck(text)
         except DeckError as exc:
-            msg = f"MODEL_DECK: {self.model_deck} is not a model deck: {exc}"
+            msg = f"MODEL_DECK: {self.model_deck} is not a usable model deck: {exc}"
             raise SettingsError(msg) from exc
 
 

@@ -13,7 +13,7 @@ from pydantic import PositiveFloat, PositiveInt, SecretStr, ValidationError, fie
 from pydantic_settings import SettingsConfigDict
 
 from shared.callbacks.signing import signing_keys
-from shared.language.model_deck import DeckError, ModelDeck, builtin_deck
+from shared.language.model_deck import DeckError, ModelDeck, service_deck
 from shared.runs.workflow_io import ActivityPolicy, CallbackPolicy
 from shared.storage.blob_store import BlobStore
 from shared.storage.storage_settings import StorageSettings
@@ -88,19 +88,21 @@ class WorkerSettings(StorageSettings):
         return value.upper() if isinstance(value, str) else value
 
     def load_model_deck(self) -> ModelDeck:
-        """The deck of `MODEL_DECK`, or the built-in one when unset; `WorkerSettingsError` when unusable.
+        """The deck of `MODEL_DECK` over the built-in one, or the built-in one when unset;
+        `WorkerSettingsError` when unusable.
 
-        The same reading as the API's `ServiceSettings.load_model_deck` (api/ cannot be imported here).
+        The same reading as the API's `ServiceSettings.load_model_deck` (api/ cannot be imported here): the
+        file laid over the built-in deck and checked (`service_deck`), so API and workers share one deck.
         """
         if self.model_deck is None:
-            return builtin_deck()
+            return service_deck(None)
         try:
-            return ModelDeck.from_toml(self.model_deck.read_text(encoding="utf-8"))
+            return service_deck(self.model_deck.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             msg = f"MODEL_DECK: cannot read {self.model_deck}: {exc}"
             raise WorkerSettingsError(msg) from exc
         except DeckError as exc:
-            msg = f"MODEL_DECK: {self.model_deck} is not a model deck: {exc}"
+            msg = f"MODEL_DECK: {self.model_deck} is not a usable model deck: {exc}"
             raise WorkerSettingsError(msg) from exc
 
     def provider_registry(self) -> ProviderRegistry:

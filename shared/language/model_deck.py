@@ -1,7 +1,14 @@
-"""The model deck: which model references a bundle may name, per family. Pure: built from TOML text.
+"""The model deck: which model references a bundle may name, per family, and what they lead to. Pure:
+built from TOML text.
 
-The deck is configuration, not language (mthds.md §8): the validator only asks whether a reference
-exists in the family a pipe draws from. Providers, ids and prices are read by the worker (later issue).
+The deck is configuration, not language (mthds.md §8). One deck serves a whole service: the API
+validates against it and the workers call its models (`service_deck`), so a method that validates finds
+its models at run time. A custom deck (`MODEL_DECK`) is laid over the built-in deck: its models,
+aliases, presets and waterfalls add to the built-in ones and replace those of the same name, so every
+default an operator uses when a pipe names no model (`@default-general`, `@default-structured`...)
+keeps resolving. The built-in LLM defaults follow `@default-general`, so a deck that sets only that
+alias moves them all. The deck is then checked: an alias, preset or waterfall that leads to no model
+of its family stops the service at start-up, named.
 """
 
 from __future__ import annotations
@@ -9,9 +16,11 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+_T = TypeVar("_T")
 
 
 class ModelFamily(StrEnum):
@@ -112,6 +121,41 @@ class ModelDeck(BaseModel):
     def _tables(self) -> list[tuple[str, Mapping[ModelFamily, Mapping[str, object]]]]:
         return [("alias", self.aliases), ("preset", self.presets), ("waterfall", self.waterfalls)]
 
+    def laid_over(self, base: ModelDeck) -> ModelDeck:
+        """This deck over `base`: models by handle, and each family's aliases, presets and waterfalls by
+        name; where both define a name, this deck's entry wins."""
+        return ModelDeck(
+            models={**base.models, **self.models},
+            aliases=_merged(base.aliases, self.aliases),
+            presets=_merged(base.presets, self.presets),
+            waterfalls=_merged(base.waterfalls, self.waterfalls),
+        )
+
+    def broken_references(self) -> list[str]:
+        """One sentence per alias, preset or waterfall entry that leads to no model of its family."""
+        faults: list[str] = []
+        sections = [("aliases", self.aliases), ("presets", self.presets), ("waterfalls", self.waterfalls)]
+        for section, table in sections:
+            for family, entries in table.items():
+                for name, target in entries.items():
+                    where = f"[{section}.{family}] {name}"
+                    targets = target if isinstance(target, list) else [target]
+                    if not targets:
+                        faults.append(f"{where} is an empty waterfall")
+                    faults += [
+                        f"{where} = '{entry}': {self._why_unresolved(family, entry)}"
+                        for entry in targets
+                        if self.resolve(family, entry) is None
+                    ]
+        return faults
+
+    def _why_unresolved(self, family: ModelFamily, reference: str) -> str:
+        kind, name = split_model_reference(reference)
+        model = self.models.get(name) if kind == "handle" else None
+        if model is not None:
+            return f"'{name}' is a model of type {model.type}, not {family}"
+        return f"it leads to no {family} model of the deck (no such model, or a dangling or circular chain)"
+
     def names(self, family: ModelFamily) -> list[str]:
         """Every reference a bundle may write for `family`, for suggestions."""
         found = [f"@{name}" for name in self.aliases.get(family, {})]
@@ -119,6 +163,15 @@ class ModelDeck(BaseModel):
         found += [f"~{name}" for name in self.waterfalls.get(family, {})]
         found += [name for name, model in self.models.items() if model.type == family]
         return found
+
+
+def _merged(
+    base: Mapping[ModelFamily, Mapping[str, _T]], over: Mapping[ModelFamily, Mapping[str, _T]]
+) -> dict[ModelFamily, dict[str, _T]]:
+    merged = {family: dict(table) for family, table in base.items()}
+    for family, table in over.items():
+        merged[family] = {**merged.get(family, {}), **table}
+    return merged
 
 
 _SIGILS = {"@": "alias", "$": "preset", "~": "waterfall"}
@@ -185,9 +238,9 @@ model = "pdf"
 default-general = "gpt-4o"
 default-premium = "gpt-4.1"
 default-small = "gpt-4o-mini"
-default-vision = "gpt-4o"
-default-structured = "gpt-4o"
-default-creative = "gpt-4o"
+default-vision = "@default-general"
+default-structured = "@default-general"
+default-creative = "@default-general"
 best-gpt = "gpt-4.1"
 best-gpt-vision = "gpt-4.1"
 best-gpt-structured = "gpt-4.1"
@@ -218,3 +271,14 @@ default-pdf = "local-pdf"
 def builtin_deck() -> ModelDeck:
     """The deck used when `MODEL_DECK` is unset: the reference's aliases that bundles commonly use."""
     return ModelDeck.from_toml(BUILTIN_DECK_TOML)
+
+
+def service_deck(text: str | None) -> ModelDeck:
+    """The deck a service runs with: `text` (a `MODEL_DECK` file's) laid over the built-in deck, or the
+    built-in deck alone; `DeckError` when the text is no deck or a reference leads to no model."""
+    deck = builtin_deck() if text is None else ModelDeck.from_toml(text).laid_over(builtin_deck())
+    faults = deck.broken_references()
+    if faults:
+        msg = "every alias, preset and waterfall must lead to a model of the deck: " + "; ".join(faults)
+        raise DeckError(msg)
+    return deck

@@ -72,24 +72,25 @@ writing-factual = "house-writer"
 ocr-extractor = ["scanner", "pdf-text"]
 """
 
-CUSTOM_LISTING: dict[str, Any] = {
-    "models": [
-        {"name": "house-writer", "type": "llm"},
-        {"name": "house-judge", "type": "judgment"},
-        {"name": "scanner", "type": "extract"},
-        {"name": "pdf-text", "type": "extract"},
-        {"name": "painter", "type": "img_gen"},
-        {"name": "finder", "type": "search"},
-    ],
-    "aliases": {"llm": {"default-small": "house-writer"}, "judgment": {"default-judgment": "house-judge"}},
-    "presets": {"llm": {"writing-factual": "house-writer"}},
-    "waterfalls": {"extract": {"ocr-extractor": ["scanner", "pdf-text"]}},
-}
+
+def laid_over_builtin(deck_toml: str) -> dict[str, Any]:
+    """A custom deck's data laid over the built-in deck's (README "Models"): entries add, same names win."""
+    data = tomllib.loads(BUILTIN_DECK_TOML)
+    custom = tomllib.loads(deck_toml)
+    data["models"] = {**data.get("models", {}), **custom.get("models", {})}
+    for section in ("aliases", "presets", "waterfalls"):
+        tables = data.setdefault(section, {})
+        for family, table in custom.get(section, {}).items():
+            tables[family] = {**tables.get(family, {}), **table}
+    return data
 
 
-def expected_listing(deck_toml: str, category: str | None = None) -> dict[str, Any]:
-    """The answer §8.2 asks for, computed from the deck's text alone."""
-    data = tomllib.loads(deck_toml)
+def expected_listing(
+    deck_toml: str, category: str | None = None, *, over_builtin: bool = False
+) -> dict[str, Any]:
+    """The answer §8.2 asks for, computed from the deck's text alone (a `MODEL_DECK` file's is laid over
+    the built-in deck's)."""
+    data = laid_over_builtin(deck_toml) if over_builtin else tomllib.loads(deck_toml)
     models = cast(dict[str, dict[str, Any]], data.get("models", {}))
 
     def tables(section: str) -> dict[str, Any]:
@@ -106,6 +107,10 @@ def expected_listing(deck_toml: str, category: str | None = None) -> dict[str, A
         "presets": tables("presets"),
         "waterfalls": tables("waterfalls"),
     }
+
+
+# What the service lists for CUSTOM_DECK: the built-in deck with the custom entries added or replaced.
+CUSTOM_LISTING = expected_listing(CUSTOM_DECK, over_builtin=True)
 
 
 def open_settings() -> ApiSettings:
@@ -188,7 +193,9 @@ async def test_unknown_or_repeated_type_is_request_invalid(path: str, query: str
     assert document["location"] == {"field": "type"}
 
 
-async def test_custom_deck_file_is_listed_exactly(temporal_address: str, tmp_path: Path) -> None:
+async def test_custom_deck_file_is_listed_over_the_builtin_deck(
+    temporal_address: str, tmp_path: Path
+) -> None:
     deck = write_deck(tmp_path)
     async with run_stack(
         temporal_address, tmp_path, worker=False, api_overrides={"model_deck": deck}
@@ -198,21 +205,22 @@ async def test_custom_deck_file_is_listed_exactly(temporal_address: str, tmp_pat
         judgment = await stack.client.get("/v1/models", params={"type": "judgment"})
         img_gen = await stack.client.get("/api/v1/models", params={"type": "img_gen"})
     assert everything.status_code == 200, everything.text
-    # Provider, model id and settings stay on the server; no built-in name leaks in.
-    assert everything.json() == CUSTOM_LISTING == expected_listing(CUSTOM_DECK)
-    assert extract.json() == {
-        "models": [{"name": "scanner", "type": "extract"}, {"name": "pdf-text", "type": "extract"}],
-        "aliases": {},
-        "presets": {},
-        "waterfalls": {"extract": {"ocr-extractor": ["scanner", "pdf-text"]}},
-    }
+    # Provider, model id and settings stay on the server; the built-in entries stay unless replaced.
+    body = everything.json()
+    assert body == CUSTOM_LISTING
+    assert {"name": "house-writer", "type": "llm"} in body["models"]
+    assert {"name": "gpt-4o", "type": "llm"} in body["models"]
+    assert body["aliases"]["llm"]["default-small"] == "house-writer"
+    assert body["aliases"]["llm"]["default-general"] == "gpt-4o"
+    assert extract.json() == expected_listing(CUSTOM_DECK, "extract", over_builtin=True)
+    assert extract.json()["waterfalls"] == {"extract": {"ocr-extractor": ["scanner", "pdf-text"]}}
     assert judgment.json() == {
         "models": [{"name": "house-judge", "type": "judgment"}],
-        "aliases": {"judgment": {"default-judgment": "house-judge"}},
+        "aliases": {"judgment": {"default-judgment": "house-judge", "default-judgment-vision": "gpt-4o"}},
         "presets": {},
         "waterfalls": {},
     }
-    assert img_gen.json() == expected_listing(CUSTOM_DECK, "img_gen")
+    assert img_gen.json() == expected_listing(CUSTOM_DECK, "img_gen", over_builtin=True)
 
 
 async def test_deck_and_auth_come_from_the_environment(tmp_path: Path) -> None:
@@ -278,12 +286,17 @@ async def test_pipelex_sdk_reads_the_deck(temporal_address: str, tmp_path: Path)
         with pytest.raises(ApiResponseError) as refused:
             # A category this runner does not define (the client types it closed; the wire does not).
             await client.models(cast(ModelCategory, "doc_gen"))
-    assert [(model.name, model.type) for model in everything.models] == [
-        (entry["name"], ModelCategory(entry["type"])) for entry in CUSTOM_LISTING["models"]
+    # A category the protocol does not know (the built-in `doc_gen` model) keeps its raw string.
+    assert [(model.name, str(model.type)) for model in everything.models] == [
+        (entry["name"], entry["type"]) for entry in CUSTOM_LISTING["models"]
     ]
     assert (everything.model_extra or {})["waterfalls"] == CUSTOM_LISTING["waterfalls"]
-    assert [(model.name, model.type) for model in llm.models] == [("house-writer", ModelCategory.LLM)]
-    assert (llm.model_extra or {})["aliases"] == {"llm": {"default-small": "house-writer"}}
+    llm_listing = expected_listing(CUSTOM_DECK, "llm", over_builtin=True)
+    assert [(model.name, model.type) for model in llm.models] == [
+        (entry["name"], ModelCategory.LLM) for entry in llm_listing["models"]
+    ]
+    assert (llm.model_extra or {})["aliases"] == llm_listing["aliases"]
+    assert (llm.model_extra or {})["aliases"]["llm"]["default-small"] == "house-writer"
     assert refused.value.status == 422
     assert refused.value.problem.code == "request.invalid"
     assert refused.value.problem.location is not None
