@@ -2,8 +2,10 @@
 
 Validation (dry-run sweep included) is a pure function of the bundle texts, the model deck and the
 registered function names, so a valid verdict is kept under the method digest and those names; the
-app holds one cache, built with its deck. Invalid verdicts are not kept: they are answered once and
-fixed, and keeping them would let a flood of distinct bad bundles evict the good ones.
+app holds one cache, built with its deck: the service's deck (`service_deck`), the one the workers
+resolve models in, so a kept verdict means the run finds its models. Invalid verdicts are not kept:
+they are answered once and fixed, and keeping them would let a flood of distinct bad bundles evict
+the good ones.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from shared.language.check_context import CheckContext
 from shared.language.concept_compat import DYNAMIC, IMAGE, TEXT, satisfies
 from shared.language.issues import Category, ErrorType
 from shared.language.library import PipeEntry
-from shared.language.model_deck import ModelFamily
+from shared.language.model_checks import check_models
 from shared.language.natives import NATIVE_DOMAIN
 from shared.language.pipe_blueprints import (
     ComposeTemplate,
@@ -35,15 +35,6 @@ _DOCUMENT = f"{NATIVE_DOMAIN}.Document"
 _PAGE = f"{NATIVE_DOMAIN}.Page"
 _SEARCH_RESULT = f"{NATIVE_DOMAIN}.SearchResult"
 _JUDGE_OUTPUTS = {"yes_no": "YesNo", "choice": "Choice", "rating": "Rating"}
-_MODEL_FAMILY: dict[type[Any], ModelFamily] = {
-    PipeLLM: ModelFamily.LLM,
-    PipeStructure: ModelFamily.LLM,
-    PipeJudge: ModelFamily.JUDGMENT,
-    PipeExtract: ModelFamily.EXTRACT,
-    PipeImgGen: ModelFamily.IMG_GEN,
-    PipeSearch: ModelFamily.SEARCH,
-    PipeDocGen: ModelFamily.DOC_GEN,
-}
 
 
 @dataclass(frozen=True)
@@ -56,7 +47,7 @@ class _Template:
 def check_operator(context: CheckContext, entry: PipeEntry) -> None:
     """Every static rule of one operator pipe."""
     blueprint = entry.blueprint
-    _check_models(context, entry)
+    check_models(context, entry)
     templates, extra_roots = _templates_of(blueprint)
     if templates or extra_roots or isinstance(blueprint, PipeLLM | PipeCompose):
         _check_template_reads(
@@ -187,23 +178,6 @@ def _analyze(context: CheckContext, entry: PipeEntry, template: _Template) -> Te
 
 def _names(names: list[str]) -> str:
     return ", ".join(f"'{name}'" for name in names)
-
-
-def _check_models(context: CheckContext, entry: PipeEntry) -> None:
-    family = _MODEL_FAMILY.get(type(entry.blueprint))
-    if family is None:
-        return
-    for attribute in ("model", "model_to_structure"):
-        setting = getattr(entry.blueprint, attribute, None)
-        reference = setting if isinstance(setting, str) else getattr(setting, "model", None)
-        if isinstance(reference, str) and not context.deck.knows(family, reference):
-            context.report(
-                entry,
-                ErrorType.UNKNOWN_MODEL,
-                f"Pipe '{entry.code}' names the model '{reference}', which the {family} deck does not define.",
-                attribute,
-                params={"model_reference": reference, "model_type": family.value},
-            )
 
 
 def _check_output_rules(context: CheckContext, entry: PipeEntry) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Final
 
+from shared.language.model_choice import DEFAULT_EXTRACT_DOCUMENT, DEFAULT_EXTRACT_IMAGE
 from shared.language.model_deck import ModelFamily
 from shared.language.pipe_blueprints import ExtractSetting, PipeExtract
 from shared.runtime.data_urls import encode_data_url
@@ -47,8 +48,6 @@ from worker.operators.pdf_pages import (
     view_dpi,
 )
 
-DEFAULT_FOR_DOCUMENT: Final = "@default-extract-document"
-DEFAULT_FOR_IMAGE: Final = "@default-extract-image"
 LOCAL_PROVIDER: Final = "local"
 OCR_DPI: Final = 150  # sharp enough for a vision model to read body text
 MAX_DOCUMENT_IMAGES: Final = 1000  # when the pipe sets no limit: keeps the output and storage bounded
@@ -111,7 +110,7 @@ async def run_extract(call: OperatorCall, context: OperatorContext) -> Produced:
         if isinstance(blueprint.model, ExtractSetting)
         else (None, blueprint.model)
     )
-    default = DEFAULT_FOR_DOCUMENT if kind == PDF else DEFAULT_FOR_IMAGE
+    default = DEFAULT_EXTRACT_DOCUMENT if kind == PDF else DEFAULT_EXTRACT_IMAGE
     handle, model = resolve_model(context.deck, ModelFamily.EXTRACT, chosen, [default])
     reader = None
     if model.provider != LOCAL_PROVIDER:

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 from typing import Any, Final
 
+from shared.language.model_choice import DEFAULT_IMG_GEN
 from shared.language.model_deck import ModelFamily
 from shared.language.pipe_blueprints import ImgGenSetting, PipeImgGen
 from shared.runtime.operator_call import OperatorCall, Produced
@@ -38,7 +39,6 @@ from worker.providers.images import (
 )
 from worker.providers.openai_provider import PROVIDER
 
-DEFAULT_MODEL: Final = "@default-general"  # the builtin deck's img_gen alias
 DEFAULT_TIMEOUT_SECONDS: Final = 300.0
 JOB_CATEGORY: Final = "img_gen"
 
@@ -55,7 +55,7 @@ async def run_img_gen(call: OperatorCall, context: OperatorContext) -> Produced:
     reference = blueprint.model
     setting = reference if isinstance(reference, ImgGenSetting) else None
     chosen = reference.model if isinstance(reference, ImgGenSetting) else reference
-    handle, model = resolve_model(context.deck, ModelFamily.IMG_GEN, chosen, [DEFAULT_MODEL])
+    handle, model = resolve_model(context.deck, ModelFamily.IMG_GEN, chosen, [DEFAULT_IMG_GEN])
     provider = context.providers.openai_for(model)
     moderation = None
     if setting is not None and setting.is_moderated is not None:

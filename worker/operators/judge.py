@@ -8,8 +8,7 @@ too), else the deck's `@default-judgment`, else its LLM `@default-structured`.
 
 from __future__ import annotations
 
-from typing import Final
-
+from shared.language.model_choice import DEFAULT_FOR_OBJECT, DEFAULT_JUDGMENT
 from shared.language.model_deck import DeckModel, ModelDeck, ModelFamily
 from shared.language.pipe_blueprints import PipeJudge
 from shared.runtime.content_values import ContentValidator
@@ -19,12 +18,9 @@ from shared.runtime.run_failure import FailureCode, PipeRunError
 from worker.operators.attachments import image_parts
 from worker.operators.context import OperatorContext
 from worker.operators.judge_verdicts import SINGLE, SYSTEM_PROMPT, Judgment, question_of
-from worker.operators.llm import DEFAULT_FOR_OBJECT
 from worker.operators.model_calls import CHAT_TIMEOUT_SECONDS, call_timeout, deck_extra, resolve_model
 from worker.operators.structured_output import StructuredCaller, parse_json
 from worker.providers.chat import ChatRequest
-
-DEFAULT_JUDGMENT: Final = "@default-judgment"
 
 
 async def run_judge(call: OperatorCall, context: OperatorContext) -> Produced:

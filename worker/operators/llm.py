@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Final, cast
 
-from shared.language.library import Library
+from shared.language.model_choice import is_text_output, llm_defaults
 from shared.language.model_deck import ModelFamily
-from shared.language.natives import NATIVE_DOMAIN
 from shared.language.pipe_blueprints import LLMSetting, PipeLLM
 from shared.runtime.content_values import ContentValidator
 from shared.runtime.operator_call import OperatorCall, Produced
@@ -31,10 +30,6 @@ from worker.operators.model_calls import (
 from worker.operators.structured_output import StructuredCaller, output_schema, parsed_output
 from worker.providers.chat import ChatRequest
 
-# The deck defaults of mthds.md §2.2 (`for_text` / `for_object`), as the builtin deck names them.
-DEFAULT_FOR_TEXT: Final = "@default-general"
-DEFAULT_FOR_OBJECT: Final = "@default-structured"
-TEXT: Final = f"{NATIVE_DOMAIN}.Text"
 _ANSWER_EXCERPT: Final = 2000  # how much of a refused answer the repair request quotes
 
 
@@ -46,12 +41,13 @@ async def run_llm(call: OperatorCall, context: OperatorContext) -> Produced:
         raise TypeError(msg)
     library = context.library
     rendered = render_operator_templates(call, context.views)
-    text_like = _is_text(library, call.output.concept)
+    text_like = is_text_output(library, call.output.concept)
     as_text = text_like and not call.output.is_list
     as_choices = text_like and call.output.is_list and call.output.count is not None
     setting = blueprint.model if isinstance(blueprint.model, LLMSetting) else None
     chosen = setting.model if setting is not None else blueprint.model
-    defaults = [DEFAULT_FOR_TEXT] if as_text or as_choices else [DEFAULT_FOR_OBJECT, DEFAULT_FOR_TEXT]
+    # The defaults the validator checked the deck serves (shared/language/model_choice.py).
+    defaults = list(llm_defaults(structured=not (as_text or as_choices)))
     handle, model = resolve_model(context.deck, ModelFamily.LLM, cast("str | None", chosen), defaults)
     temperature, max_tokens = sampling(setting)
     request = ChatRequest(
@@ -82,8 +78,3 @@ async def run_llm(call: OperatorCall, context: OperatorContext) -> Produced:
         return Produced({"items": [{"text": text} for text in answer.texts]}, usages=usages)
     validator = ContentValidator(library)
     return await caller.ask_structured(request, lambda text: parsed_output(validator, call.output, text))
-
-
-def _is_text(library: Library, concept: str) -> bool:
-    """Strictly Text-compatible: a Text refinement with Text's own structure (mthds.md §2.2)."""
-    return TEXT in library.lineage(concept) and library.structure_of(concept) == library.structure_of(TEXT)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Final
 
+from shared.language.model_choice import DEFAULT_SEARCH
 from shared.language.model_deck import DeckModel, ModelFamily
 from shared.language.pipe_blueprints import PipeSearch, SearchSetting
 from shared.runtime.content_values import ContentRefused, ContentValidator
@@ -39,7 +40,6 @@ from worker.providers.chat import ProviderError
 from worker.providers.registry import OPENAI
 from worker.providers.search import SearchFilters, SearchProvider, SearchRequest
 
-DEFAULT_SEARCH: Final = "@default-search"
 JOB_CATEGORY: Final = "search"
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Final, cast
 
+from shared.language.model_choice import llm_defaults
 from shared.language.model_deck import ModelFamily
 from shared.language.pipe_blueprints import LLMSetting, PipeStructure
 from shared.runtime.content_values import ContentValidator
 from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from worker.operators.context import OperatorContext
-from worker.operators.llm import DEFAULT_FOR_OBJECT, DEFAULT_FOR_TEXT
 from worker.operators.model_calls import (
     CHAT_TIMEOUT_SECONDS,
     call_timeout,
@@ -44,9 +44,7 @@ async def run_structure(call: OperatorCall, context: OperatorContext) -> Produce
     (stuff,) = call.inputs.values()
     setting = blueprint.model if isinstance(blueprint.model, LLMSetting) else None
     chosen = setting.model if setting is not None else cast("str | None", blueprint.model)
-    handle, model = resolve_model(
-        context.deck, ModelFamily.LLM, chosen, [DEFAULT_FOR_OBJECT, DEFAULT_FOR_TEXT]
-    )
+    handle, model = resolve_model(context.deck, ModelFamily.LLM, chosen, list(llm_defaults(structured=True)))
     temperature, max_tokens = sampling(setting)
     request = ChatRequest(
         model=model.model,
