@@ -99,7 +99,7 @@ def load_library(sources: Sequence[BundleSource]) -> Library:
     """The library of bundles that already validated, without the checks (the workflow rebuilds it).
 
     Parsing and assembly only: the checks and the dry-run sweep ran when the API accepted the run,
-    against the API's model deck, which the workers need not share.
+    against the service's model deck, the one the workers resolve models in (`service_deck`).
     """
     bundles: list[BundleBlueprint] = []
     lines: dict[tuple[str, str, str], int] = {}
