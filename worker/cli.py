@@ -208,6 +208,14 @@ def dev(
             envvar="TEMPORAL_DEV_PORT", metavar="PORT", help="Port of the embedded Temporal dev server."
         ),
     ] = 7233,
+    temporal_ui_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="TEMPORAL_DEV_UI_PORT",
+            metavar="PORT",
+            help="Port of the Temporal UI (default: the Temporal port + 1000).",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole service locally: Temporal, a worker and the API.
 
@@ -216,7 +224,10 @@ def dev(
     from worker.dev_stack import run_dev_stack
 
     data_dir = _worker_settings().data_dir
-    raise typer.Exit(run_dev_stack(api_port=port, temporal_port=temporal_port, data_dir=data_dir))
+    code = run_dev_stack(
+        api_port=port, temporal_port=temporal_port, temporal_ui_port=temporal_ui_port, data_dir=data_dir
+    )
+    raise typer.Exit(code)
 
 
 @callbacks_app.command("listen")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from shared.runs.names import SEARCH_ATTRIBUTES
+from worker.parent_death import end_with_parent
 
 HOST = "127.0.0.1"
 
@@ -69,8 +70,12 @@ def start_dev_server(
     ui_port: int | None = None,
     log: IO[bytes] | None = None,
     ready_timeout: float = 30,
+    die_with_parent: bool = False,
 ) -> DevServer:
-    """Start the dev server on `HOST:port` and wait until it accepts connections."""
+    """Start the dev server on `HOST:port` and wait until it accepts connections.
+
+    `die_with_parent`: the server gets SIGTERM when this process dies, even killed hard (Linux).
+    """
     args = [
         str(temporal_binary()),
         "server",
@@ -93,7 +98,11 @@ def start_dev_server(
     args += ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
     # Its own session: a terminal's Ctrl-C goes to our process, which stops the server after its clients.
     process = subprocess.Popen(  # noqa: S603 -- fixed argv of our own binary
-        args, stdout=log or subprocess.DEVNULL, stderr=log or subprocess.DEVNULL, start_new_session=True
+        args,
+        stdout=log or subprocess.DEVNULL,
+        stderr=log or subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=end_with_parent() if die_with_parent else None,
     )
     server = DevServer(process, port, ui_port)
     deadline = time.monotonic() + ready_timeout
@@ -103,9 +112,13 @@ def start_dev_server(
             raise DevServerError(msg)
         try:
             with socket.create_connection((HOST, port), timeout=0.2):
-                return server
+                pass
         except OSError:
             time.sleep(0.05)
+            continue
+        # A server that finds its port taken exits: an answer counts only while ours still runs.
+        if process.poll() is None:
+            return server
     server.stop()
     msg = f"the Temporal dev server did not listen on {HOST}:{port} within {ready_timeout:g} s"
     raise DevServerError(msg)
