@@ -195,6 +195,8 @@ class CpuMeter:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             return "other"
+        if "-m worker.dev_api" in command:  # `methodflow dev`'s API process
+            return "api"
         if "-m worker" in command:
             return "worker"
         if " dev " in f"{command} ":
