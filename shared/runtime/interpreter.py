@@ -27,6 +27,7 @@ from shared.runtime.call_site import CallSite, InvocationPath, PipeListener, Run
 from shared.runtime.compose import run_compose
 from shared.runtime.content_values import ContentRefused, ContentValidator
 from shared.runtime.controllers import ControllerRuns
+from shared.runtime.job_pool import run_bounded
 from shared.runtime.operator_call import OperatorCall, OperatorExecutor, OutputTarget, Produced
 from shared.runtime.pipe_contracts import PipeContract, PipeContracts
 from shared.runtime.run_failure import FailureCode, PipeRunError
@@ -264,13 +265,12 @@ class Interpreter:
 
         On the first failure the other jobs are cancelled, so a failed run leaves nothing running.
         """
-        semaphore = asyncio.Semaphore(self.options.concurrency) if bounded else None
+        if bounded:
+            # A task per running job only: a batch of thousands never creates thousands at once.
+            return await run_bounded(jobs, self.options.concurrency)
 
         async def guarded(job: Callable[[], Awaitable[_T]]) -> _T:
-            if semaphore is None:
-                return await job()
-            async with semaphore:
-                return await job()
+            return await job()
 
         tasks = [asyncio.ensure_future(guarded(job)) for job in jobs]
         try:
