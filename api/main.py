@@ -18,6 +18,7 @@ from api.body_limit import BodyLimitMiddleware
 from api.problems import UnexpectedErrorMiddleware, install_problem_handlers
 from api.request_id import RequestIdMiddleware
 from api.routes import meta, models, run_deliveries, run_events, run_lifecycle, runs, validate
+from api.routes.docs import install_docs
 from api.settings import ApiSettings, get_settings
 from api.temporal_gateway import TemporalGateway
 from api.validation_cache import ValidationCache
@@ -67,6 +68,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         summary="Runs MTHDS pipelines over HTTP, durably, on Temporal.",
         version=meta.IMPLEMENTATION_VERSION,
         lifespan=lifespan,
+        # Served by api/routes/docs.py with local assets instead of FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
         # `/v1/validate/` is a 404, not a redirect (§1).
         redirect_slashes=False,
         # Outermost first. The request id wraps everything so every answer carries it; the catch-all
@@ -86,6 +90,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     load_entry_points()
     load_function_modules(settings.function_modules)
     install_problem_handlers(app)
+    install_docs(app)
     app.include_router(meta.router)
     app.include_router(validate.router)
     app.include_router(models.router)
