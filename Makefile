@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8081
+# Browser tests drive Debian's chromium: a test tool's own browser download cannot be reached here.
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install run test check lint typecheck format bench compare-reference clean
 
@@ -17,10 +19,19 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "Debian's chromium is missing and cannot be installed here (needs root and apt-get):" \
+			"the browser tests will fail"; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/methodflow dev --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
