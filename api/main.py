@@ -17,7 +17,16 @@ from starlette.middleware.cors import CORSMiddleware
 from api.body_limit import BodyLimitMiddleware
 from api.problems import UnexpectedErrorMiddleware, install_problem_handlers
 from api.request_id import RequestIdMiddleware
-from api.routes import meta, models, run_deliveries, run_events, run_lifecycle, runs, validate
+from api.routes import (
+    meta,
+    models,
+    run_deliveries,
+    run_events,
+    run_lifecycle,
+    run_result_items,
+    runs,
+    validate,
+)
 from api.routes.docs import install_docs
 from api.settings import ApiSettings, get_settings
 from api.temporal_gateway import TemporalGateway
@@ -96,6 +105,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(runs.router)
     app.include_router(run_lifecycle.router)
+    app.include_router(run_result_items.router)
     app.include_router(run_events.router)
     app.include_router(run_deliveries.router)
     return app

@@ -1,0 +1,59 @@
+"""A page of a run's list output (`GET /v1/runs/{id}/results/items`): the items from `offset`, at most
+`limit`, with the list's total, so a client reads a 100,000-item output a page at a time.
+
+The page is cut from the run's final working memory as `/results` reads it (inline in the run's end, or
+stored when large).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.problems import ProblemError, request_invalid
+from api.run_records import RunRecord
+from shared.problems.catalogue import ProblemCode
+from shared.runtime.json_values import as_list, as_mapping
+
+MAX_PAGE_ITEMS = 1000
+
+
+def not_completed(record: RunRecord) -> ProblemError:
+    """409 `run.failed` for an ended run without results, carrying the run's own problem (§9.6)."""
+    return ProblemError(
+        ProblemCode.RUN_FAILED,
+        f"The run '{record.run_id}' ended {record.state.value}.",
+        params={"run_status": record.state.value},
+        pipeline_run_id=record.run_id,
+        run_error=record.error,
+    )
+
+
+def items_page(
+    memory: dict[str, Any], main_name: str | None, *, name: str | None, offset: int, limit: int
+) -> dict[str, Any]:
+    """The page of the list stuff `name` (the main stuff when None); 422 naming what does not fit."""
+    root = as_mapping(memory.get("root")) or {}
+    wanted = name or main_name
+    stuff = as_mapping(root.get(wanted)) if wanted else None
+    field = "name" if name is not None else "pipeline_run_id"
+    if stuff is None:
+        raise request_invalid(field=field, reason=f"the run has no output named '{wanted}'.")
+    content = as_mapping(stuff.get("content"))
+    items = as_list(content.get("items")) if content is not None else None
+    if items is None:
+        concept = stuff.get("concept", "value")
+        raise request_invalid(
+            field=field,
+            reason=f"the output '{wanted}' is a single {concept}, not a list: read it at /results.",
+        )
+    page = items[offset : offset + limit]
+    following = offset + len(page)
+    return {
+        "name": wanted,
+        "concept": stuff.get("concept"),
+        "total": len(items),
+        "offset": offset,
+        "limit": limit,
+        "items": page,
+        "next_offset": following if following < len(items) else None,
+    }

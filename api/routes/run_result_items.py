@@ -1,0 +1,42 @@
+"""`GET /v1/runs/{id}/results/items`: a run's list output read a page at a time (methodflow extension)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CallerDep, GatewayDep, SettingsDep
+from api.result_items import MAX_PAGE_ITEMS, items_page, not_completed
+from api.run_bodies import working_memory_of
+from api.run_records import owned_run
+from shared.runs.run_states import RunState
+
+router = APIRouter(tags=["runs"])
+
+
+@router.get("/v1/runs/{run_id}/results/items")
+async def run_result_items(
+    run_id: str,
+    caller: CallerDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    offset: Annotated[int, Query(ge=0, description="Index of the first item (0-based).")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_ITEMS, description="Items at most.")] = 100,
+    name: Annotated[
+        str | None, Query(max_length=256, description="A list output other than the main one.")
+    ] = None,
+) -> JSONResponse:
+    """A page of the run's list output: 202 while running, 409 `run.failed` when it did not succeed."""
+    client = await gateway.client()
+    record = await owned_run(client, run_id, caller)
+    if not record.state.is_terminal:
+        body = {"pipeline_run_id": run_id, "state": record.state.value, "status": record.state.value}
+        return JSONResponse(body, status_code=202, headers={"Retry-After": "2"})
+    if record.state != RunState.COMPLETED or record.end is None:
+        raise not_completed(record)
+    memory = await run_in_threadpool(working_memory_of, record.end, settings.blob_store)
+    page = items_page(memory, record.end.main_stuff_name, name=name, offset=offset, limit=limit)
+    return JSONResponse({"pipeline_run_id": run_id, **page})
