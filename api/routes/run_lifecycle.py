@@ -19,6 +19,7 @@ from api.delivery_reads import deliveries_of
 from api.deps import CallerDep, GatewayDep, SettingsDep, public_origin
 from api.problems import ProblemError, request_invalid
 from api.request_body import parse_request, read_json_object
+from api.result_items import not_completed
 from api.run_bodies import ARTIFACTS, results_body, tokens_usages_of, usage_summary, working_memory_of
 from api.run_cancel import request_cancel
 from api.run_listing import list_page
@@ -161,13 +162,7 @@ async def run_results(
         body = {"pipeline_run_id": run_id, "state": record.state.value, "status": record.state.value}
         return JSONResponse(body, status_code=202, headers={"Retry-After": "2"})
     if record.state != RunState.COMPLETED or record.end is None:
-        raise ProblemError(
-            ProblemCode.RUN_FAILED,
-            f"The run '{run_id}' ended {record.state.value}.",
-            params={"run_status": record.state.value},
-            pipeline_run_id=run_id,
-            run_error=record.error,
-        )
+        raise not_completed(record)
     memory = await run_in_threadpool(working_memory_of, record.end, settings.blob_store)
     usages = await run_in_threadpool(tokens_usages_of, record.end, settings.blob_store)
     return JSONResponse(results_body(run_id, record.end, memory, usages, wanted))
