@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
+from starlette.concurrency import run_in_threadpool
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
@@ -25,6 +26,8 @@ from shared.runs.names import RUN_WORKFLOW, STATE_ATTRIBUTE, run_workflow_id
 from shared.runs.run_states import RunState
 from shared.runs.timestamps import rfc3339
 from shared.runs.workflow_io import RunEnd, RunSpec
+from shared.storage.blob_store import BlobNotFoundError, BlobStore
+from shared.storage.run_storage import get_method_tree
 
 STATE_KEY = SearchAttributeKey.for_keyword(STATE_ATTRIBUTE)
 
@@ -136,6 +139,20 @@ async def read_spec(client: Client, record: RunRecord) -> RunSpec | None:
         spec = decoded[0]
         return spec if isinstance(spec, RunSpec) else None
     return None
+
+
+async def method_files(spec: RunSpec, store: BlobStore) -> dict[str, Any] | None:
+    """The `files` tree the run was sent, as sent; None when its method came another way.
+
+    Runs carry the tree inline in their input (older runs) or name it by digest in the blob store,
+    so that the method travels once. A tree storage has lost is left out rather than failing the read.
+    """
+    if spec.files is not None or spec.files_digest is None:
+        return spec.files
+    try:
+        return await run_in_threadpool(get_method_tree, store, spec.files_digest)
+    except BlobNotFoundError:
+        return None
 
 
 def _with_end(record: RunRecord, end: RunEnd) -> RunRecord:

@@ -59,7 +59,7 @@ from shared.runtime.run_pipeline import (
     prepare_memory,
     select_pipe,
 )
-from shared.storage.run_storage import put_method, run_key
+from shared.storage.run_storage import put_method, put_method_tree, run_key
 from shared.storage.stored_inputs import store_data_urls
 
 TENANT_KEY = SearchAttributeKey.for_keyword(TENANT_ATTRIBUTE)
@@ -180,7 +180,7 @@ async def _check_payload_size(client: Client, spec: RunSpec, body: RunRequestBod
     source = next((name for name in SOURCE_FIELDS if getattr(body, name) is not None), "mthds_contents")
     parts: Mapping[str, object] = {
         **spec.extra,
-        source: [spec.bundles, spec.files],
+        source: spec.bundles,
         "inputs": spec.inputs,
     }
     field = max(parts, key=lambda name: len(pydantic_core.to_json(parts[name])))
@@ -241,7 +241,9 @@ def _prepared_spec(
     except InputRefused as refused:
         raise input_refused(refused) from refused
     method_digest = put_method(store, sources)
-    files = body.files if isinstance(body.files, dict) else None
+    # The workflow input carries the bundles; the tree, which holds them too, is stored and named by
+    # digest so the method travels once (the v0.16 list form was never kept, as before).
+    files_digest = put_method_tree(store, body.files) if isinstance(body.files, dict) else None
     return RunSpec(
         run_id=run_id,
         identity=caller.identity,
@@ -260,7 +262,7 @@ def _prepared_spec(
         callback_urls=body.callback_urls or [],
         public_base_url=public_origin(request, settings),
         run_timeout_seconds=body.run_timeout_seconds or settings.run_timeout_seconds,
-        files=files,
+        files_digest=files_digest,
         extra=unknown_members(data),
     )
 

@@ -24,7 +24,7 @@ from api.run_bodies import ARTIFACTS, results_body, tokens_usages_of, usage_summ
 from api.run_cancel import request_cancel
 from api.run_listing import list_page
 from api.run_progress import COUNTERS_ONLY, run_progress
-from api.run_records import RunRecord, owned_run, read_spec
+from api.run_records import RunRecord, method_files, owned_run, read_spec
 from shared.problems.catalogue import ProblemCode
 from shared.runs.invocations import invocations, summary
 from shared.runs.run_states import RunState
@@ -56,8 +56,9 @@ async def get_run(
     origin = public_origin(request, settings)
     client = await gateway.client()
     record = await owned_run(client, run_id, caller)
-    spec = await read_spec(client, record)
     store = settings.blob_store
+    spec = await read_spec(client, record)
+    files = await method_files(spec, store) if spec is not None else None
     deliveries = [
         {"delivery_id": item["delivery_id"], "url": item["url"], "state": item["state"]}
         for item in await deliveries_of(client, record, caller, store)
@@ -84,7 +85,7 @@ async def get_run(
             "deliveries": deliveries,
             # methodflow: what the run's model calls cost (null while running, or with no priced call).
             "usage": usage_summary(record.end),
-            **({"files": spec.files} if spec is not None and spec.files is not None else {}),
+            **({"files": files} if files is not None else {}),
             "method_id": None,
             "org_id": None,
             "method_version": None,

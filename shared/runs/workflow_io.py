@@ -1,8 +1,9 @@
 """The typed payloads of the run workflow and its activities (one input object each, as in the Temporal
 samples). Pure pydantic models, carried by the pydantic data converter.
 
-Payloads stay small: the method travels as its bundle texts once (workflow input), activities name it
-by digest, and large outputs are stored and referenced (`output_ref`).
+Payloads stay small: the method travels as its bundle texts once (workflow input; a `files` tree is
+stored and named by digest), activities name it by digest, and large outputs are stored and referenced
+(`output_ref`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ class RunSpec(_Payload):
     # Where `result_url` points (PUBLIC_BASE_URL, else the origin of the request that created the run).
     public_base_url: str = ""
     run_timeout_seconds: float = 21600
+    # A method sent as `files`: the tree is stored by content (`methods/trees/<digest>.json`) and only
+    # its digest rides here, beside the bundles. Runs started before that carry the tree inline in
+    # `files`; both stay decodable, and the run record reads whichever is set.
+    files_digest: str | None = None
     files: dict[str, Any] | None = None
     extra: dict[str, Any] = Field(default_factory=dict[str, Any])
 

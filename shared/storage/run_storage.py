@@ -1,6 +1,7 @@
 """Where a run's durable files live in the blob store: method sources by digest, outputs by run.
 
-Keys: `methods/<sha256>.json` (content-addressed, shared by every run of the same bundles) and
+Keys: `methods/<sha256>.json` (content-addressed, shared by every run of the same bundles), the method
+trees requests sent as `files` at `methods/trees/<sha256>.json` (content-addressed too), and
 `<tenant prefix>/runs/<run id>/...` (http-api.md §14, `STORAGE`).
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.language.report import BundleSource
@@ -39,6 +40,27 @@ def get_method(store: BlobStore, digest: str) -> list[BundleSource]:
     """The bundles stored under `digest`; raises `BlobNotFoundError`."""
     raw: list[dict[str, str]] = json.loads(store.get(f"{STORAGE_SCHEME}methods/{digest}.json"))
     return [BundleSource(path=item["path"], text=item["text"]) for item in raw]
+
+
+def put_method_tree(store: BlobStore, files: Mapping[str, Any]) -> str:
+    """Store a request's `files` map once, as sent; return the SHA-256 of its stored JSON.
+
+    The workflow input then carries the digest instead of the tree, whose bundles it already holds:
+    the method travels once. The key names the content, so the loser of a race for a run id can
+    never overwrite the winner's tree.
+    """
+    data = json.dumps(files, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    digest = hashlib.sha256(data).hexdigest()
+    key = f"methods/trees/{digest}.json"
+    if not store.exists(key):
+        store.put(key, data, "application/json")
+    return digest
+
+
+def get_method_tree(store: BlobStore, digest: str) -> dict[str, Any]:
+    """The `files` map stored under `digest`, in the order it was sent; raises `BlobNotFoundError`."""
+    tree: dict[str, Any] = json.loads(store.get(f"{STORAGE_SCHEME}methods/trees/{digest}.json"))
+    return tree
 
 
 def run_key(storage_prefix: str, run_id: str, name: str) -> str:
