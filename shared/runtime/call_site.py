@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from shared.language.natives import NATIVE_DOMAIN
+from shared.runtime.batch_failures import BatchFailureMode
 
 if TYPE_CHECKING:
     from shared.language.library import PipeEntry
+    from shared.runtime.batch_failures import ItemFailure
 
 TEXT = f"{NATIVE_DOMAIN}.Text"
 MAX_DEPTH = 20  # the reference's nesting limit
@@ -41,6 +43,10 @@ class RunOptions:
     # Awaited before every pipe invocation: the workflow uses it to hand control back to Temporal every
     # few pipes, so a long stretch of in-workflow pipes never holds one workflow task for seconds.
     pace: Callable[[], Awaitable[None]] | None = None
+    # What a failed batch item does (`batch_failures`); under COLLECT each one is appended to
+    # `failed_items` when given (the workflow reads it at the run's end), else to the interpreter's own.
+    batch_failures: BatchFailureMode = BatchFailureMode.FAIL
+    failed_items: list[ItemFailure] | None = field(default=None, compare=False, hash=False)
 
 
 PATH_SEPARATOR = "/"

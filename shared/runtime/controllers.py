@@ -21,6 +21,7 @@ from shared.language.pipe_blueprints import (
 from shared.language.slots import Slot
 from shared.language.template_analysis import TemplateCategory
 from shared.language.template_render import TemplateRenderFault, render_expression, render_template
+from shared.runtime.batch_failures import ItemFailure
 from shared.runtime.binding_values import as_content, first_empty_path, walk_values
 from shared.runtime.call_site import CallSite, InvocationPath, snake_case
 from shared.runtime.content_values import ContentRefused
@@ -166,6 +167,10 @@ class ControllerRuns:
     ) -> Value:
         """Run `callee` once per item of the list under `list_name` (at `path/item_<n>`); outputs in item
         order, absences dropped. `entry` is the batching pipe: the PipeBatch, or the sequence of a step.
+
+        A failed item's failure names its 0-based index (`batch_failures.py`); it fails the batch, and
+        the other items are cancelled, unless the run collects item failures: then the item is dropped
+        from the output and recorded, and the batch goes on.
         """
         held = memory.lookup(list_name)
         if isinstance(held, Absence):
@@ -188,16 +193,25 @@ class ControllerRuns:
         items = held.items()
         interpreter.notify_batch(entry, path, len(items))
 
-        def job(number: int, item: Any) -> Any:
-            async def run_item() -> Value:
+        def job(index: int, item: Any) -> Any:
+            async def run_item() -> Value | ItemFailure:
                 child = memory.fork()
                 child.store(item_name, interpreter.new_stuff(item_name, held.concept, item), main=False)
-                return await interpreter.run_pipe(callee, child, CallSite(), path.item(number))
+                item_path = path.item(index + 1)  # paths count items from 1 (http-api.md §9.5)
+                try:
+                    return await interpreter.run_pipe(callee, child, CallSite(), item_path)
+                except PipeRunError as failure:
+                    failure.at_item(entry.code, index, item_path.wire())
+                    if not interpreter.collects(failure):
+                        raise
+                    return ItemFailure(entry.code, item_path.wire(), index, failure)
 
             return run_item
 
-        jobs = (job(number, item) for number, item in enumerate(items, start=1))
-        results = await interpreter.gather_in_order(jobs, bounded=True)
+        jobs = (job(index, item) for index, item in enumerate(items))
+        results: list[Value | ItemFailure] = await interpreter.gather_in_order(jobs, bounded=True)
+        # Recorded once the batch ends, in item order, whatever order the items failed in.
+        interpreter.failed_items.extend(result for result in results if isinstance(result, ItemFailure))
         outputs = [result for result in results if isinstance(result, Stuff)]
         item_concept = outputs[0].concept if outputs and concept == f"{NATIVE_DOMAIN}.Dynamic" else concept
         return interpreter.new_stuff(

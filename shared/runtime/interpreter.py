@@ -23,6 +23,7 @@ from shared.language.pipe_blueprints import (
     PipeParallel,
     PipeSequence,
 )
+from shared.runtime.batch_failures import BatchFailureMode, ItemFailure, is_collectable
 from shared.runtime.call_site import CallSite, InvocationPath, PipeListener, RunOptions, snake_case
 from shared.runtime.compose import run_compose
 from shared.runtime.content_values import ContentRefused, ContentValidator
@@ -61,6 +62,9 @@ class Interpreter:
         self.contracts = PipeContracts(library)
         self._fits: dict[tuple[str, str], bool] = {}
         self._controllers = ControllerRuns(self)
+        given = self.options.failed_items
+        # The batch items failed and collected so far (`batch_failures: "collect"`), batch by batch.
+        self.failed_items: list[ItemFailure] = given if given is not None else []
 
     async def run(self, pipe_ref: str, memory: WorkingMemory, site: CallSite | None = None) -> Value:
         """Run the pipe `pipe_ref` over `memory`; its output lands in `memory` and is returned."""
@@ -279,6 +283,10 @@ class Interpreter:
             for task in tasks:
                 task.cancel()
             raise
+
+    def collects(self, failure: PipeRunError) -> bool:
+        """Whether a batch item's `failure` is recorded (and the item dropped) rather than failing the run."""
+        return self.options.batch_failures is BatchFailureMode.COLLECT and is_collectable(failure)
 
     def notify_batch(self, entry: PipeEntry, path: InvocationPath, total: int) -> None:
         """Tell the listener that the batch at `path` fans out over `total` items (before any runs)."""

@@ -39,8 +39,14 @@ async def run_bounded(jobs: Iterable[Callable[[], Awaitable[_T]]], limit: int) -
         task.add_done_callback(settled)
 
     async def run(index: int, job: Callable[[], Awaitable[_T]]) -> None:
+        nonlocal stopping
         try:
             results[index] = await job()
+        except BaseException:
+            # A failed (or cancelled) job hands its slot to no one: the pool is ending, and a job started
+            # now would run (a batch item's activity scheduled) before the failure is seen.
+            stopping = True
+            raise
         finally:
             # Where a semaphore's release wakes the next waiter: before this task's end is seen.
             start_next()

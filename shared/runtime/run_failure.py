@@ -70,6 +70,21 @@ class PipeRunError(Exception):
             self.pipe = pipe
         return self
 
+    def at_item(self, batch_pipe: str, item_index: int, item_path: str) -> PipeRunError:
+        """This failure, attributed to item `item_index` (0-based, its position in the batched list) of
+        the batch `batch_pipe`, at invocation `item_path`, unless an inner batch's item claimed it first
+        (the innermost item is the one that failed; its path names the outer items).
+        """
+        if "item_index" not in self.params:
+            self.params = {
+                **self.params,
+                "batch_pipe": batch_pipe,
+                "item_index": item_index,
+                "item_path": item_path,
+            }
+            self.message = f"item {item_index} (0-based) of the batch '{batch_pipe}' failed: {self.message}"
+        return self
+
     def problem(self) -> dict[str, Any]:
         """The failure as a problem item (`code`, `detail`, `params`, `location.pipe`)."""
         item: dict[str, Any] = {"code": self.code, "detail": self.message}
