@@ -78,6 +78,17 @@ async def test_a_large_tree_runs_and_its_files_read_back_intact(
         again = await stack.client.post("/v1/start", json=body)
         assert again.status_code == 200, again.text[:500]
         assert again.json()["pipeline_run_id"] == run_id
+        # A second run of the same tree shares its one stored copy.
+        other = await stack.client.post("/v1/execute", json={**body, "pipeline_run_id": f"{run_id}-2"})
+        assert other.status_code == 200, other.text[:500]
+        stored = list((tmp_path / "storage" / "methods" / "trees").glob("*.json"))
+        assert len(stored) == 1
+        # A tree storage has lost leaves the record readable, without `files`.
+        stored[0].unlink()
+        lost = await stack.client.get(f"/v1/runs/{run_id}")
+        assert lost.status_code == 200, lost.text[:500]
+        assert "files" not in lost.json()
+        assert lost.json()["mthds_contents"] == bundles
     temporal = await connect(temporal_address)
     size = await _input_bytes(temporal, run_workflow_id(SINGLE_TENANT, run_id))
     assert size < 1.5 * bundle_bytes, f"the workflow input takes {size} bytes for {bundle_bytes} of bundles"
