@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         RunSpec,
         StoreOutputTask,
     )
+    from shared.runtime.batch_failures import BatchFailureMode, ItemFailure, failure_records
     from shared.runtime.call_site import RunOptions
     from shared.runtime.caller_inputs import InputRefused
     from shared.runtime.run_failure import FailureCode, PipeRunError
@@ -81,6 +82,8 @@ class RunPipelineWorkflow:
         self._ended: RunState | None = None
         self._final_memory: dict[str, Any] | None = None
         self._executor: ActivityOperatorExecutor | None = None
+        # Batch items that failed under `batch_failures: "collect"`, recorded by the interpreter.
+        self._failed_items: list[ItemFailure] = []
 
     @workflow.run
     async def run(self, spec: RunSpec) -> RunEnd:
@@ -92,6 +95,7 @@ class RunPipelineWorkflow:
             # The end's own time, where listings read it: every route shows one `finished_at` (§9.2).
             workflow.upsert_memo({"finished_at": settled.finished_at})
         end = await self._with_usage(spec, settled)
+        end = await self._with_batch_failures(spec, end)
         if spec.callback_urls:
             await self._start_callbacks(spec, end)
         return await self._with_progress(spec, log, end)
@@ -161,7 +165,12 @@ class RunPipelineWorkflow:
                 library,
                 request,
                 executor,
-                RunOptions(seed=spec.run_id, pace=_Pacer(policy.history_event_budget)),
+                RunOptions(
+                    seed=spec.run_id,
+                    pace=_Pacer(policy.history_event_budget),
+                    batch_failures=spec.batch_failures,
+                    failed_items=self._failed_items,
+                ),
                 log,
             )
         )
@@ -234,6 +243,20 @@ class RunPipelineWorkflow:
             return end.model_copy(update={**totals, "tokens_usages": list(records)})
         ref = await self._store_output(spec, text, "tokens_usages.json")
         return end.model_copy(update={**totals, "tokens_usages_ref": ref})
+
+    async def _with_batch_failures(self, spec: RunSpec, end: RunEnd) -> RunEnd:
+        """Under `batch_failures: "collect"`, the run's end with its failed items: inline when small, else
+        stored. Other runs are left as they were (no command added: their histories replay unchanged).
+        """
+        if spec.batch_failures is not BatchFailureMode.COLLECT:
+            return end
+        records = failure_records(self._failed_items, pipeline_run_id=spec.run_id)
+        text = json.dumps(records, ensure_ascii=False)
+        policy = await self._worker_policy()
+        if len(text.encode("utf-8")) <= policy.output_inline_max_bytes:
+            return end.model_copy(update={"batch_failures": records})
+        ref = await self._store_output(spec, text, "batch_failures.json")
+        return end.model_copy(update={"batch_failures_ref": ref})
 
     async def _with_progress(self, spec: RunSpec, log: ProgressLog, end: RunEnd) -> RunEnd:
         """The run's end with its final progress log: inline when small, else its events stored in parts."""

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.runs.run_states import RunState
+from shared.runtime.batch_failures import BatchFailureMode
 from shared.runtime.usage import UsageRecord
 
 # The most progress events one query answer carries (about 400 KB): readers page through longer logs.
@@ -83,6 +84,8 @@ class RunSpec(_Payload):
     files_digest: str | None = None
     files: dict[str, Any] | None = None
     extra: dict[str, Any] = Field(default_factory=dict[str, Any])
+    # The request option `batch_failures`; runs started before it existed decode as "fail".
+    batch_failures: BatchFailureMode = BatchFailureMode.FAIL
 
 
 class StuffPayload(_Payload):
@@ -147,6 +150,10 @@ class RunEnd(_Payload):
     cost_usd: float | None = None
     tokens: dict[str, int] = Field(default_factory=dict[str, int])
     model_calls: int = 0
+    # Under `batch_failures: "collect"`, the failed batch items (`ItemFailure.record`): inline when
+    # small, else stored (`batch_failures.json`); both None when the run did not collect.
+    batch_failures: list[dict[str, Any]] | None = None
+    batch_failures_ref: str | None = None
 
 
 class CancelAnswer(_Payload):
