@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 
@@ -16,6 +16,7 @@ from api.method_source import MethodSourceFields
 from api.problems import ProblemError, request_invalid
 from api.settings import ApiSettings
 from shared.problems.catalogue import ProblemCode
+from shared.runtime.batch_failures import BatchFailureMode
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _VISIBLE_ASCII = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -38,6 +39,13 @@ class RunRequestBody(MethodSourceFields):
     orchestration_mode: str | None = None
     run_timeout_seconds: float | None = Field(
         default=None, description="methodflow extension: a shorter run time limit than RUN_TIMEOUT_SECONDS."
+    )
+    batch_failures: str | None = Field(
+        default=None,
+        description=(
+            "methodflow extension: 'fail' (default) ends the run at a batch's first failed item; 'collect' "
+            "leaves failed items out of the batch's output and lists them in the results' batch_failures."
+        ),
     )
 
     @property
@@ -84,6 +92,12 @@ def check_request_fields(body: RunRequestBody, data: dict[str, Any], settings: A
             field="run_timeout_seconds",
             reason=f"it must be over 0 and at most {settings.run_timeout_seconds:g}.",
         )
+    if body.batch_failures is not None and body.batch_failures not in set(BatchFailureMode):
+        raise request_invalid(
+            field="batch_failures",
+            reason=f"it must be {' or '.join(repr(mode.value) for mode in BatchFailureMode)}.",
+        )
+    _check_list_sizes(body.inputs, settings.batch_max_items)
     for key in _UNSUPPORTED_KEYS:
         if data.get(key) is not None:
             raise ProblemError(
@@ -98,6 +112,29 @@ def check_request_fields(body: RunRequestBody, data: dict[str, Any], settings: A
             params={"requested_mode": body.orchestration_mode},
         )
     _check_callback_urls(body.callback_urls, settings)
+
+
+def _check_list_sizes(inputs: dict[str, Any] | None, limit: int) -> None:
+    """422 naming the first input whose list holds more than `limit` (BATCH_MAX_ITEMS) items."""
+    for name, value in (inputs or {}).items():
+        size = _list_size(value)
+        if size > limit:
+            field = f"inputs.{name}"
+            raise ProblemError(
+                ProblemCode.REQUEST_INVALID,
+                f"The request's field '{field}' holds a list of {size} items, over the {limit} items a "
+                "list input may hold (BATCH_MAX_ITEMS).",
+                params={"field": field, "limit": limit, "size": size},
+                location={"field": field},
+                next_step_detail="Split the list over several runs, then send the requests again.",
+            )
+
+
+def _list_size(value: Any) -> int:
+    """The items of a list input: the value itself, or the `content` of a `{concept, content}` envelope."""
+    if isinstance(value, dict) and "content" in value:
+        value = cast("dict[str, Any]", value)["content"]
+    return len(cast("list[Any]", value)) if isinstance(value, list) else 0
 
 
 def _check_callback_urls(urls: list[str] | None, settings: ApiSettings) -> None:

@@ -51,6 +51,7 @@ from shared.runs.request_digest import request_digest
 from shared.runs.run_states import RunState
 from shared.runs.timestamps import rfc3339
 from shared.runs.workflow_io import BundleText, RunSpec
+from shared.runtime.batch_failures import BatchFailureMode
 from shared.runtime.caller_inputs import InputRefused, refuse_reserved_keys
 from shared.runtime.run_pipeline import (
     RunRequest,
@@ -262,6 +263,7 @@ def _prepared_spec(
         callback_urls=body.callback_urls or [],
         public_base_url=public_origin(request, settings),
         run_timeout_seconds=body.run_timeout_seconds or settings.run_timeout_seconds,
+        batch_failures=BatchFailureMode(body.batch_failures or BatchFailureMode.FAIL),
         files_digest=files_digest,
         extra=unknown_members(data),
     )

@@ -91,6 +91,8 @@ class ApiSettings(ServiceSettings):
     max_callback_urls: PositiveInt = 5
     max_callback_url_len: PositiveInt = 2048
     max_input_file_mib: PositiveInt = 50
+    # The most items a list input may hold: a longer one is refused before any run starts.
+    batch_max_items: PositiveInt = 1_000_000
 
     # Runs (§14): where they go, how long `/execute` waits, how long a run may take.
     temporal_address: str | None = None
