@@ -17,6 +17,7 @@ ARTIFACTS = (
     "main_stuff",
     "working_memory",
     "tokens_usages",
+    "batch_failures",
 )
 
 
@@ -36,6 +37,15 @@ def tokens_usages_of(end: RunEnd, store: BlobStore) -> list[dict[str, Any]]:
         usages: list[dict[str, Any]] = get_json(store, end.tokens_usages_ref)
         return usages
     return [record.model_dump(mode="json") for record in end.tokens_usages]
+
+
+def batch_failures_of(end: RunEnd, store: BlobStore) -> list[dict[str, Any]] | None:
+    """methodflow: the failed batch items of a run that collected them (`batch_failures: "collect"`),
+    inline in the result or in storage when many; None when the run did not collect."""
+    if end.batch_failures_ref is not None:
+        failures: list[dict[str, Any]] = get_json(store, end.batch_failures_ref)
+        return failures
+    return end.batch_failures
 
 
 def usage_summary(end: RunEnd | None) -> dict[str, Any] | None:
@@ -70,9 +80,10 @@ def execute_body(
     end: RunEnd,
     memory: dict[str, Any],
     usages: list[dict[str, Any]],
+    failures: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """§5: a completed run with its whole working memory."""
-    return {
+    """§5: a completed run with its whole working memory; `batch_failures` (methodflow) when collected."""
+    body: dict[str, Any] = {
         "pipeline_run_id": run_id,
         "workflow_id": workflow_id,
         "created_at": created_at,
@@ -92,6 +103,9 @@ def execute_body(
             "usage_assembly_error": None,
         },
     }
+    if failures is not None:
+        body["batch_failures"] = failures
+    return body
 
 
 def results_body(
@@ -100,8 +114,10 @@ def results_body(
     memory: dict[str, Any],
     usages: list[dict[str, Any]],
     artifacts: tuple[str, ...] | None,
+    failures: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """§9.6 200: the main stuff's content, the memory and the artefacts (absent when not asked for)."""
+    """§9.6 200: the main stuff's content, the memory and the artefacts (absent when not asked for);
+    methodflow's `batch_failures` when the run collected them, or when asked for (then null if not)."""
     main_name = end.main_stuff_name
     main_stuff = memory.get("root", {}).get(main_name, {}).get("content") if main_name else None
     full: dict[str, Any] = {
@@ -117,7 +133,9 @@ def results_body(
         "usage_assembly_error": None,
     }
     if artifacts is None:
-        return {"pipeline_run_id": run_id, **full}
+        extension = {"batch_failures": failures} if failures is not None else {}
+        return {"pipeline_run_id": run_id, **full, **extension}
+    full["batch_failures"] = failures
     body: dict[str, Any] = {"pipeline_run_id": run_id}
     for name in artifacts:
         body[name] = full[name]

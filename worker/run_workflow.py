@@ -115,6 +115,8 @@ class RunPipelineWorkflow:
             )
             return _end(log, RunState.FAILED, error, status)
         except PipeRunError as failure:
+            # The failure cancelled its siblings (the other items of a batch, branches of a parallel).
+            log.cancel_running()
             error, status = failure_error(failure, pipeline_run_id=spec.run_id)
             return _end(log, RunState.FAILED, error, status)
         except LibraryUnusable as exc:

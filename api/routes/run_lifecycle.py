@@ -20,7 +20,14 @@ from api.deps import CallerDep, GatewayDep, SettingsDep, public_origin
 from api.problems import ProblemError, request_invalid
 from api.request_body import parse_request, read_json_object
 from api.result_items import not_completed
-from api.run_bodies import ARTIFACTS, results_body, tokens_usages_of, usage_summary, working_memory_of
+from api.run_bodies import (
+    ARTIFACTS,
+    batch_failures_of,
+    results_body,
+    tokens_usages_of,
+    usage_summary,
+    working_memory_of,
+)
 from api.run_cancel import request_cancel
 from api.run_listing import list_page
 from api.run_progress import COUNTERS_ONLY, run_progress
@@ -166,7 +173,8 @@ async def run_results(
         raise not_completed(record)
     memory = await run_in_threadpool(working_memory_of, record.end, settings.blob_store)
     usages = await run_in_threadpool(tokens_usages_of, record.end, settings.blob_store)
-    return JSONResponse(results_body(run_id, record.end, memory, usages, wanted))
+    failures = await run_in_threadpool(batch_failures_of, record.end, settings.blob_store)
+    return JSONResponse(results_body(run_id, record.end, memory, usages, wanted, failures))
 
 
 def _artifacts(text: str | None) -> tuple[str, ...] | None:

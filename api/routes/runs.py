@@ -14,7 +14,7 @@ from temporalio.service import RPCError
 
 from api.deps import CallerDep, GatewayDep, SettingsDep, ValidationCacheDep
 from api.problems import RunProblem
-from api.run_bodies import execute_body, start_body, tokens_usages_of, working_memory_of
+from api.run_bodies import batch_failures_of, execute_body, start_body, tokens_usages_of, working_memory_of
 from api.run_records import RunRecord, read_run
 from api.run_request import RunRequestBody
 from api.run_submission import submit_run
@@ -80,8 +80,9 @@ async def _execute(
         raise RunProblem(end.error or {}, end.error_status or 500)
     memory = await run_in_threadpool(working_memory_of, end, settings.blob_store)
     usages = await run_in_threadpool(tokens_usages_of, end, settings.blob_store)
+    failures = await run_in_threadpool(batch_failures_of, end, settings.blob_store)
     return JSONResponse(
-        execute_body(run_id, submission.workflow_id, submission.created_at, end, memory, usages)
+        execute_body(run_id, submission.workflow_id, submission.created_at, end, memory, usages, failures)
     )
 
 

@@ -128,7 +128,14 @@ class ControllerRuns:
         callee = self.interpreter.callee(entry, step.pipe)
         contract = self.interpreter.contracts.of(callee)
         return await self._fan_out(
-            entry, callee, memory, list_name, step.batch_as or "", contract.output.concept, step_path
+            entry,
+            callee,
+            memory,
+            list_name,
+            step.batch_as or "",
+            contract.output.concept,
+            step_path,
+            written=step.batch_over,
         )
 
     async def batch(
@@ -164,9 +171,12 @@ class ControllerRuns:
         item_name: str,
         concept: str,
         path: InvocationPath,
+        *,
+        written: str | None = None,
     ) -> Value:
         """Run `callee` once per item of the list under `list_name` (at `path/item_<n>`); outputs in item
-        order, absences dropped. `entry` is the batching pipe: the PipeBatch, or the sequence of a step.
+        order, absences dropped. `entry` is the batching pipe: the PipeBatch, or the sequence of a step;
+        `written` is the list as the method names it, when it differs (a dotted `batch_over`).
 
         A failed item's failure names its 0-based index (`batch_failures.py`); it fails the batch, and
         the other items are cancelled, unless the run collects item failures: then the item is dropped
@@ -185,9 +195,9 @@ class ControllerRuns:
             what = "nothing" if held is None else f"a single {held.concept}"
             raise PipeRunError(
                 FailureCode.BATCH_INPUT_NOT_LIST,
-                f"pipe '{entry.code}' batches over '{list_name}', which holds {what}, not a list",
+                f"pipe '{entry.code}' batches over '{written or list_name}', which holds {what}, not a list",
                 pipe=entry.code,
-                params={"input": list_name},
+                params={"input": written or list_name},
             )
         interpreter = self.interpreter
         items = held.items()
