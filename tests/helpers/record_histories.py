@@ -1,7 +1,8 @@
 """Records the workflow histories that the replay test replays: representative runs through the real stack.
 
 Run it deliberately, never to make a failing replay test pass (tests/data/histories/README.md):
-`.venv/bin/python -m tests.helpers.record_histories`. It starts its own dev server on a free loopback port.
+`.venv/bin/python -m tests.helpers.record_histories [name ...]` (only the named recordings when names are
+given, so a new recording joins the old files without rewriting them). It starts its own dev server on a free loopback port.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import asyncio
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from temporalio.client import Client, WorkflowHistory
 
 from api.auth import SINGLE_TENANT
 from shared.runs.names import RUN_OPERATOR_ACTIVITY, run_workflow_id
+from tests.helpers.batch_functions import MARKED
 from tests.helpers.run_functions import FAILING, SLOW
 from tests.helpers.run_stack import RunStack, run_stack
 from worker.dev_server import free_port, start_dev_server
@@ -105,6 +107,22 @@ branch_pipe_code = "hello"
 input_list_name = "names"
 input_item_name = "name"
 
+[pipe.check_one]
+type = "PipeFunc"
+description = "Fails for names marked bad, as an activity"
+inputs = {{ name = "Text" }}
+output = "Text"
+function_name = "{MARKED}"
+
+[pipe.check_all]
+type = "PipeBatch"
+description = "One activity per name; failures collected when the request asks"
+inputs = {{ names = "Text[]" }}
+output = "Text[]"
+branch_pipe_code = "check_one"
+input_list_name = "names"
+input_item_name = "name"
+
 [pipe.greet_then_fail]
 type = "PipeSequence"
 description = "Compose, then a failing function"
@@ -129,6 +147,7 @@ class Recording:
     cancel: bool = False
     run_timeout_seconds: float | None = None
     output_inline_max_kib: int = 256
+    extra: dict[str, Any] = field(default_factory=dict[str, Any])  # more members of the request body
 
     @property
     def worker_overrides(self) -> dict[str, Any]:
@@ -155,6 +174,17 @@ RECORDINGS = (
     Recording(
         "long_compose_batch", "hello_all", {"names": [f"n{index}" for index in range(120)]}, "COMPLETED"
     ),
+    # Since tenant-scoped run ids (issue 13): the cancel is a workflow update the workflow answers, and
+    # the run's end time goes to the memo (a patched command).
+    Recording("cancelled_by_update", "greet", {"name": "Ada"}, "CANCELLED", slow_seconds=60, cancel=True),
+    # Issue 14's first slice: a batch whose failing item is collected, not fatal.
+    Recording(
+        "batch_failures_collected",
+        "check_all",
+        {"names": ["a", "bad-b", "c"]},
+        "COMPLETED",
+        extra={"batch_failures": "collect"},
+    ),
 )
 
 
@@ -172,6 +202,7 @@ async def record(stack: RunStack, temporal: Client, recording: Recording, run_id
         "pipe_code": recording.pipe_code,
         "inputs": recording.inputs,
         "pipeline_run_id": run_id,
+        **recording.extra,
     }
     if recording.run_timeout_seconds is not None:
         body["run_timeout_seconds"] = recording.run_timeout_seconds
@@ -209,11 +240,13 @@ async def _wait_for_running_activity(temporal: Client, run_id: str, within: floa
     raise RecordingError(msg)
 
 
-async def record_all(address: str, data_dir: Path) -> dict[str, WorkflowHistory]:
-    """Record every representative run on the server at `address`: recording name → history."""
+async def record_all(
+    address: str, data_dir: Path, names: frozenset[str] = frozenset()
+) -> dict[str, WorkflowHistory]:
+    """Record the representative runs named (all when none) on the server at `address`: name → history."""
     temporal = await connect(address)
     histories: dict[str, WorkflowHistory] = {}
-    for recording in RECORDINGS:
+    for recording in (recording for recording in RECORDINGS if not names or recording.name in names):
         os.environ["SLOW_SECONDS"] = str(recording.slow_seconds)
         async with run_stack(
             address, data_dir / recording.name, worker_overrides=recording.worker_overrides
@@ -223,10 +256,15 @@ async def record_all(address: str, data_dir: Path) -> dict[str, WorkflowHistory]
 
 
 def main() -> None:
+    """Records every run, or only those named as arguments (a new recording beside the old ones)."""
+    names = frozenset(sys.argv[1:])
+    unknown = names - {recording.name for recording in RECORDINGS}
+    if unknown:
+        sys.exit(f"no recording named {', '.join(sorted(unknown))}")
     server = start_dev_server(port=free_port())
     try:
         with tempfile.TemporaryDirectory() as data_dir:
-            histories = asyncio.run(record_all(server.address, Path(data_dir)))
+            histories = asyncio.run(record_all(server.address, Path(data_dir), names))
     finally:
         server.stop()
     # Written only once every run ended as expected: a failed recording leaves the old files alone.
