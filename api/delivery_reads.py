@@ -79,7 +79,7 @@ async def read_deliveries(
         return []
     ended = record.state.is_terminal
     callbacks_id = callbacks_workflow_id(record.workflow_id)
-    original = await read_round(client, callbacks_id, record.run_id) if ended else None
+    original = await read_round(client, callbacks_id, record.workflow_id) if ended else None
     return [await _delivery(client, record, caller, store, url, original) for url in urls]
 
 
@@ -91,11 +91,13 @@ async def _delivery(
     url: str,
     original: DeliveryRound | None,
 ) -> Delivery:
-    delivery_id = webhook_id(record.run_id, url)
+    # From the run's workflow id, as the worker derives it: the bare run id for runs started before
+    # run ids were scoped by tenant, so their ids are unchanged.
+    delivery_id = webhook_id(record.workflow_id, url)
     log = await run_in_threadpool(delivery_log, store, caller.storage_prefix, record.run_id, delivery_id)
     current, first_attempt = original, 1
     if original is not None and log.redelivery is not None:
-        redelivery = await read_round(client, log.redelivery.workflow_id, record.run_id)
+        redelivery = await read_round(client, log.redelivery.workflow_id, record.workflow_id)
         if redelivery is not None:  # else its start failed: the run's workflow is still in charge
             current, first_attempt = redelivery, log.redelivery.first_attempt
     item = delivery_item(
@@ -109,7 +111,7 @@ async def _delivery(
     return Delivery(url, delivery_id, item, log, current)
 
 
-async def read_round(client: Client, workflow_id: str, run_id: str) -> DeliveryRound | None:
+async def read_round(client: Client, workflow_id: str, webhook_key: str) -> DeliveryRound | None:
     """The delivery workflow `workflow_id` (its latest run), or None when there is none."""
     handle = client.get_workflow_handle(workflow_id, result_type=list[DeliveryOutcome])
     try:
@@ -119,7 +121,7 @@ async def read_round(client: Client, workflow_id: str, run_id: str) -> DeliveryR
         status = description.status
         if status == WorkflowExecutionStatus.COMPLETED and ENDED_MEMO not in memo:
             # A workflow started before the memo existed: its result names every URL's end.
-            ended = {webhook_id(run_id, outcome.url): outcome.state for outcome in await handle.result()}
+            ended = {webhook_id(webhook_key, outcome.url): outcome.state for outcome in await handle.result()}
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return None

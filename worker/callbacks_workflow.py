@@ -56,7 +56,7 @@ class DeliverCallbacksWorkflow:
             trying.cancel()
 
     async def _deliver(self, delivery: CallbackDelivery, url: str) -> DeliveryOutcome:
-        delivery_id = webhook_id(delivery.run_id, url)
+        delivery_id = webhook_id(delivery.webhook_key, url)
         outcome = await self._attempts(delivery, url, delivery_id)
         self._ended[delivery_id] = outcome.state
         if self._memo:
@@ -76,6 +76,7 @@ class DeliverCallbacksWorkflow:
             body=delivery.body,
             policy=policy,
             first_attempt=delivery.first_attempt,
+            run_workflow_id=delivery.run_workflow_id,
         )
         trying = workflow.start_activity(
             DELIVER_CALLBACK_ACTIVITY,

@@ -222,6 +222,7 @@ class RunPipelineWorkflow:
                 body=json.dumps(event, ensure_ascii=False, separators=(",", ":")),
                 urls=spec.callback_urls,
                 policy=policy,
+                run_workflow_id=workflow.info().workflow_id,
             ),
             # Beside the run's own workflow id, which is scoped by tenant (http-api.md §7).
             id=callbacks_workflow_id(workflow.info().workflow_id),

@@ -76,14 +76,25 @@ def legacy_signature(primary_secret: str, run_id: str) -> str:
 
 
 def signed_headers(
-    secrets: str, run_id: str, url: str, timestamp: int, body: bytes, user_agent: str
+    secrets: str,
+    run_id: str,
+    url: str,
+    timestamp: int,
+    body: bytes,
+    user_agent: str,
+    *,
+    webhook_key: str | None = None,
 ) -> dict[str, str]:
-    """Every header of one delivery attempt to `url`, signed at `timestamp` with every secret."""
+    """Every header of one delivery attempt to `url`, signed at `timestamp` with every secret.
+
+    The `webhook-id` derives from `webhook_key` (the run's workflow id, unique across tenants), else
+    from the run id; the legacy signature signs the run id, as the reference does.
+    """
     items = _secret_items(secrets)
     if not items:
         msg = "no signing secret: COMPLETION_CALLBACK_SECRET holds no secret"
         raise ValueError(msg)
-    event_id = webhook_id(run_id, url)
+    event_id = webhook_id(webhook_key or run_id, url)
     return {
         ID_HEADER: event_id,
         TIMESTAMP_HEADER: str(timestamp),

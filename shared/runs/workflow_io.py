@@ -202,6 +202,13 @@ class CallbackDelivery(_Payload):
     policy: CallbackPolicy
     # A redelivery's attempts go on numbering after those already logged for its URL.
     first_attempt: int = 1
+    # The run's workflow id, which the events' webhook-ids derive from (unique across tenants); empty
+    # in inputs written before run ids were scoped by tenant, whose ids derive from the run id.
+    run_workflow_id: str = ""
+
+    @property
+    def webhook_key(self) -> str:
+        return self.run_workflow_id or self.run_id
 
 
 class CallbackTask(_Payload):
@@ -213,6 +220,11 @@ class CallbackTask(_Payload):
     body: str
     policy: CallbackPolicy
     first_attempt: int = 1  # the number logged for Temporal's attempt 1
+    run_workflow_id: str = ""  # as in `CallbackDelivery`
+
+    @property
+    def webhook_key(self) -> str:
+        return self.run_workflow_id or self.run_id
 
 
 class DeliveryOutcome(_Payload):

@@ -69,7 +69,7 @@ async def test_a_worker_killed_in_the_backoff_delivers_once_after_restart(
         serving(CallbackReceiver([500, 200])) as receiver,
         run_stack(temporal_address, tmp_path, worker=False, api_overrides=API) as stack,
     ):
-        delivery_id = webhook_id(RUN_ID, receiver.url)
+        delivery_id = webhook_id(run_workflow_id(SINGLE_TENANT, RUN_ID), receiver.url)
         temporal = await connect(temporal_address)
         callbacks: Callbacks = temporal.get_workflow_handle(
             callbacks_workflow_id(run_workflow_id(SINGLE_TENANT, RUN_ID)), result_type=list[DeliveryOutcome]

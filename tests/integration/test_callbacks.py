@@ -9,7 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from api.auth import SINGLE_TENANT
 from shared.callbacks.signing import legacy_signature, verify_webhook, webhook_id
+from shared.runs.names import run_workflow_id
 from tests.helpers.callback_receiver import CallbackReceiver, serving
 from tests.helpers.run_stack import RunStack, run_stack
 from tests.integration.test_runs import FUNCS, greet_body
@@ -61,7 +63,7 @@ async def test_a_receiver_failing_twice_gets_one_event_signed_afresh_each_time(
         await start(stack, "run-cb-flaky", [receiver.url])
         await eventually(lambda: asyncio.sleep(0, receiver.answered(200)), what="delivery")
         assert [item.answered for item in receiver.received] == [500, 500, 200]
-        delivery_id = webhook_id("run-cb-flaky", receiver.url)
+        delivery_id = webhook_id(run_workflow_id(SINGLE_TENANT, "run-cb-flaky"), receiver.url)
         bodies = {item.body for item in receiver.received}
         assert len(bodies) == 1, "the body bytes are fixed once"
         stamps: list[int] = []
@@ -100,7 +102,7 @@ async def test_a_receiver_down_at_first_is_delivered_once_it_is_up(
     receiver = CallbackReceiver([200], port=free_port())
     async with run_stack(temporal_address, tmp_path, api_overrides=API, worker_overrides=WORKER) as stack:
         await start(stack, "run-cb-down", [receiver.url])
-        delivery_id = webhook_id("run-cb-down", receiver.url)
+        delivery_id = webhook_id(run_workflow_id(SINGLE_TENANT, "run-cb-down"), receiver.url)
 
         async def refused_twice() -> bool:
             item = (await deliveries(stack, "run-cb-down"))[delivery_id]
@@ -135,7 +137,7 @@ async def test_timeouts_retry_gone_stops_redirects_are_not_followed(
     ):
         urls = [hanging.url, gone.url, redirecting.url]
         await start(stack, "run-cb-mixed", urls)
-        ids = [webhook_id("run-cb-mixed", url) for url in urls]
+        ids = [webhook_id(run_workflow_id(SINGLE_TENANT, "run-cb-mixed"), url) for url in urls]
 
         async def settled() -> dict[str, dict[str, Any]] | None:
             items = await deliveries(stack, "run-cb-mixed")
@@ -170,13 +172,15 @@ async def test_a_dead_url_never_holds_back_a_live_one_and_fails_at_the_window(
         assert answer.status_code == 202
         await eventually(lambda: asyncio.sleep(0, live.answered(200)), what="the live delivery")
         items = await deliveries(stack, "run-cb-two")
-        assert items[webhook_id("run-cb-two", dead)]["state"] == "delivering"
+        assert items[webhook_id(run_workflow_id(SINGLE_TENANT, "run-cb-two"), dead)]["state"] == "delivering"
         event = json.loads(live.received[0].body)
         assert event["state"] == "FAILED"
         assert event["error"]["code"] == "pipe.function_failed"
         assert "output" not in event
         failed = await eventually(
-            lambda: _state_is(stack, "run-cb-two", webhook_id("run-cb-two", dead), "failed"),
+            lambda: _state_is(
+                stack, "run-cb-two", webhook_id(run_workflow_id(SINGLE_TENANT, "run-cb-two"), dead), "failed"
+            ),
             what="the dead URL's window to close",
         )
         assert all(attempt["outcome"] == "retry" for attempt in failed["attempts"])

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 
+from api.auth import SINGLE_TENANT, AuthMode, Caller
 from shared.callbacks.signing import verify_webhook, webhook_id
-from shared.runs.names import callbacks_workflow_id
+from shared.runs.names import callbacks_workflow_id, run_workflow_id
 from tests.helpers.api_server import assert_problem
 from tests.helpers.callback_receiver import CallbackReceiver, serving
 from tests.helpers.run_stack import RunStack, run_stack
@@ -44,6 +45,11 @@ async def attempts_at_least(stack: RunStack, run_id: str, delivery_id: str, coun
     return len((await deliveries(stack, run_id))[delivery_id]["attempts"]) >= count
 
 
+def event_id(run_id: str, url: str, tenant_key: str = SINGLE_TENANT) -> str:
+    """The webhook-id of a run's event to `url`: derived from the run's (tenant-scoped) workflow id."""
+    return webhook_id(run_workflow_id(tenant_key, run_id), url)
+
+
 async def test_cancel_stops_one_url_and_redeliver_sends_the_same_event_again(
     temporal_address: str, tmp_path: Path
 ) -> None:
@@ -54,7 +60,7 @@ async def test_cancel_stops_one_url_and_redeliver_sends_the_same_event_again(
         run_stack(temporal_address, tmp_path, api_overrides=API, worker_overrides=WORKER) as stack,
     ):
         await start(stack, run_id, [refusing.url, other.url])
-        delivery_id, other_id = webhook_id(run_id, refusing.url), webhook_id(run_id, other.url)
+        delivery_id, other_id = event_id(run_id, refusing.url), event_id(run_id, other.url)
         await eventually(lambda: attempts_at_least(stack, run_id, delivery_id, 2), what="two attempts")
 
         # While it is retried: no redelivery, a cancel is taken.
@@ -143,7 +149,7 @@ async def test_a_cancel_during_an_attempt_lets_it_end_then_stops(
         run_stack(temporal_address, tmp_path, api_overrides=API, worker_overrides=WORKER) as stack,
     ):
         await start(stack, run_id, [hanging.url])
-        delivery_id = webhook_id(run_id, hanging.url)
+        delivery_id = event_id(run_id, hanging.url)
         await eventually(lambda: asyncio.sleep(0, hanging.received), what="the first attempt sent")
         answer = await stack.client.post(controls(run_id, delivery_id, "cancel"))
         assert answer.status_code == 202, answer.text
@@ -163,7 +169,7 @@ async def test_concurrent_redelivers_send_one_event(temporal_address: str, tmp_p
         run_stack(temporal_address, tmp_path, api_overrides=API, worker_overrides=WORKER) as stack,
     ):
         await start(stack, run_id, [receiver.url])
-        delivery_id = webhook_id(run_id, receiver.url)
+        delivery_id = event_id(run_id, receiver.url)
         await eventually(lambda: state_is(stack, run_id, delivery_id, "delivered"), what="the delivery")
         answers = await asyncio.gather(
             *(stack.client.post(controls(run_id, delivery_id, "redeliver")) for _ in range(3))
@@ -208,7 +214,7 @@ async def test_controls_see_only_the_callers_runs_and_wait_for_the_run_to_end(
         }
         started = await stack.client.post("/v1/start", json=body, headers=owner)
         assert started.status_code == 202, started.text
-        delivery_id = webhook_id(run_id, receiver.url)
+        delivery_id = event_id(run_id, receiver.url, Caller("dc-owner@example.com", AuthMode.JWT).tenant_key)
         for action in ("cancel", "redeliver"):
             early = await stack.client.post(controls(run_id, delivery_id, action), headers=owner)
             assert_problem(early, 409, "delivery.not_started")
@@ -242,7 +248,7 @@ async def test_each_failed_attempt_logs_one_line_without_a_traceback(
         run_stack(temporal_address, tmp_path, api_overrides=API, worker_overrides=WORKER) as stack,
     ):
         await start(stack, run_id, [receiver.url])
-        delivery_id = webhook_id(run_id, receiver.url)
+        delivery_id = event_id(run_id, receiver.url)
         await eventually(lambda: state_is(stack, run_id, delivery_id, "delivered"), what="the delivery")
     ours = [record for record in caplog.records if record.name == "worker.activities.callbacks"]
     failed = [record for record in ours if record.levelno == logging.WARNING]

@@ -172,6 +172,8 @@ async def test_a_tenants_callback_names_its_own_run(temporal_address: str, tmp_p
         for event in events:
             assert event["pipeline_run_id"] == run_id
             assert event["result_url"] == f"{stack.base_url}/v1/runs/{run_id}/results"
+        # One receiver, one run id, two tenants: two events a receiver must not take for one retried event.
+        assert len({item.headers["webhook-id"] for item in receiver.answered(200)}) == 2
 
 
 async def receiver_events(receiver: CallbackReceiver, count: int) -> list[dict[str, Any]]:

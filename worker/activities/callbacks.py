@@ -52,7 +52,7 @@ class CallbackActivities:
         info = activity.info()
         # Temporal counts the attempts of this activity; a redelivery's go on after those logged.
         attempt = task.first_attempt - 1 + info.attempt
-        delivery_id = webhook_id(task.run_id, task.url)
+        delivery_id = webhook_id(task.webhook_key, task.url)
         started = datetime.now(UTC)
         clock = time.monotonic()
         outcome, status_code, error = await self._attempt(task)
@@ -99,7 +99,15 @@ class CallbackActivities:
             return "refused", None, "address_refused"
         target, pinned_headers, extensions = pinned_request_args(destination, task.url)
         body = task.body.encode("utf-8")
-        headers = signed_headers(self.secrets, task.run_id, task.url, int(time.time()), body, USER_AGENT)
+        headers = signed_headers(
+            self.secrets,
+            task.run_id,
+            task.url,
+            int(time.time()),
+            body,
+            USER_AGENT,
+            webhook_key=task.webhook_key,
+        )
         try:
             # A client per attempt: a shared pool keyed by (scheme, IP, port) could reuse a TLS connection
             # verified for another host name on the same address.
