@@ -300,7 +300,7 @@ class Phases:
         ratio = ours.items_per_second / plain.items_per_second
         verdict = "met" if ratio >= RATIO_TARGET else "MISSED"
         caveat = "" if ours.state == "COMPLETED" else f"; ours did not complete ({ours.state})"
-        print(f"  ratio ours/plain {ratio:5.2f} items/s  (target >= {RATIO_TARGET}: {verdict}{caveat})")
+        print(f"  ratio ours/plain (items/s) {ratio:5.2f}  (target >= {RATIO_TARGET}: {verdict}{caveat})")
 
     async def large(self, workers: int) -> None:
         items = self.options.large_items
