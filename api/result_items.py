@@ -9,23 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.problems import ProblemError, request_invalid
-from api.run_records import RunRecord
-from shared.problems.catalogue import ProblemCode
+from api.problems import request_invalid
 from shared.runtime.json_values import as_list, as_mapping
 
 MAX_PAGE_ITEMS = 1000
-
-
-def not_completed(record: RunRecord) -> ProblemError:
-    """409 `run.failed` for an ended run without results, carrying the run's own problem (§9.6)."""
-    return ProblemError(
-        ProblemCode.RUN_FAILED,
-        f"The run '{record.run_id}' ended {record.state.value}.",
-        params={"run_status": record.state.value},
-        pipeline_run_id=record.run_id,
-        run_error=record.error,
-    )
 
 
 def items_page(

@@ -19,7 +19,6 @@ from api.delivery_reads import deliveries_of
 from api.deps import CallerDep, GatewayDep, SettingsDep, public_origin
 from api.problems import ProblemError, request_invalid
 from api.request_body import parse_request, read_json_object
-from api.result_items import not_completed
 from api.run_bodies import (
     ARTIFACTS,
     batch_failures_of,
@@ -32,6 +31,7 @@ from api.run_cancel import request_cancel
 from api.run_listing import list_page
 from api.run_progress import COUNTERS_ONLY, run_progress
 from api.run_records import RunRecord, method_files, owned_run, read_spec
+from api.run_results import completed_end, running_answer
 from shared.problems.catalogue import ProblemCode
 from shared.runs.invocations import invocations, summary
 from shared.runs.run_states import RunState
@@ -166,15 +166,14 @@ async def run_results(
     wanted = _artifacts(artifacts)
     client = await gateway.client()
     record = await owned_run(client, run_id, caller)
-    if not record.state.is_terminal:
-        body = {"pipeline_run_id": run_id, "state": record.state.value, "status": record.state.value}
-        return JSONResponse(body, status_code=202, headers={"Retry-After": "2"})
-    if record.state != RunState.COMPLETED or record.end is None:
-        raise not_completed(record)
-    memory = await run_in_threadpool(working_memory_of, record.end, settings.blob_store)
-    usages = await run_in_threadpool(tokens_usages_of, record.end, settings.blob_store)
-    failures = await run_in_threadpool(batch_failures_of, record.end, settings.blob_store)
-    return JSONResponse(results_body(run_id, record.end, memory, usages, wanted, failures))
+    waiting = running_answer(record)
+    if waiting is not None:
+        return waiting
+    end = completed_end(record)
+    memory = await run_in_threadpool(working_memory_of, end, settings.blob_store)
+    usages = await run_in_threadpool(tokens_usages_of, end, settings.blob_store)
+    failures = await run_in_threadpool(batch_failures_of, end, settings.blob_store)
+    return JSONResponse(results_body(run_id, end, memory, usages, wanted, failures))
 
 
 def _artifacts(text: str | None) -> tuple[str, ...] | None:

@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, GatewayDep, SettingsDep
-from api.result_items import MAX_PAGE_ITEMS, items_page, not_completed
+from api.result_items import MAX_PAGE_ITEMS, items_page
 from api.run_bodies import working_memory_of
 from api.run_records import owned_run
-from shared.runs.run_states import RunState
+from api.run_results import completed_end, running_answer
 
 router = APIRouter(tags=["runs"])
 
@@ -32,11 +32,10 @@ async def run_result_items(
     """A page of the run's list output: 202 while running, 409 `run.failed` when it did not succeed."""
     client = await gateway.client()
     record = await owned_run(client, run_id, caller)
-    if not record.state.is_terminal:
-        body = {"pipeline_run_id": run_id, "state": record.state.value, "status": record.state.value}
-        return JSONResponse(body, status_code=202, headers={"Retry-After": "2"})
-    if record.state != RunState.COMPLETED or record.end is None:
-        raise not_completed(record)
-    memory = await run_in_threadpool(working_memory_of, record.end, settings.blob_store)
-    page = items_page(memory, record.end.main_stuff_name, name=name, offset=offset, limit=limit)
+    waiting = running_answer(record)
+    if waiting is not None:
+        return waiting
+    end = completed_end(record)
+    memory = await run_in_threadpool(working_memory_of, end, settings.blob_store)
+    page = items_page(memory, end.main_stuff_name, name=name, offset=offset, limit=limit)
     return JSONResponse({"pipeline_run_id": run_id, **page})
