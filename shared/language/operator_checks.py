@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, cast
-
 from shared.language.check_context import CheckContext
 from shared.language.concept_compat import DYNAMIC, IMAGE, TEXT, satisfies
 from shared.language.issues import Category, ErrorType
@@ -12,7 +9,6 @@ from shared.language.library import PipeEntry
 from shared.language.model_checks import check_models
 from shared.language.natives import NATIVE_DOMAIN
 from shared.language.pipe_blueprints import (
-    ComposeTemplate,
     PipeCompose,
     PipeDocGen,
     PipeExtract,
@@ -22,10 +18,10 @@ from shared.language.pipe_blueprints import (
     PipeSearch,
     PipeStructure,
 )
+from shared.language.pipe_templates import RenderedTemplate, rendered_templates
 from shared.language.sigils import find_inline_at_roots
 from shared.language.template_analysis import (
     TemplateAnalysis,
-    TemplateCategory,
     TemplateSyntaxFault,
     analyze_template,
 )
@@ -37,18 +33,11 @@ _SEARCH_RESULT = f"{NATIVE_DOMAIN}.SearchResult"
 _JUDGE_OUTPUTS = {"yes_no": "YesNo", "choice": "Choice", "rating": "Rating"}
 
 
-@dataclass(frozen=True)
-class _Template:
-    field: str
-    source: str
-    category: TemplateCategory
-
-
 def check_operator(context: CheckContext, entry: PipeEntry) -> None:
     """Every static rule of one operator pipe."""
     blueprint = entry.blueprint
     check_models(context, entry)
-    templates, extra_roots = _templates_of(blueprint)
+    templates, extra_roots = rendered_templates(blueprint)
     if templates or extra_roots or isinstance(blueprint, PipeLLM | PipeCompose):
         _check_template_reads(
             context, entry, templates, extra_roots, exact=not isinstance(blueprint, PipeDocGen)
@@ -56,57 +45,13 @@ def check_operator(context: CheckContext, entry: PipeEntry) -> None:
     _check_output_rules(context, entry)
 
 
-def _templates_of(blueprint: Any) -> tuple[list[_Template], set[str]]:
-    """The templates a pipe renders, and input roots it reads otherwise (construct `from` paths)."""
-    found: list[_Template] = []
-    roots: set[str] = set()
-
-    def add(field: str, source: str | None, category: TemplateCategory) -> None:
-        if source is not None:
-            found.append(_Template(field, source, category))
-
-    if isinstance(blueprint, PipeLLM):
-        add("prompt", blueprint.prompt, TemplateCategory.LLM_PROMPT)
-        add("system_prompt", blueprint.system_prompt, TemplateCategory.LLM_PROMPT)
-    elif isinstance(blueprint, PipeImgGen):
-        add("prompt", blueprint.prompt, TemplateCategory.IMG_GEN_PROMPT)
-        add("negative_prompt", blueprint.negative_prompt, TemplateCategory.IMG_GEN_PROMPT)
-    elif isinstance(blueprint, PipeSearch):
-        add("prompt", blueprint.prompt, TemplateCategory.LLM_PROMPT)
-    elif isinstance(blueprint, PipeJudge):
-        add("prompt", blueprint.prompt, TemplateCategory.LLM_PROMPT)
-        add("question", blueprint.question, TemplateCategory.LLM_PROMPT)
-        for name, question in (blueprint.questions or {}).items():
-            add(f"questions.{name}.question", question.question, TemplateCategory.LLM_PROMPT)
-    elif isinstance(blueprint, PipeDocGen):
-        add("template", blueprint.template, TemplateCategory.HTML)
-        add("filename", blueprint.filename, TemplateCategory.BASIC)
-    elif isinstance(blueprint, PipeCompose):
-        template = blueprint.template
-        if isinstance(template, ComposeTemplate):
-            add("template", template.template, TemplateCategory(template.category))
-        else:
-            add("template", template, TemplateCategory.BASIC)
-        construct: dict[str, Any] = blueprint.construct_ or {}
-        _construct_reads(construct, "construct", found, roots)
-    return found, roots
-
-
-def _construct_reads(construct: dict[str, Any], where: str, found: list[_Template], roots: set[str]) -> None:
-    for name, value in construct.items():
-        if not isinstance(value, dict):
-            continue
-        if "from" in value and isinstance(value["from"], str):
-            roots.add(value["from"].split(".")[0])
-        elif "template" in value and isinstance(value["template"], str):
-            found.append(_Template(f"{where}.{name}", value["template"], TemplateCategory.BASIC))
-        else:
-            nested = cast(dict[str, Any], value)
-            _construct_reads(nested, f"{where}.{name}", found, roots)  # nested construct
-
-
 def _check_template_reads(
-    context: CheckContext, entry: PipeEntry, templates: list[_Template], extra_roots: set[str], *, exact: bool
+    context: CheckContext,
+    entry: PipeEntry,
+    templates: list[RenderedTemplate],
+    extra_roots: set[str],
+    *,
+    exact: bool,
 ) -> None:
     declared = context.contract(entry).inputs
     roots: set[str] = set(extra_roots)
@@ -162,7 +107,7 @@ def _check_template_reads(
         )
 
 
-def _analyze(context: CheckContext, entry: PipeEntry, template: _Template) -> TemplateAnalysis | None:
+def _analyze(context: CheckContext, entry: PipeEntry, template: RenderedTemplate) -> TemplateAnalysis | None:
     try:
         return analyze_template(template.source, template.category)
     except TemplateSyntaxFault as fault:

@@ -10,21 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
 
 from shared.language.check_context import CheckContext
 from shared.language.issues import Category, Issue
 from shared.language.library import PipeEntry
-from shared.language.pipe_blueprints import (
-    ComposeTemplate,
-    PipeCompose,
-    PipeCondition,
-    PipeDocGen,
-    PipeImgGen,
-    PipeJudge,
-    PipeLLM,
-    PipeSearch,
-)
+from shared.language.pipe_blueprints import ComposeTemplate, PipeCompose, PipeCondition, PipeLLM
+from shared.language.pipe_templates import rendered_templates
 from shared.language.template_analysis import TemplateSyntaxFault, parse_expression, parse_template
 from shared.language.template_field_reads import unknown_field_reads
 from shared.language.template_shapes import ConceptShapes, FieldHolder
@@ -92,53 +83,22 @@ def _source_warnings(
 def _sources(entry: PipeEntry) -> Iterator[_Source]:
     """Every template the pipe renders at run time, as the runtime renders it (sigils or not)."""
     blueprint = entry.blueprint
-    pairs: list[tuple[str, str | None]] = []
-    if isinstance(blueprint, PipeLLM):
-        pairs += [
-            ("prompt", blueprint.prompt),
-            ("system_prompt", blueprint.system_prompt or entry.system_prompt),
-        ]
-    elif isinstance(blueprint, PipeImgGen):
-        pairs += [("prompt", blueprint.prompt), ("negative_prompt", blueprint.negative_prompt)]
-    elif isinstance(blueprint, PipeSearch):
-        pairs += [("prompt", blueprint.prompt)]
-    elif isinstance(blueprint, PipeJudge):
-        pairs += [("prompt", blueprint.prompt), ("question", blueprint.question)]
-        pairs += [
-            (f"questions.{name}.question", q.question) for name, q in (blueprint.questions or {}).items()
-        ]
-    elif isinstance(blueprint, PipeDocGen):
-        pairs += [("template", blueprint.template), ("filename", blueprint.filename)]
-    elif isinstance(blueprint, PipeCondition):
+    if isinstance(blueprint, PipeCondition):
         if blueprint.expression is not None:
             yield _Source("expression", blueprint.expression, sigils=False, is_expression=True)
         elif blueprint.expression_template is not None:
             yield _Source("expression_template", blueprint.expression_template, sigils=False)
-    elif isinstance(blueprint, PipeCompose):
-        yield from _compose_sources(blueprint)
-    for field, text in pairs:
-        if text is not None:
-            yield _Source(field, text)
-
-
-def _compose_sources(blueprint: PipeCompose) -> Iterator[_Source]:
-    template = blueprint.template
-    if isinstance(template, ComposeTemplate):
+        return
+    shadowed: frozenset[str] = frozenset()
+    if isinstance(blueprint, PipeCompose) and isinstance(blueprint.template, ComposeTemplate):
         # Names of `extra_context` are given at render time and win over inputs of the same name.
-        yield _Source("template", template.template, shadowed=frozenset(template.extra_context or {}))
-    elif template is not None:
-        yield _Source("template", template)
-    yield from _construct_sources(blueprint.construct_ or {}, "construct")
-
-
-def _construct_sources(construct: Mapping[str, Any], where: str) -> Iterator[_Source]:
-    for name, value in construct.items():
-        if not isinstance(value, Mapping):
-            continue
-        fields = cast("Mapping[str, Any]", value)
-        if "from" in fields:
-            continue
-        if isinstance(fields.get("template"), str):
-            yield _Source(f"{where}.{name}", str(fields["template"]))
-        else:
-            yield from _construct_sources(fields, f"{where}.{name}")
+        shadowed = frozenset(blueprint.template.extra_context or {})
+    templates, _ = rendered_templates(blueprint)
+    for template in templates:
+        yield _Source(
+            template.field,
+            template.source,
+            shadowed=shadowed if template.field == "template" else frozenset(),
+        )
+    if isinstance(blueprint, PipeLLM) and blueprint.system_prompt is None and entry.system_prompt is not None:
+        yield _Source("system_prompt", entry.system_prompt)  # the bundle's, which the pipe inherits
