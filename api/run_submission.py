@@ -118,6 +118,7 @@ async def submit_run(
     if body.files is not None:
         bundle_sources(body, settings, refuse_custom_code=True)  # step 6: 501 for Python files
     run_id = chosen or str(uuid.uuid4())
+    workflow_id = run_workflow_id(caller.tenant_key, run_id)
     spec = await run_in_threadpool(
         _prepared_spec, body, data, sources, caller, settings, verdicts, run_id, digest, request
     )
@@ -126,7 +127,7 @@ async def submit_run(
         await client.start_workflow(
             RUN_WORKFLOW,
             spec,
-            id=run_workflow_id(caller.tenant_key, run_id),
+            id=workflow_id,
             task_queue=settings.temporal_task_queue,
             # Failing on an existing id (rather than "use existing") tells us, in the one call,
             # whether this request created the run; the loser of a race reads the winner's run.
@@ -149,12 +150,7 @@ async def submit_run(
         return _same_request_or_conflict(existing, run_id, digest)
     except RPCError as exc:
         raise temporal_unavailable() from exc
-    return Submission(
-        run_id,
-        created=True,
-        created_at=spec.created_at,
-        workflow_id=run_workflow_id(caller.tenant_key, run_id),
-    )
+    return Submission(run_id, created=True, created_at=spec.created_at, workflow_id=workflow_id)
 
 
 def _same_request_or_conflict(existing: RunRecord, run_id: str, digest: str) -> Submission:

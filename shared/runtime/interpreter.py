@@ -273,10 +273,7 @@ class Interpreter:
             # A task per running job only: a batch of thousands never creates thousands at once.
             return await run_bounded(jobs, self.options.concurrency)
 
-        async def guarded(job: Callable[[], Awaitable[_T]]) -> _T:
-            return await job()
-
-        tasks = [asyncio.ensure_future(guarded(job)) for job in jobs]
+        tasks = [asyncio.ensure_future(job()) for job in jobs]
         try:
             return list(await asyncio.gather(*tasks))
         except BaseException:
