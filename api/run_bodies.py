@@ -6,8 +6,11 @@ from typing import Any
 
 from shared.runs.run_states import RunState
 from shared.runs.workflow_io import RunEnd
+from shared.runtime.content_refs import is_stored
+from shared.runtime.json_values import as_mapping
 from shared.storage.blob_store import BlobStore
 from shared.storage.run_storage import get_json
+from shared.storage.stored_contents import resolve_content
 
 ARTIFACTS = (
     "graph_spec",
@@ -21,14 +24,33 @@ ARTIFACTS = (
 )
 
 
-def working_memory_of(end: RunEnd, store: BlobStore) -> dict[str, Any]:
-    """The final working memory: inline in the result, or in storage when it was large."""
+def stored_memory_of(end: RunEnd, store: BlobStore) -> dict[str, Any]:
+    """The final working memory as the run left it: inline in the result, or in storage when it was
+    large; a list a batch workflow stored in pages is still its reference (`content_refs.py`)."""
     if end.working_memory is not None:
         return end.working_memory
     if end.output_ref is not None:
         memory: dict[str, Any] = get_json(store, end.output_ref)
         return memory
     return {"root": {}, "aliases": {}, "absences": {}}
+
+
+def working_memory_of(end: RunEnd, store: BlobStore) -> dict[str, Any]:
+    """The final working memory with every stored content read back (`/results`, `/execute`)."""
+    return with_stored_contents(stored_memory_of(end, store), store)
+
+
+def with_stored_contents(memory: dict[str, Any], store: BlobStore) -> dict[str, Any]:
+    """`memory` with each stuff whose content was stored given that content (a list's items in order)."""
+    root = {
+        name: dict(as_mapping(stuff) or {}) for name, stuff in (as_mapping(memory.get("root")) or {}).items()
+    }
+    stored = [fields for fields in root.values() if is_stored(fields.get("content"))]
+    if not stored:
+        return memory
+    for fields in stored:
+        fields["content"] = resolve_content(store, fields["content"])
+    return {**memory, "root": root}
 
 
 def tokens_usages_of(end: RunEnd, store: BlobStore) -> list[dict[str, Any]]:

@@ -52,7 +52,8 @@ from shared.runs.run_states import RunState
 from shared.runs.timestamps import rfc3339
 from shared.runs.workflow_io import BundleText, RunSpec
 from shared.runtime.batch_failures import BatchFailureMode
-from shared.runtime.caller_inputs import InputRefused, refuse_reserved_keys
+from shared.runtime.caller_inputs import InputCode, InputRefused, refuse_reserved_keys
+from shared.runtime.content_refs import REF_KEY, holds_marker
 from shared.runtime.run_pipeline import (
     RunRequest,
     call_site_for,
@@ -61,6 +62,7 @@ from shared.runtime.run_pipeline import (
     select_pipe,
 )
 from shared.storage.run_storage import put_method, put_method_tree, run_key
+from shared.storage.stored_contents import store_large_inputs
 from shared.storage.stored_inputs import store_data_urls
 
 TENANT_KEY = SearchAttributeKey.for_keyword(TENANT_ATTRIBUTE)
@@ -96,6 +98,7 @@ async def submit_run(
     chosen = chosen_run_id(body, request.headers.get("idempotency-key"))
     try:
         refuse_reserved_keys(body.inputs)  # step 4
+        refuse_markers(body.inputs)
     except InputRefused as refused:
         raise input_refused(refused) from refused
     await check_callback_urls(body.callback_urls, settings)
@@ -234,9 +237,16 @@ def _prepared_spec(
             key_prefix=run_key(caller.storage_prefix, run_id, "inputs"),
             max_bytes=settings.max_input_file_bytes,
         )
-        prepare_memory(library, library.pipes[pipe_ref], run_request, run_id)
+        memory = prepare_memory(library, library.pipes[pipe_ref], run_request, run_id)
     except InputRefused as refused:
         raise input_refused(refused) from refused
+    inputs = store_large_inputs(
+        inputs,
+        memory,
+        store,
+        key_prefix=run_key(caller.storage_prefix, run_id, "inputs/stored"),
+        max_bytes=settings.content_inline_max_bytes,
+    )
     method_digest = put_method(store, sources)
     # The workflow input carries the bundles; the tree, which holds them too, is stored and named by
     # digest so the method travels once (the v0.16 list form was never kept, as before).
@@ -263,6 +273,17 @@ def _prepared_spec(
         files_digest=files_digest,
         extra=unknown_members(data),
     )
+
+
+def refuse_markers(inputs: Mapping[str, Any] | None) -> None:
+    """Inputs shaped as the service's stored-content markers are refused: a caller's could name storage
+    that is not theirs (only the API writes them, after checking the content they stand for)."""
+    if holds_marker(dict(inputs or {})):
+        raise InputRefused(
+            InputCode.RESERVED_KEY,
+            f"the inputs carry an object with '{REF_KEY}' and 'kind', which only the service writes",
+            {"keys": [REF_KEY]},
+        )
 
 
 def _memo(spec: RunSpec, caller: Caller) -> dict[str, Any]:

@@ -93,6 +93,8 @@ class ApiSettings(ServiceSettings):
     max_input_file_mib: PositiveInt = 50
     # The most items a list input may hold: a longer one is refused before any run starts.
     batch_max_items: PositiveInt = 1_000_000
+    # An input whose content is over this is stored before the run starts and moves by reference.
+    content_inline_max_kib: PositiveInt = 256
 
     # Runs (§14): where they go, how long `/execute` waits, how long a run may take.
     temporal_address: str | None = None
@@ -181,6 +183,10 @@ class ApiSettings(ServiceSettings):
         """The allowlist, or `["*"]` for any origin (then without credentials)."""
         origins = [origin.strip() for origin in self.cors_allow_origins.split(",") if origin.strip()]
         return ["*"] if not origins or "*" in origins else origins
+
+    @property
+    def content_inline_max_bytes(self) -> int:
+        return self.content_inline_max_kib * 1024
 
     @property
     def max_request_body_bytes(self) -> int:

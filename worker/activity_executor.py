@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 
 from temporalio import workflow
@@ -15,17 +16,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
+from shared.language.library import PipeEntry
+from shared.runs.batch_io import RunScope
 from shared.runs.names import RUN_OPERATOR_ACTIVITY
-from shared.runs.workflow_io import (
-    STEP_PAYLOAD_MAX_BYTES,
-    ActivityPolicy,
-    OperatorAnswer,
-    OperatorTask,
-    RunSpec,
-    StuffPayload,
-)
-from shared.runtime.operator_call import OperatorCall, Produced
+from shared.runs.workflow_io import STEP_PAYLOAD_MAX_BYTES, OperatorAnswer, OperatorTask, StuffPayload
+from shared.runtime.call_site import TEXT
+from shared.runtime.json_values import as_mapping
+from shared.runtime.operator_call import OperatorCall, OutputTarget, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
+from shared.runtime.stuff import Stuff
 from shared.runtime.usage import UsageRecord
 
 _TIMEOUT_CODES: dict[str, str] = {
@@ -41,9 +40,9 @@ _TIMEOUT_CODES: dict[str, str] = {
 class ActivityOperatorExecutor:
     """An `OperatorExecutor` that runs every operator as a retried, heartbeating activity."""
 
-    def __init__(self, spec: RunSpec, policy: ActivityPolicy) -> None:
-        self.spec = spec
-        self.policy = policy
+    def __init__(self, scope: RunScope) -> None:
+        self.scope = scope
+        self.policy = policy = scope.policy
         # Every model call's usage record, in completion order, for the run's `tokens_usages`.
         self.usages: list[UsageRecord] = []
         self.retry_policy = RetryPolicy(
@@ -53,11 +52,18 @@ class ActivityOperatorExecutor:
             maximum_attempts=policy.max_attempts,
         )
 
+    async def render_condition(self, pipe: PipeEntry, inputs: Mapping[str, Stuff]) -> str:
+        """A condition's expression rendered by the operator activity, which reads stored inputs back."""
+        call = OperatorCall(pipe, inputs, OutputTarget(TEXT), seed=f"{self.scope.run_id}:{pipe.ref}")
+        produced = await self.run_operator(call)
+        content = as_mapping(produced.content) or {}
+        return str(content.get("text", ""))
+
     async def run_operator(self, call: OperatorCall) -> Produced:
         task = OperatorTask(
-            run_id=self.spec.run_id,
-            storage_prefix=self.spec.storage_prefix,
-            method_digest=self.spec.method_digest,
+            run_id=self.scope.run_id,
+            storage_prefix=self.scope.storage_prefix,
+            method_digest=self.scope.method_digest,
             pipe_ref=call.pipe.ref,
             inputs={
                 name: StuffPayload(

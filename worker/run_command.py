@@ -61,6 +61,10 @@ class ProgressLines:
         """No line: each item reports its own as it ends."""
         del entry, path, total
 
+    def batch_counted(self, path: InvocationPath, done: int, failed: int) -> None:
+        """Never called: in-process runs keep every batch in the walk."""
+        del path, done, failed
+
 
 def read_inputs(inputs_file: Path | None, pairs: list[str]) -> dict[str, Any]:
     """The inputs object: the JSON file's object, then each `name=value` pair."""

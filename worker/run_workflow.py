@@ -17,15 +17,17 @@ from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from shared.language.library_cache import WORKFLOW_LIBRARIES
+    from shared.language.pipe_costs import PipeCosts
     from shared.language.report import BundleSource
     from shared.language.validator import LibraryUnusable, load_library
     from shared.problems.run_errors import failure_error, run_error
+    from shared.runs.batch_io import MergeListsTask, RunScope
     from shared.runs.finished_event import finished_event
     from shared.runs.names import (
         CALLBACKS_WORKFLOW,
         CANCEL_SIGNAL,
         CANCEL_UPDATE,
-        PAUSE_ACTIVITY,
+        MERGE_LISTS_ACTIVITY,
         PROGRESS_QUERY,
         RUN_WORKFLOW,
         STATE_ATTRIBUTE,
@@ -48,26 +50,31 @@ with workflow.unsafe.imports_passed_through():
         StoreOutputTask,
     )
     from shared.runtime.batch_failures import BatchFailureMode, ItemFailure, failure_records
-    from shared.runtime.call_site import RunOptions
+    from shared.runtime.call_site import DEFAULT_CONCURRENCY, TEXT, RunOptions
     from shared.runtime.caller_inputs import InputRefused
-    from shared.runtime.run_failure import FailureCode, PipeRunError
-    from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline
+    from shared.runtime.run_failure import PipeRunError
+    from shared.runtime.run_pipeline import RunOutcome, RunRequest, dynamic_concept, run_pipeline
     from shared.runtime.usage import tokens_total, total_cost
+    from shared.storage.run_storage import run_key
     from worker.activity_executor import ActivityOperatorExecutor
+    from worker.batch_runner import ChildBatchRunner, StoredTally
+    from worker.storage_steps import (
+        LONG_STORAGE_HEARTBEAT,
+        LONG_STORAGE_TIMEOUT,
+        STORAGE_RETRY,
+        STORAGE_TIMEOUT,
+    )
+    from worker.walk_pacer import WalkPacer
 
 STATE_KEY = SearchAttributeKey.for_keyword(STATE_ATTRIBUTE)
 # 400,000 characters are at most 1.6 MB of UTF-8: a part always fits in one payload.
 _OUTPUT_PART_CHARS = 400_000
 # A final progress log up to this size rides in the workflow result; a larger one is stored.
 _PROGRESS_INLINE_MAX_BYTES = 256 * 1024
-# Every this many pipe invocations the walk awaits a no-op local activity, which ends the workflow's
-# activation: a long stretch of in-workflow pipes (a batch of thousands of PipeCompose) then never
-# holds one activation past the SDK's 2 s deadlock detector. A local activity resolves inside the same
-# workflow task (a timer would wait for the server's timer queue, about a second on the dev server).
-# Counted, not timed, so that replay takes the same pauses.
-_PIPES_PER_PAUSE = 50
 # Runs started before the memo carried `finished_at` replay without writing it.
 _FINISHED_AT_MEMO_PATCH = "finished-at-memo"
+# Runs started before batches left the run workflow replay with every batch in the walk.
+_BATCH_WORKFLOWS_PATCH = "batch-workflows"
 
 
 @workflow.defn(name=RUN_WORKFLOW)
@@ -82,6 +89,7 @@ class RunPipelineWorkflow:
         self._ended: RunState | None = None
         self._final_memory: dict[str, Any] | None = None
         self._executor: ActivityOperatorExecutor | None = None
+        self._batches: ChildBatchRunner | None = None
         # Batch items that failed under `batch_failures: "collect"`, recorded by the interpreter.
         self._failed_items: list[ItemFailure] = []
 
@@ -160,8 +168,22 @@ class RunPipelineWorkflow:
             output_multiplicity=spec.output_multiplicity,
             dynamic_output_concept_ref=spec.dynamic_output_concept_ref,
         )
-        executor = ActivityOperatorExecutor(spec, policy)
+        scope = RunScope(
+            run_id=spec.run_id,
+            storage_prefix=spec.storage_prefix,
+            method_digest=spec.method_digest,
+            run_workflow_id=workflow.info().workflow_id,
+            batch_failures=spec.batch_failures,
+            dynamic_output_concept=dynamic_concept(library, request) or TEXT,
+            concurrency=DEFAULT_CONCURRENCY,
+            policy=policy,
+        )
+        executor = ActivityOperatorExecutor(scope)
         self._executor = executor
+        batches = None
+        if workflow.patched(_BATCH_WORKFLOWS_PATCH):
+            batches = ChildBatchRunner(scope, scope.run_workflow_id, PipeCosts(library), executor.usages)
+        self._batches = batches
         walk = asyncio.ensure_future(
             run_pipeline(
                 library,
@@ -169,9 +191,10 @@ class RunPipelineWorkflow:
                 executor,
                 RunOptions(
                     seed=spec.run_id,
-                    pace=_Pacer(policy.history_event_budget),
+                    pace=WalkPacer(policy.history_event_budget),
                     batch_failures=spec.batch_failures,
                     failed_items=self._failed_items,
+                    batches=batches,
                 ),
                 log,
             )
@@ -231,20 +254,31 @@ class RunPipelineWorkflow:
         )
 
     async def _with_usage(self, spec: RunSpec, end: RunEnd) -> RunEnd:
-        """The run's end with the usage of its model calls: totals inline, records inline when small."""
+        """The run's end with the usage of its model calls: totals inline, records inline when small.
+
+        Batches that ran as batch workflows brought their records back inline when small (they are in
+        the executor's list), else stored: their totals count here and their records are merged.
+        """
         records = self._executor.usages if self._executor is not None else []
-        if not records:
+        stored = self._batches.stored if self._batches is not None else StoredTally()
+        if not records and not stored.usage_uris:
             return end
+        cost = total_cost(records)
+        if stored.cost_usd is not None:
+            cost = round((cost or 0) + stored.cost_usd, 10)
+        tokens = tokens_total(records)
+        for category, count in stored.tokens.items():
+            tokens[category] = tokens.get(category, 0) + count
         totals: dict[str, Any] = {
-            "cost_usd": total_cost(records),
-            "tokens": tokens_total(records),
-            "model_calls": len(records),
+            "cost_usd": cost,
+            "tokens": tokens,
+            "model_calls": len(records) + stored.model_calls,
         }
-        text = json.dumps([record.model_dump(mode="json") for record in records], ensure_ascii=False)
+        inline = [record.model_dump(mode="json") for record in records]
         policy = await self._worker_policy()
-        if len(text.encode("utf-8")) <= policy.output_inline_max_bytes:
+        if not stored.usage_uris and _json_size(inline) <= policy.output_inline_max_bytes:
             return end.model_copy(update={**totals, "tokens_usages": list(records)})
-        ref = await self._store_output(spec, text, "tokens_usages.json")
+        ref = await self._stored_list(spec, "tokens_usages.json", inline, stored.usage_uris)
         return end.model_copy(update={**totals, "tokens_usages_ref": ref})
 
     async def _with_batch_failures(self, spec: RunSpec, end: RunEnd) -> RunEnd:
@@ -253,13 +287,32 @@ class RunPipelineWorkflow:
         """
         if spec.batch_failures is not BatchFailureMode.COLLECT:
             return end
-        records = failure_records(self._failed_items, pipeline_run_id=spec.run_id)
-        text = json.dumps(records, ensure_ascii=False)
+        stored = self._batches.stored if self._batches is not None else StoredTally()
+        records = [
+            *failure_records(self._failed_items, pipeline_run_id=spec.run_id),
+            *stored.failure_records,
+        ]
         policy = await self._worker_policy()
-        if len(text.encode("utf-8")) <= policy.output_inline_max_bytes:
+        if not stored.failure_uris and _json_size(records) <= policy.output_inline_max_bytes:
             return end.model_copy(update={"batch_failures": records})
-        ref = await self._store_output(spec, text, "batch_failures.json")
+        if stored.failure_uris:
+            ref = await self._stored_list(spec, "batch_failures.json", records, stored.failure_uris)
+        else:
+            ref = await self._store_output(
+                spec, json.dumps(records, ensure_ascii=False), "batch_failures.json"
+            )
         return end.model_copy(update={"batch_failures_ref": ref})
+
+    async def _stored_list(self, spec: RunSpec, name: str, inline: list[Any], uris: list[str]) -> str:
+        """One stored JSON list of `inline` then the lists stored at `uris` (batches' usage, failures)."""
+        return await workflow.execute_activity(
+            MERGE_LISTS_ACTIVITY,
+            MergeListsTask(key=run_key(spec.storage_prefix, spec.run_id, name), inline=inline, uris=uris),
+            result_type=str,
+            start_to_close_timeout=LONG_STORAGE_TIMEOUT,
+            heartbeat_timeout=LONG_STORAGE_HEARTBEAT,
+            retry_policy=STORAGE_RETRY,
+        )
 
     async def _with_progress(self, spec: RunSpec, log: ProgressLog, end: RunEnd) -> RunEnd:
         """The run's end with its final progress log: inline when small, else its events stored in parts."""
@@ -293,7 +346,7 @@ class RunPipelineWorkflow:
                     name=name,
                 ),
                 result_type=str,
-                start_to_close_timeout=timedelta(minutes=2),
+                start_to_close_timeout=STORAGE_TIMEOUT,
             )
         return uri
 
@@ -338,34 +391,8 @@ class RunPipelineWorkflow:
         return self._log.view(after)
 
 
-class _Pacer:
-    """The walk's `pace`: after every `_PIPES_PER_PAUSE` invocations, every branch waits on one pause;
-    and no pipe starts once the run's history has used its event budget (Temporal would terminate it at
-    51,200 events, leaving no result), so a run too long for one workflow fails typed instead.
-    """
-
-    def __init__(self, history_event_budget: int) -> None:
-        self.history_event_budget = history_event_budget
-        self.invocations = 0
-        self.pause: asyncio.Future[None] | None = None
-
-    async def __call__(self) -> None:
-        events = workflow.info().get_current_history_length()
-        if events > self.history_event_budget:
-            raise PipeRunError(
-                FailureCode.HISTORY_EXHAUSTED,
-                f"the run has recorded {events} events, over the {self.history_event_budget} one run may "
-                "record (Temporal's limit is 51,200): split the batch over several runs",
-                params={"events": events, "limit": self.history_event_budget},
-            )
-        self.invocations += 1
-        if self.invocations % _PIPES_PER_PAUSE == 0:
-            self.pause = asyncio.ensure_future(
-                workflow.execute_local_activity(PAUSE_ACTIVITY, start_to_close_timeout=timedelta(seconds=10))
-            )
-        if self.pause is not None and not self.pause.done():
-            # Shielded: a branch cancelled while it waits must not cancel the pause its siblings share.
-            await asyncio.shield(self.pause)
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
 
 
 def _now() -> str:

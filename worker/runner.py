@@ -25,9 +25,12 @@ from shared.runtime.function_registry import (
     load_entry_points,
     load_function_modules,
 )
+from worker.activities.batch_items import BatchActivities
 from worker.activities.callbacks import CallbackActivities
 from worker.activities.operators import OperatorActivities
+from worker.batch_workflow import RunBatchWorkflow
 from worker.callbacks_workflow import DeliverCallbacksWorkflow
+from worker.chunk_workflow import RunBatchChunkWorkflow
 from worker.health import serve_health
 from worker.run_workflow import RunPipelineWorkflow
 from worker.settings import WorkerSettings
@@ -43,7 +46,7 @@ _PASSTHROUGH = ("shared", "jinja2", "markupsafe", "markdown_it")
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
 )
-WORKFLOWS = [RunPipelineWorkflow, DeliverCallbacksWorkflow]
+WORKFLOWS = [RunPipelineWorkflow, RunBatchWorkflow, RunBatchChunkWorkflow, DeliverCallbacksWorkflow]
 
 
 def build_replayer() -> Replayer:
@@ -74,6 +77,7 @@ def build_worker(
         providers=settings.provider_registry(),
         files=settings.input_files(store),
     )
+    batches = BatchActivities(store)
     secret = settings.completion_callback_secret
     callbacks = CallbackActivities(
         store,
@@ -89,12 +93,18 @@ def build_worker(
     runs = Worker(
         client,
         task_queue=queue,
-        workflows=[RunPipelineWorkflow],
+        workflows=[RunPipelineWorkflow, RunBatchWorkflow, RunBatchChunkWorkflow],
         activities=[
             activities.worker_policy,
             activities.pause,
             activities.run_operator,
             activities.store_run_output,
+            batches.store_batch,
+            batches.chunk_context,
+            batches.load_items,
+            batches.store_chunk_output,
+            batches.seal_batch,
+            batches.merge_lists,
             *extra_activities,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,

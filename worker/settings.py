@@ -41,6 +41,13 @@ class WorkerSettings(StorageSettings):
     pipe_activity_max_interval_seconds: PositiveFloat = 60
     output_inline_max_kib: PositiveInt = 256
     run_history_event_budget: PositiveInt = 40_000
+    # Large batches run as child workflows over chunks of items (docs/design/large-batches.md).
+    batch_inline_max_items: PositiveInt = 1000
+    # Contents over this move through workflows by reference (stored once, read by activities).
+    content_inline_max_kib: PositiveInt = 256
+    batch_chunk_items: PositiveInt = 100
+    batch_window_chunks: PositiveInt = 8
+    batch_chunks_per_history: PositiveInt = 500
 
     # Completion callbacks (http-api.md §10.3, §10.4, §10.5).
     completion_callback_secret: SecretStr | None = None
@@ -132,6 +139,11 @@ class WorkerSettings(StorageSettings):
             max_interval_seconds=self.pipe_activity_max_interval_seconds,
             output_inline_max_bytes=self.output_inline_max_kib * 1024,
             history_event_budget=self.run_history_event_budget,
+            batch_inline_max_items=self.batch_inline_max_items,
+            content_inline_max_bytes=self.content_inline_max_kib * 1024,
+            batch_chunk_items=self.batch_chunk_items,
+            batch_window_chunks=self.batch_window_chunks,
+            batch_chunks_per_history=self.batch_chunks_per_history,
             callbacks=CallbackPolicy(
                 attempt_timeout_seconds=self.callback_attempt_timeout_seconds,
                 initial_interval_seconds=self.callback_initial_interval_seconds,

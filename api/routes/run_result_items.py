@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, GatewayDep, SettingsDep
 from api.result_items import MAX_PAGE_ITEMS, items_page
-from api.run_bodies import working_memory_of
+from api.run_bodies import stored_memory_of
 from api.run_records import owned_run
 from api.run_results import completed_end, running_answer
 
@@ -36,6 +36,9 @@ async def run_result_items(
     if waiting is not None:
         return waiting
     end = completed_end(record)
-    memory = await run_in_threadpool(working_memory_of, end, settings.blob_store)
-    page = items_page(memory, end.main_stuff_name, name=name, offset=offset, limit=limit)
+    store = settings.blob_store
+    memory = await run_in_threadpool(stored_memory_of, end, store)
+    page = await run_in_threadpool(
+        lambda: items_page(memory, end.main_stuff_name, store, name=name, offset=offset, limit=limit)
+    )
     return JSONResponse({"pipeline_run_id": run_id, **page})

@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.runs.run_states import RunState
 from shared.runs.workflow_io import RunEnd
+from shared.runtime.content_refs import is_stored
 
 FINISHED_EVENT = "run.finished"
 OUTPUT_MAX_BYTES = 256 * 1024  # CALLBACK_OUTPUT_MAX_KIB's default
@@ -46,6 +47,8 @@ def _output(main_name: str | None, memory: dict[str, Any] | None, max_bytes: int
     """The main stuff's content, or `output_omitted` when its compact JSON is too large to inline."""
     root: dict[str, Any] = (memory or {}).get("root", {})
     content = root.get(main_name, {}).get("content") if main_name else None
+    if is_stored(content):  # a content stored by reference: large by construction
+        return {"output_omitted": True}
     compact = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     if len(compact) > max_bytes:
         return {"output_omitted": True}

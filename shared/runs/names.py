@@ -13,6 +13,16 @@ CALLBACKS_WORKFLOW: Final = "DeliverCallbacks"
 DELIVER_CALLBACK_ACTIVITY: Final = "deliver_callback"
 RUN_OPERATOR_ACTIVITY: Final = "run_operator"
 STORE_RUN_OUTPUT_ACTIVITY: Final = "store_run_output"
+# Large batches (docs/design/large-batches.md): a batch workflow over chunk workflows, and their activities.
+BATCH_WORKFLOW: Final = "RunBatch"
+CHUNK_WORKFLOW: Final = "RunBatchChunk"
+BATCH_PROGRESS_QUERY: Final = "batch_progress"
+STORE_BATCH_ACTIVITY: Final = "store_batch"
+CHUNK_CONTEXT_ACTIVITY: Final = "chunk_context"
+LOAD_ITEMS_ACTIVITY: Final = "load_items"
+STORE_CHUNK_OUTPUT_ACTIVITY: Final = "store_chunk_output"
+SEAL_BATCH_ACTIVITY: Final = "seal_batch"
+MERGE_LISTS_ACTIVITY: Final = "merge_lists"
 
 PROGRESS_QUERY: Final = "progress"
 EVENTS_QUERY: Final = "events"
@@ -53,6 +63,15 @@ def tenant_key_of(workflow_id: str) -> str | None:
 def callbacks_workflow_id(run_workflow_id: str) -> str:
     """The deliveries of a run: beside its workflow, so scoped by tenant as the run is."""
     return f"{run_workflow_id}:callbacks"
+
+
+def batch_workflow_id(parent_workflow_id: str, key: str) -> str:
+    """The batch workflow of the batch `key` (`batch_plan.batch_key`) met in `parent_workflow_id`."""
+    return f"{parent_workflow_id}/batch/{key}"
+
+
+def chunk_workflow_id(batch_workflow_id: str, index: int) -> str:
+    return f"{batch_workflow_id}/chunk/{index}"
 
 
 def callbacks_task_queue(task_queue: str) -> str:

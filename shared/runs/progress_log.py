@@ -92,6 +92,15 @@ class ProgressLog:
         self._batches[wire] = _Batch(entry.code, total)
         self._record_batch(wire)
 
+    def batch_counted(self, path: InvocationPath, done: int, failed: int) -> None:
+        """A batch run by a batch workflow has ended: its final counts, in one event."""
+        wire = path.wire()
+        batch = self._batches.get(wire)
+        if batch is None:
+            return
+        batch.done, batch.failed = done, failed
+        self._record_batch(wire)
+
     # Run end ------------------------------------------------------------------------------------------
 
     def cancel_running(self) -> None:

@@ -55,6 +55,16 @@ class ActivityPolicy(_Payload):
     # Temporal terminates a workflow at 51,200 history events; a run fails typed well before that.
     history_event_budget: int = 40_000
     callbacks: CallbackPolicy = Field(default_factory=CallbackPolicy)
+    # Large batches (docs/design/large-batches.md): a batch leaves the workflow it is met in when its
+    # branch needs activities or it has more items than `batch_inline_max_items`; it then runs in chunks
+    # of `batch_chunk_items` items, `batch_window_chunks` at once, continuing as new every
+    # `batch_chunks_per_history` chunks. Policies recorded before these existed decode with the defaults.
+    batch_inline_max_items: int = 1000
+    # An operator's output over this many bytes is stored and moves through workflows by reference.
+    content_inline_max_bytes: int = 256 * 1024
+    batch_chunk_items: int = 100
+    batch_window_chunks: int = 8
+    batch_chunks_per_history: int = 500
 
 
 class RunSpec(_Payload):

@@ -15,6 +15,7 @@ from shared.runtime.batch_failures import BatchFailureMode
 
 if TYPE_CHECKING:
     from shared.language.library import PipeEntry
+    from shared.runtime.batch_call import BatchRunner
     from shared.runtime.batch_failures import ItemFailure
 
 TEXT = f"{NATIVE_DOMAIN}.Text"
@@ -47,6 +48,9 @@ class RunOptions:
     # `failed_items` when given (the workflow reads it at the run's end), else to the interpreter's own.
     batch_failures: BatchFailureMode = BatchFailureMode.FAIL
     failed_items: list[ItemFailure] | None = field(default=None, compare=False, hash=False)
+    # Where a batch may run outside the walk (child workflows over chunks, in a worker); None: every
+    # batch runs in the walk itself, as in-process runs do.
+    batches: BatchRunner | None = field(default=None, compare=False, hash=False)
 
 
 PATH_SEPARATOR = "/"
@@ -110,6 +114,10 @@ class PipeListener(Protocol):
     def pipe_finished(self, entry: PipeEntry, path: InvocationPath, outcome: str) -> None: ...
 
     def batch_started(self, entry: PipeEntry, path: InvocationPath, total: int) -> None: ...
+
+    def batch_counted(self, path: InvocationPath, done: int, failed: int) -> None:
+        """The item counts of a batch that ran outside the walk (its items were never seen one by one)."""
+        ...
 
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

@@ -16,6 +16,7 @@ from shared.language.concept_compat import satisfies
 from shared.language.concept_spec import Multiplicity, Presence
 from shared.language.library import Library, PipeEntry
 from shared.language.natives import NATIVE_DOMAIN
+from shared.runtime.content_refs import is_pages_ref, is_stored
 from shared.runtime.content_values import ContentRefused, ContentValidator
 from shared.runtime.json_values import as_mapping
 from shared.runtime.pipe_contracts import Declared, PipeContracts
@@ -125,6 +126,9 @@ class CallerInputs:
                 raise InputRefused(
                     InputCode.INVALID, f"input '{name}' has no content", _params(name, expected, "null")
                 )
+            if is_stored(content):
+                # Stored by the API once it had checked it (a marker callers may not send): taken as is.
+                return _Reading(concept, content, is_pages_ref(content))
         else:
             concept, content = slot.concept, cast("Any", value)
         is_list = isinstance(content, list)

@@ -19,11 +19,12 @@ from shared.language.pipe_blueprints import (
     PipeStep,
 )
 from shared.language.slots import Slot
-from shared.language.template_analysis import TemplateCategory
-from shared.language.template_render import TemplateRenderFault, render_expression, render_template
+from shared.runtime.batch_call import BatchCall, BatchFailed
 from shared.runtime.batch_failures import ItemFailure
 from shared.runtime.binding_values import as_content, first_empty_path, walk_values
 from shared.runtime.call_site import CallSite, InvocationPath, snake_case
+from shared.runtime.condition_render import render_condition
+from shared.runtime.content_refs import is_pages_ref, is_stored, ref_count
 from shared.runtime.content_values import ContentRefused
 from shared.runtime.json_values import as_list
 from shared.runtime.pipe_contracts import PipeContract
@@ -181,6 +182,9 @@ class ControllerRuns:
         A failed item's failure names its 0-based index (`batch_failures.py`); it fails the batch, and
         the other items are cancelled, unless the run collects item failures: then the item is dropped
         from the output and recorded, and the batch goes on.
+
+        With a batch runner (in a worker), a batch whose branch calls out, or whose list is long or
+        stored, runs there instead (`batch_call.py`), with the same rules.
         """
         held = memory.lookup(list_name)
         if isinstance(held, Absence):
@@ -200,13 +204,59 @@ class ControllerRuns:
                 params={"input": written or list_name},
             )
         interpreter = self.interpreter
-        items = held.items()
-        interpreter.notify_batch(entry, path, len(items))
+        stored = is_pages_ref(held.content)
+        total = ref_count(held.content) if stored else len(held.items())
+        interpreter.notify_batch(entry, path, total)
+        runner = interpreter.options.batches
+        if runner is not None and (
+            stored or total > runner.inline_max_items or interpreter.costs.needs_activities(callee.ref)
+        ):
+            call = BatchCall(entry, callee, memory, list_name, held, total, item_name, concept, path)
+            try:
+                outcome = await runner.run_batch(call)
+            except BatchFailed as failed:
+                interpreter.notify_batch_counts(path, failed.done, failed.failed)
+                raise failed.failure from failed.failure.__cause__
+            interpreter.notify_batch_counts(path, outcome.done, outcome.failed)
+            return interpreter.new_stuff(list_name, outcome.concept, outcome.content, is_list=True)
+        if stored:  # unreachable: only a worker stores lists, and a worker runs batches elsewhere
+            raise PipeRunError(
+                FailureCode.RUNTIME_UNEXPECTED,
+                f"pipe '{entry.code}' batches over a stored list, which this run cannot read",
+                pipe=entry.code,
+            )
+        results = await self.run_items(entry, callee, memory, held.concept, item_name, path, held.items())
+        # Recorded once the batch ends, in item order, whatever order the items failed in.
+        interpreter.failed_items.extend(result for result in results if isinstance(result, ItemFailure))
+        outputs = [result for result in results if isinstance(result, Stuff)]
+        item_concept = outputs[0].concept if outputs and concept == f"{NATIVE_DOMAIN}.Dynamic" else concept
+        return interpreter.new_stuff(
+            list_name, item_concept, {"items": [output.content for output in outputs]}, is_list=True
+        )
+
+    async def run_items(
+        self,
+        entry: PipeEntry,
+        callee: PipeEntry,
+        memory: WorkingMemory,
+        item_concept: str,
+        item_name: str,
+        path: InvocationPath,
+        items: list[Any],
+        first_index: int = 0,
+    ) -> list[Value | ItemFailure]:
+        """Run `callee` once per item (the items of a batch from `first_index` on, each at
+        `path/item_<index + 1>`), at most `concurrency` at once; results in item order.
+
+        A failed item's failure names its 0-based index; it fails the whole call (the other items are
+        cancelled) unless the run collects item failures: then the item's result is its `ItemFailure`.
+        """
+        interpreter = self.interpreter
 
         def job(index: int, item: Any) -> Any:
             async def run_item() -> Value | ItemFailure:
                 child = memory.fork()
-                child.store(item_name, interpreter.new_stuff(item_name, held.concept, item), main=False)
+                child.store(item_name, interpreter.new_stuff(item_name, item_concept, item), main=False)
                 item_path = path.item(index + 1)  # paths count items from 1 (http-api.md §9.5)
                 try:
                     return await interpreter.run_pipe(callee, child, CallSite(), item_path)
@@ -218,15 +268,8 @@ class ControllerRuns:
 
             return run_item
 
-        jobs = (job(index, item) for index, item in enumerate(items))
-        results: list[Value | ItemFailure] = await interpreter.gather_in_order(jobs, bounded=True)
-        # Recorded once the batch ends, in item order, whatever order the items failed in.
-        interpreter.failed_items.extend(result for result in results if isinstance(result, ItemFailure))
-        outputs = [result for result in results if isinstance(result, Stuff)]
-        item_concept = outputs[0].concept if outputs and concept == f"{NATIVE_DOMAIN}.Dynamic" else concept
-        return interpreter.new_stuff(
-            list_name, item_concept, {"items": [output.content for output in outputs]}, is_list=True
-        )
+        jobs = (job(index, item) for index, item in enumerate(items, start=first_index))
+        return await interpreter.gather_in_order(jobs, bounded=True)
 
     async def parallel(
         self,
@@ -280,15 +323,11 @@ class ControllerRuns:
         path: InvocationPath,
     ) -> Value:
         interpreter = self.interpreter
-        variables = interpreter.views.variables(inputs.values())
-        try:
-            if blueprint.expression is not None:
-                rendered = render_expression(blueprint.expression, variables)
-            else:
-                source = blueprint.expression_template or ""
-                rendered = render_template(source, TemplateCategory.EXPRESSION, variables, sigils=False)
-        except TemplateRenderFault as fault:
-            raise PipeRunError(fault.code, f"its expression failed to render: {fault.message}") from fault
+        if any(is_stored(stuff.content) for stuff in inputs.values()):
+            # An input lives in storage: an activity reads it back and renders the expression there.
+            rendered = await interpreter.stored_reader().render_condition(entry, inputs)
+        else:
+            rendered = render_condition(blueprint, interpreter.views.variables(inputs.values()))
         if rendered in {"", "None"}:
             shown = "nothing" if rendered == "" else "None"
             raise PipeRunError(

@@ -23,13 +23,21 @@ from shared.language.pipe_blueprints import (
     PipeParallel,
     PipeSequence,
 )
+from shared.language.pipe_costs import PipeCosts
 from shared.runtime.batch_failures import BatchFailureMode, ItemFailure, is_collectable
 from shared.runtime.call_site import CallSite, InvocationPath, PipeListener, RunOptions, snake_case
 from shared.runtime.compose import run_compose
+from shared.runtime.content_refs import is_stored
 from shared.runtime.content_values import ContentRefused, ContentValidator
 from shared.runtime.controllers import ControllerRuns
 from shared.runtime.job_pool import run_bounded
-from shared.runtime.operator_call import OperatorCall, OperatorExecutor, OutputTarget, Produced
+from shared.runtime.operator_call import (
+    OperatorCall,
+    OperatorExecutor,
+    OutputTarget,
+    Produced,
+    StoredReader,
+)
 from shared.runtime.pipe_contracts import PipeContract, PipeContracts
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.stuff import Absence, AbsenceKind, Stuff, Value
@@ -60,8 +68,10 @@ class Interpreter:
         self.views = TemplateViews(library, strict_fields=not self.options.dry_run)
         self.validator = ContentValidator(library)
         self.contracts = PipeContracts(library)
+        self.costs = PipeCosts(library)
         self._fits: dict[tuple[str, str], bool] = {}
-        self._controllers = ControllerRuns(self)
+        # Public: a chunk workflow runs a slice of a batch's items through them (`run_items`).
+        self.controllers = ControllerRuns(self)
         given = self.options.failed_items
         # The batch items failed and collected so far (`batch_failures: "collect"`), batch by batch.
         self.failed_items: list[ItemFailure] = given if given is not None else []
@@ -111,7 +121,7 @@ class Interpreter:
         path: InvocationPath,
     ) -> Value:
         blueprint = entry.blueprint
-        runs = self._controllers
+        runs = self.controllers
         if isinstance(blueprint, PipeSequence):
             return await runs.sequence(entry, blueprint, memory, site, path)
         if isinstance(blueprint, PipeParallel):
@@ -132,7 +142,9 @@ class Interpreter:
     ) -> Stuff:
         target = self._target(contract, site)
         call = OperatorCall(entry, inputs, target, f"{self.options.seed}:{entry.ref}", site.nb_output)
-        if isinstance(entry.blueprint, PipeCompose):
+        if isinstance(entry.blueprint, PipeCompose) and not any(
+            is_stored(s.content) for s in inputs.values()
+        ):
             produced, checked = run_compose(call, self.views, self.validator), True
         else:
             produced, checked = await self._executed(call), False
@@ -178,6 +190,8 @@ class Interpreter:
         return Stuff(name, self.codes.next_code(), concept, content, target.is_list)
 
     def _checked_content(self, concept: str, target: OutputTarget, content: Any, *, checked: bool) -> Any:
+        if is_stored(content):
+            return content  # the activity that stored it checked it (worker/activities/operators.py)
         if not target.is_list:
             return content if checked else self.validator.validate(concept, content)
         raw: Any = cast("dict[str, Any]", content).get("items") if isinstance(content, dict) else None
@@ -289,6 +303,20 @@ class Interpreter:
         """Tell the listener that the batch at `path` fans out over `total` items (before any runs)."""
         if self.listener is not None:
             self.listener.batch_started(entry, path, total)
+
+    def stored_reader(self) -> StoredReader:
+        """The executor, as the reader of stored contents that pure steps meet (a condition over a
+        stored text); only a worker's executor stores contents, so only it is ever asked."""
+        if not isinstance(self.executor, StoredReader):
+            raise PipeRunError(
+                FailureCode.RUNTIME_UNEXPECTED, "a stored content reached a run that cannot read it"
+            )
+        return self.executor
+
+    def notify_batch_counts(self, path: InvocationPath, done: int, failed: int) -> None:
+        """Tell the listener the final item counts of a batch that ran outside the walk."""
+        if self.listener is not None:
+            self.listener.batch_counted(path, done, failed)
 
     def _notify_finished(self, entry: PipeEntry, path: InvocationPath, outcome: str) -> None:
         if self.listener is not None:

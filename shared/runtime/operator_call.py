@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from shared.language.library import PipeEntry
 from shared.runtime.stuff import Stuff
@@ -61,3 +61,10 @@ class OperatorExecutor(Protocol):
     """Runs the operators the interpreter cannot run itself; failures raise `PipeRunError`."""
 
     async def run_operator(self, call: OperatorCall) -> Produced: ...
+
+
+@runtime_checkable
+class StoredReader(Protocol):
+    """An executor that reads stored contents (`content_refs.py`) for the pure steps that must read them."""
+
+    async def render_condition(self, pipe: PipeEntry, inputs: Mapping[str, Stuff]) -> str: ...

@@ -20,6 +20,7 @@ from temporalio.client import Client, WorkflowHistory
 
 from api.auth import SINGLE_TENANT
 from shared.runs.names import RUN_OPERATOR_ACTIVITY, run_workflow_id
+from shared.runtime.batch_plan import batch_key
 from tests.helpers.batch_functions import MARKED
 from tests.helpers.run_functions import FAILING, SLOW
 from tests.helpers.run_stack import RunStack, run_stack
@@ -148,6 +149,10 @@ class Recording:
     run_timeout_seconds: float | None = None
     output_inline_max_kib: int = 256
     extra: dict[str, Any] = field(default_factory=dict[str, Any])  # more members of the request body
+    # Which workflow's history to keep, below the run's workflow id: "" for the run itself, else a
+    # child's suffix (`/batch/<key>`, `/batch/<key>/chunk/<n>`: docs/design/large-batches.md).
+    workflow: str = ""
+    batch_chunk_items: int = 100
 
     @property
     def worker_overrides(self) -> dict[str, Any]:
@@ -156,6 +161,7 @@ class Recording:
             "pipe_activity_heartbeat_seconds": 1,
             "worker_graceful_shutdown_seconds": 5,
             "output_inline_max_kib": self.output_inline_max_kib,
+            "batch_chunk_items": self.batch_chunk_items,
         }
 
 
@@ -184,6 +190,25 @@ RECORDINGS = (
         {"names": ["a", "bad-b", "c"]},
         "COMPLETED",
         extra={"batch_failures": "collect"},
+    ),
+    # Since batches leave the run workflow (issue 14): the run (patch marker, items stored, the batch
+    # workflow as its child), the batch workflow (three chunks of two in its window, sealed), and one
+    # chunk workflow (its loads, its items, its outputs stored), with one item's failure collected.
+    *(
+        Recording(
+            name,
+            "check_all",
+            {"names": ["a", "bad-b", "c", "d", "e"]},
+            "COMPLETED",
+            extra={"batch_failures": "collect"},
+            workflow=suffix,
+            batch_chunk_items=2,
+        )
+        for name, suffix in (
+            ("run_with_batch_workflow", ""),
+            ("batch_workflow_collected", f"/batch/{batch_key('replay.check_all')}"),
+            ("chunk_workflow_collected", f"/batch/{batch_key('replay.check_all')}/chunk/0"),
+        )
     ),
 )
 
@@ -220,7 +245,8 @@ async def record(stack: RunStack, temporal: Client, recording: Recording, run_id
     if final["state"] != recording.final_state:
         msg = f"{recording.name}: ended {final['state']}, expected {recording.final_state}"
         raise RecordingError(msg)
-    return await temporal.get_workflow_handle(run_workflow_id(SINGLE_TENANT, run_id)).fetch_history()
+    workflow_id = run_workflow_id(SINGLE_TENANT, run_id) + recording.workflow
+    return await temporal.get_workflow_handle(workflow_id).fetch_history()
 
 
 async def _wait_for_running_activity(temporal: Client, run_id: str, within: float = 30) -> None:

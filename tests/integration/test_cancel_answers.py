@@ -23,8 +23,9 @@ from tests.helpers.run_stack import RunStack, run_stack
 from tests.integration.test_run_bad_input import BATCH
 from worker.activities.operators import OperatorActivities
 
-# Small enough that a run's working memory is stored by the activity, not carried inline.
-WORKER = {"output_inline_max_kib": 1}
+# Small enough that a run's working memory is stored by the activity, not carried inline; and the
+# batches below stay in the run workflow (they log every item, making a large progress log).
+WORKER = {"output_inline_max_kib": 1, "batch_inline_max_items": 2000}
 
 
 class StoreGate:

@@ -28,6 +28,9 @@ class RecordingListener:
     def batch_started(self, entry: PipeEntry, path: InvocationPath, total: int) -> None:
         self.events.append(("batch", entry.ref, path.wire(), total))
 
+    def batch_counted(self, path: InvocationPath, done: int, failed: int) -> None:
+        self.events.append(("counted", "", path.wire(), done + failed))
+
     def of(self, kind: str) -> list[tuple[str, str, str | int | None]]:
         return [(ref, path, extra) for seen, ref, path, extra in self.events if seen == kind]
 

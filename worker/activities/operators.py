@@ -7,15 +7,18 @@ Failures that retrying cannot fix (the method, the inputs, a missing model) leav
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from shared.language.model_deck import ModelDeck, builtin_deck
+from shared.language.pipe_blueprints import PipeCompose, PipeCondition
 from shared.language.validator import LibraryUnusable
 from shared.runs.names import (
     PAUSE_ACTIVITY,
@@ -30,12 +33,17 @@ from shared.runs.workflow_io import (
     OperatorTask,
     StoreOutputTask,
 )
+from shared.runtime.compose import run_compose
+from shared.runtime.condition_render import render_condition
+from shared.runtime.content_values import ContentRefused, ContentValidator
 from shared.runtime.function_registry import FunctionRegistry
-from shared.runtime.operator_call import OperatorCall, OutputTarget
+from shared.runtime.json_values import as_list, as_mapping
+from shared.runtime.operator_call import OperatorCall, OutputTarget, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.stuff import Stuff
 from shared.storage.blob_store import STORAGE_SCHEME, BlobNotFoundError, BlobStore
 from shared.storage.run_storage import run_key
+from shared.storage.stored_contents import json_size, resolve_content, store_content
 from worker.files.input_files import InputFiles
 from worker.method_cache import MethodCache
 from worker.operators.local import LocalOperatorExecutor
@@ -111,12 +119,11 @@ class OperatorActivities:
         call, executor = await asyncio.to_thread(self._prepare, task)
         async with self._heartbeats():
             try:
-                produced = await executor.run_operator(call)
+                produced = await self._produce(call, executor)
+                content = await asyncio.to_thread(self._stored_if_large, task, call, produced)
             except PipeRunError as failure:
                 raise as_application_error(failure.located(call.pipe.code)) from failure
-        answer = OperatorAnswer(
-            content=produced.content, concept=produced.concept, usages=list(produced.usages)
-        )
+        answer = OperatorAnswer(content=content, concept=produced.concept, usages=list(produced.usages))
         size = len(json.dumps(answer.content, ensure_ascii=False).encode("utf-8"))
         if size > STEP_PAYLOAD_MAX_BYTES:
             failure = PipeRunError(
@@ -127,6 +134,42 @@ class OperatorActivities:
             )
             raise as_application_error(failure)
         return answer
+
+    async def _produce(self, call: OperatorCall, executor: LocalOperatorExecutor) -> Produced:
+        """Run the operator; the pure steps the walk hands over because an input is stored (a compose,
+        a condition's expression) run here over the contents read back."""
+        blueprint = call.pipe.blueprint
+        if isinstance(blueprint, PipeCompose):
+            return run_compose(call, executor.views, ContentValidator(executor.library))
+        if isinstance(blueprint, PipeCondition):
+            variables = executor.views.variables(call.inputs.values())
+            return Produced({"text": render_condition(blueprint, variables)})
+        return await executor.run_operator(call)
+
+    def _stored_if_large(self, task: OperatorTask, call: OperatorCall, produced: Produced) -> Any:
+        """The output's content, or, over `content_inline_max_bytes`, the marker of its stored copy
+        (checked against the output concept first: the walk does not read it back to check it)."""
+        size = json_size(produced.content)
+        if size <= self.policy.content_inline_max_bytes or isinstance(call.pipe.blueprint, PipeCondition):
+            return produced.content
+        concept = produced.concept or task.output_concept
+        validator = ContentValidator(self.methods.library(task.method_digest))
+        try:
+            if task.output_is_list:
+                items = as_list((as_mapping(produced.content) or {}).get("items")) or []
+                content: Any = validator.validate_list(concept, items)
+            else:
+                content = validator.validate(concept, produced.content)
+        except ContentRefused as refused:
+            raise PipeRunError(
+                FailureCode.OUTPUT_INVALID,
+                f"pipe '{call.pipe.code}' produced a content that does not fit '{concept}': {refused}",
+                params={"fields": refused.fields},
+            ) from refused
+        info = activity.info()
+        name = hashlib.sha256(f"{info.workflow_id}/{info.activity_id}".encode()).hexdigest()[:32]
+        key = run_key(task.storage_prefix, task.run_id, f"contents/{name}")
+        return store_content(self.store, key, content, is_list=task.output_is_list)
 
     @activity.defn(name=STORE_RUN_OUTPUT_ACTIVITY)
     async def store_run_output(self, task: StoreOutputTask) -> str:
@@ -155,8 +198,15 @@ class OperatorActivities:
             )
             raise as_application_error(failure) from exc
         entry = library.pipes[task.pipe_ref]
+        # Stored contents are read back here: the workflow only moved their markers.
         inputs = {
-            name: Stuff(stuff.name, stuff.code, stuff.concept, stuff.content, stuff.is_list)
+            name: Stuff(
+                stuff.name,
+                stuff.code,
+                stuff.concept,
+                resolve_content(self.store, stuff.content),
+                stuff.is_list,
+            )
             for name, stuff in task.inputs.items()
         }
         call = OperatorCall(

@@ -1,0 +1,212 @@
+"""The activities of large batches: where their items, memories and outputs meet the blob store.
+
+Workflows never hold a large batch's items: these activities write them in pages, hand a chunk its
+slice, store each chunk's outputs and seal the batch's output as one list in input order
+(docs/design/large-batches.md). Every write goes to a key fixed by its task, so a retried activity
+writes the same file again and never a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from temporalio import activity
+
+from shared.runs.batch_io import (
+    BatchEnd,
+    ChunkContext,
+    ChunkContextTask,
+    ChunkOutputTask,
+    LoadedItems,
+    LoadItemsTask,
+    MergeListsTask,
+    SealBatchTask,
+    StoreBatchTask,
+    StoredBatch,
+)
+from shared.runs.names import (
+    CHUNK_CONTEXT_ACTIVITY,
+    LOAD_ITEMS_ACTIVITY,
+    MERGE_LISTS_ACTIVITY,
+    SEAL_BATCH_ACTIVITY,
+    STORE_BATCH_ACTIVITY,
+    STORE_CHUNK_OUTPUT_ACTIVITY,
+)
+from shared.runtime.usage import UsageRecord, tokens_total, total_cost
+from shared.storage.blob_store import STORAGE_SCHEME, BlobStore
+from shared.storage.item_pages import (
+    PageEntry,
+    cut_pages,
+    encode,
+    iter_items,
+    read_manifest,
+    read_range,
+    write_manifest,
+    write_pages,
+)
+from shared.storage.run_storage import get_json, get_method, put_json
+
+_INLINE_PAGES_MAX = 64
+
+
+@dataclass(slots=True)
+class _Sealed:
+    """What a seal gathers from the chunks' results, in chunk order."""
+
+    pages: list[PageEntry] = field(default_factory=list[PageEntry])
+    failures: list[Any] = field(default_factory=list[Any])
+    usages: list[UsageRecord] = field(default_factory=list[UsageRecord])
+    concept: str | None = None
+
+
+def chunk_key(out_prefix: str, index: int) -> str:
+    return f"{out_prefix}/chunks/{index:06d}"
+
+
+class BatchActivities:
+    """The batch activities of one worker process, over its blob store."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+
+    @activity.defn(name=STORE_BATCH_ACTIVITY)
+    async def store_batch(self, task: StoreBatchTask) -> StoredBatch:
+        return await asyncio.to_thread(self._store_batch, task)
+
+    def _store_batch(self, task: StoreBatchTask) -> StoredBatch:
+        context_uri = put_json(self.store, f"{task.out_prefix}/context.json", task.context)
+        if task.items_uri is not None:
+            return StoredBatch(
+                items_uri=task.items_uri,
+                total=read_manifest(self.store, task.items_uri).count,
+                context_uri=context_uri,
+            )
+        items = task.items or []
+        pages = write_pages(self.store, f"{task.out_prefix}/in", cut_pages(items, task.page_items))
+        items_uri = write_manifest(self.store, f"{task.out_prefix}/in.json", pages)
+        return StoredBatch(items_uri=items_uri, total=len(items), context_uri=context_uri)
+
+    @activity.defn(name=CHUNK_CONTEXT_ACTIVITY)
+    async def chunk_context(self, task: ChunkContextTask) -> ChunkContext:
+        return await asyncio.to_thread(self._chunk_context, task)
+
+    def _chunk_context(self, task: ChunkContextTask) -> ChunkContext:
+        bundles = [
+            {"path": bundle.path, "text": bundle.text}
+            for bundle in get_method(self.store, task.method_digest)
+        ]
+        context = cast("dict[str, Any]", get_json(self.store, task.context_uri))
+        return ChunkContext(bundles=bundles, context=context)
+
+    @activity.defn(name=LOAD_ITEMS_ACTIVITY)
+    async def load_items(self, task: LoadItemsTask) -> LoadedItems:
+        """Items from `start`, at most `count` and about `max_bytes` (at least one): the caller asks
+        again from where this answer ends, so no answer nears Temporal's payload limit."""
+        return await asyncio.to_thread(self._load_items, task)
+
+    def _load_items(self, task: LoadItemsTask) -> LoadedItems:
+        manifest = read_manifest(self.store, task.items_uri)
+        items = read_range(self.store, manifest, task.start, task.count)
+        kept: list[Any] = []
+        size = 0
+        for item in items:
+            item_size = len(encode(item))
+            if kept and size + item_size > task.max_bytes:
+                break
+            kept.append(item)
+            size += item_size
+        return LoadedItems(items=kept)
+
+    @activity.defn(name=STORE_CHUNK_OUTPUT_ACTIVITY)
+    async def store_chunk_output(self, task: ChunkOutputTask) -> None:
+        await asyncio.to_thread(self._store_chunk_output, task)
+
+    def _store_chunk_output(self, task: ChunkOutputTask) -> None:
+        key = chunk_key(task.out_prefix, task.index)
+        write_pages(self.store, key, [task.outputs], first_page=task.part)
+        if not task.last:
+            return
+        # The chunk's result names its parts; the seal reads only results, so a part is never half-seen.
+        parts = [
+            {"uri": f"{STORAGE_SCHEME}{key}/{part:06d}.json", "count": count}
+            for part, count in enumerate(task.part_counts)
+        ]
+        result = {
+            "done": task.done,
+            "failed": task.failed,
+            "parts": parts,
+            "failure_records": task.failure_records,
+            "failure_records_uris": task.failure_records_uris,
+            "usages": [usage.model_dump(mode="json") for usage in task.usages],
+            "usages_uris": task.usages_uris,
+            "concept": task.concept,
+        }
+        put_json(self.store, f"{key}.json", result)
+
+    @activity.defn(name=SEAL_BATCH_ACTIVITY)
+    async def seal_batch(self, task: SealBatchTask) -> BatchEnd:
+        """The batch's output in input order: the manifest of every chunk's parts, its failed items and
+        usage records merged; each inline when small, else stored."""
+        sealed = _Sealed()
+        for index in range(task.chunks):
+            await asyncio.to_thread(self._read_chunk, task, index, sealed)
+            activity.heartbeat(index)  # throttled by the SDK: a dead worker is noticed within seconds
+        return await asyncio.to_thread(self._seal_batch, task, sealed)
+
+    def _read_chunk(self, task: SealBatchTask, index: int, sealed: _Sealed) -> None:
+        result = cast(
+            "dict[str, Any]",
+            get_json(self.store, f"{STORAGE_SCHEME}{chunk_key(task.out_prefix, index)}.json"),
+        )
+        sealed.pages.extend(PageEntry(str(part["uri"]), int(part["count"])) for part in result["parts"])
+        sealed.failures.extend(result["failure_records"])
+        for uri in result["failure_records_uris"]:
+            sealed.failures.extend(cast("list[Any]", get_json(self.store, uri)))
+        sealed.usages.extend(UsageRecord.model_validate(usage) for usage in result["usages"])
+        for uri in result["usages_uris"]:
+            sealed.usages.extend(UsageRecord.model_validate(usage) for usage in get_json(self.store, uri))
+        sealed.concept = sealed.concept or result.get("concept")
+
+    def _seal_batch(self, task: SealBatchTask, sealed: _Sealed) -> BatchEnd:
+        pages, failures, usages, concept = sealed.pages, sealed.failures, sealed.usages, sealed.concept
+        items_uri = write_manifest(self.store, f"{task.out_prefix}/out.json", pages)
+        count = sum(page.count for page in pages)
+        end: dict[str, Any] = {
+            "total": task.total,
+            "done": task.done,
+            "failed": task.failed,
+            "count": count,
+            "items_uri": items_uri,
+            "concept": concept,
+            "cost_usd": total_cost(usages),
+            "tokens": tokens_total(usages),
+            "model_calls": len(usages),
+        }
+        # A small output rides inline, so the walk goes on with an ordinary list (few pages: a long list
+        # is never read here just to learn that it is too large).
+        if len(pages) <= _INLINE_PAGES_MAX:
+            items = list(iter_items(self.store, read_manifest(self.store, items_uri)))
+            if len(encode(items)) <= task.inline_max_bytes:
+                end["items"] = items
+        end.update(self._inline_or_stored(task, "failure_records", failures))
+        end.update(
+            self._inline_or_stored(task, "usages", [usage.model_dump(mode="json") for usage in usages])
+        )
+        return BatchEnd.model_validate(end)
+
+    def _inline_or_stored(self, task: SealBatchTask, name: str, values: list[Any]) -> dict[str, Any]:
+        if not values:
+            return {}
+        if len(encode(values)) <= task.inline_max_bytes:
+            return {name: values}
+        return {f"{name}_uri": put_json(self.store, f"{task.out_prefix}/{name}.json", values)}
+
+    @activity.defn(name=MERGE_LISTS_ACTIVITY)
+    async def merge_lists(self, task: MergeListsTask) -> str:
+        merged = list(task.inline)
+        for number, uri in enumerate(task.uris):
+            merged.extend(cast("list[Any]", await asyncio.to_thread(get_json, self.store, uri)))
+            activity.heartbeat(number)
+        return await asyncio.to_thread(put_json, self.store, task.key, merged)

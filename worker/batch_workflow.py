@@ -1,0 +1,178 @@
+"""The batch workflow: one large batch, run as chunk workflows through a sliding window.
+
+Workflow code (deterministic). After Temporal's `batch_sliding_window` sample, written for pipes
+(docs/design/large-batches.md): at most `window` chunks run at once, started in item order; after
+`chunks_per_history` chunks this workflow lets its window drain and continues as new, carrying only its
+window and counters, so its history stays bounded whatever the number of items. When every chunk has
+ended, one activity seals the output (the chunks' pages in item order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.exceptions import CancelledError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from shared.runs.batch_io import (
+        BatchCarry,
+        BatchEnd,
+        BatchInput,
+        BatchProgress,
+        BatchWork,
+        ChunkEnd,
+        ChunkInput,
+        ItemFailed,
+        SealBatchTask,
+    )
+    from shared.runs.names import (
+        BATCH_PROGRESS_QUERY,
+        BATCH_WORKFLOW,
+        CHUNK_WORKFLOW,
+        SEAL_BATCH_ACTIVITY,
+        chunk_workflow_id,
+    )
+    from shared.runtime.batch_plan import BatchCounters, SlidingWindow, chunk_count, chunk_range
+    from shared.runtime.run_failure import FailureCode
+    from worker.storage_steps import LONG_STORAGE_HEARTBEAT, LONG_STORAGE_TIMEOUT, STORAGE_RETRY
+
+# Before this many events the workflow hands over to a fresh history even if it has not seen
+# `chunks_per_history` chunks yet (a chunk costs it about 6 events; this is the backstop).
+_HISTORY_EVENTS_MAX = 6000
+
+
+@workflow.defn(name=BATCH_WORKFLOW)
+class RunBatchWorkflow:
+    def __init__(self) -> None:
+        self._work: BatchWork | None = None
+        self._carry: BatchCarry | None = None
+        self._ended: list[ChunkEnd] = []
+
+    @workflow.run
+    async def run(self, batch: BatchInput) -> BatchEnd:
+        work = batch.work
+        self._work = work
+        total_chunks = chunk_count(work.total, work.chunk_items)
+        carry = batch.carry or BatchCarry(
+            window=SlidingWindow(total_chunks=total_chunks, window=work.window),
+            counters=BatchCounters(total=work.total),
+        )
+        self._carry = carry
+        running: dict[int, asyncio.Task[None]] = {}
+        completions = 0
+        try:
+            while not carry.window.is_done:
+                hand_over = completions + len(running) >= work.chunks_per_history or (
+                    workflow.info().get_current_history_length() > _HISTORY_EVENTS_MAX
+                )
+                while carry.window.can_start and not hand_over:
+                    index, window = carry.window.start()
+                    items = chunk_range(index, work.total, work.chunk_items)
+                    carry = self._set(
+                        carry.model_copy(
+                            update={"window": window, "counters": carry.counters.chunk_started(len(items))}
+                        )
+                    )
+                    running[index] = asyncio.ensure_future(self._run_chunk(work, index, items))
+                    hand_over = completions + len(running) >= work.chunks_per_history
+                if not running:
+                    break  # drained: hand over to a fresh history
+                await workflow.wait_condition(lambda: bool(self._ended))
+                ended, self._ended = sorted(self._ended, key=lambda end: end.index), []
+                for end in ended:
+                    running.pop(end.index)
+                    completions += 1
+                    if end.failure is not None:
+                        return await self._failed(carry, running, end.failure)
+                    carry = self._set(
+                        carry.model_copy(
+                            update={
+                                "window": carry.window.complete(end.index),
+                                "counters": carry.counters.chunk_ended(end.done, end.failed),
+                            }
+                        )
+                    )
+        except asyncio.CancelledError:
+            await _cancel_all(running)
+            raise
+        if not carry.window.is_done:
+            workflow.continue_as_new(
+                BatchInput(work=work, carry=carry.model_copy(update={"histories": carry.histories + 1}))
+            )
+        return await self._seal(work, carry, total_chunks)
+
+    def _set(self, carry: BatchCarry) -> BatchCarry:
+        self._carry = carry
+        return carry
+
+    async def _run_chunk(self, work: BatchWork, index: int, items: range) -> None:
+        # The chunk reports its item failures in its result: it only raises when cancelled, or when
+        # something outside the walk ended it (terminated by hand), which fails the batch typed.
+        try:
+            end = await workflow.execute_child_workflow(
+                CHUNK_WORKFLOW,
+                ChunkInput(work=work, index=index, start=items.start, count=len(items)),
+                id=chunk_workflow_id(work.workflow_id, index),
+                result_type=ChunkEnd,
+                task_queue=workflow.info().task_queue,
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+            )
+        except ChildWorkflowError as exc:
+            if isinstance(exc.cause, CancelledError):
+                raise asyncio.CancelledError from exc
+            failure = ItemFailed(
+                code=FailureCode.RUNTIME_UNEXPECTED,
+                message=f"chunk {index} of the batch ended without its result: {exc.cause or exc}",
+                pipe=work.batch_pipe_ref.rpartition(".")[2],
+            )
+            end = ChunkEnd(index=index, done=0, failed=0, failure=failure)
+        self._ended.append(end)
+
+    async def _failed(
+        self, carry: BatchCarry, running: dict[int, asyncio.Task[None]], failure: ItemFailed
+    ) -> BatchEnd:
+        """A chunk failed on an item (`batch_failures: "fail"`): the others are cancelled, the batch fails."""
+        await _cancel_all(running)
+        counters = carry.counters
+        return BatchEnd(total=counters.total, done=counters.done, failed=counters.failed + 1, failure=failure)
+
+    async def _seal(self, work: BatchWork, carry: BatchCarry, total_chunks: int) -> BatchEnd:
+        counters = carry.counters
+        return await workflow.execute_activity(
+            SEAL_BATCH_ACTIVITY,
+            SealBatchTask(
+                out_prefix=work.out_prefix,
+                chunks=total_chunks,
+                total=work.total,
+                inline_max_bytes=work.scope.policy.output_inline_max_bytes,
+                done=counters.done,
+                failed=counters.failed,
+            ),
+            result_type=BatchEnd,
+            start_to_close_timeout=LONG_STORAGE_TIMEOUT,
+            heartbeat_timeout=LONG_STORAGE_HEARTBEAT,
+            retry_policy=STORAGE_RETRY,
+        )
+
+    @workflow.query(name=BATCH_PROGRESS_QUERY)
+    def progress(self) -> BatchProgress | None:
+        """Exact item counters across every chunk and every history of this batch."""
+        if self._work is None or self._carry is None:
+            return None
+        counters = self._carry.counters
+        return BatchProgress(
+            batch_path=self._work.batch_path,
+            total=counters.total,
+            done=counters.done,
+            failed=counters.failed,
+            in_flight=counters.in_flight,
+            histories=self._carry.histories,
+        )
+
+
+async def _cancel_all(running: dict[int, asyncio.Task[None]]) -> None:
+    """Cancel the chunks in flight and wait until each has taken it (their children end with them)."""
+    for task in running.values():
+        task.cancel()
+    await asyncio.gather(*running.values(), return_exceptions=True)
