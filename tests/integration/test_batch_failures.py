@@ -15,8 +15,8 @@ from temporalio.client import Client
 
 from api.auth import SINGLE_TENANT
 from shared.runs.names import batch_workflow_id, chunk_workflow_id, run_workflow_id
-from shared.runtime.batch_plan import batch_key
 from shared.runs.workflow_io import RunEnd
+from shared.runtime.batch_plan import batch_key
 from tests.helpers.api_server import assert_problem
 from tests.helpers.batch_functions import MARKED, SPLIT
 from tests.helpers.run_stack import run_stack

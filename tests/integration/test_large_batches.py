@@ -1,0 +1,136 @@
+"""Large batches over a real Temporal dev server and real HTTP (issue 14): a batch whose branch calls out
+leaves the run workflow and runs as a batch workflow over chunk workflows (docs/design/large-batches.md).
+
+A 20,000-item batch completes with its outputs in order and every workflow history of the run under
+10,000 events; a cancel ends every child of a 20,000-item batch within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from api.auth import SINGLE_TENANT
+from shared.runs.names import batch_workflow_id, chunk_workflow_id, run_workflow_id
+from shared.runtime.batch_plan import batch_key
+from tests.helpers.batch_functions import MARKED
+from tests.helpers.run_stack import RunStack, run_stack
+from worker.temporal_connection import connect
+
+CHECKS = f"""domain = "checks"
+main_pipe = "check_all"
+
+[pipe.check_all]
+type = "PipeBatch"
+description = "Checks every item"
+inputs = {{ items = "Text[]" }}
+output = "Text[]"
+branch_pipe_code = "check_one"
+input_list_name = "items"
+input_item_name = "item"
+
+[pipe.check_one]
+type = "PipeFunc"
+description = "Checks one item"
+inputs = {{ item = "Text" }}
+output = "Text"
+function_name = "{MARKED}"
+"""
+HISTORY_EVENTS_BOUND = 10_000
+
+
+@pytest.fixture
+async def temporal(temporal_address: str) -> Client:
+    return await connect(temporal_address)
+
+
+async def history_lengths(temporal: Client, workflow_id: str) -> list[int]:
+    """The event count of every execution under `workflow_id` (each history after a continue-as-new)."""
+    lengths: list[int] = []
+    async for execution in temporal.list_workflows(f'WorkflowId = "{workflow_id}"'):
+        handle = temporal.get_workflow_handle(workflow_id, run_id=execution.run_id)
+        lengths.append(len([event async for event in handle.fetch_history_events()]))
+    return lengths
+
+
+async def running_children(temporal: Client, run_id: str) -> list[str]:
+    run = run_workflow_id(SINGLE_TENANT, run_id)
+    query = f'WorkflowId STARTS_WITH "{run}/" AND ExecutionStatus = "Running"'
+    return [execution.id async for execution in temporal.list_workflows(query)]
+
+
+async def test_a_20000_item_batch_keeps_every_history_bounded_and_its_outputs_in_order(
+    temporal_address: str, tmp_path: Path, temporal: Client
+) -> None:
+    total = 20_000
+    items = [f"ok-{index}" for index in range(total)]
+    run_id = f"large-{uuid.uuid4()}"
+    # 200 chunks of 100, and a hand-over to a fresh history every 40: the batch workflow continues as
+    # new four times, and its counters must come through exact.
+    overrides = {"batch_chunks_per_history": 40, "batch_window_chunks": 8}
+    async with run_stack(temporal_address, tmp_path, worker_overrides=overrides) as stack:
+        body = {"mthds_contents": [CHECKS], "inputs": {"items": items}, "pipeline_run_id": run_id}
+        started = await stack.client.post("/v1/start", json=body)
+        assert started.status_code == 202, started.text
+        status = await stack.wait_for_end(run_id, within=900)
+        assert status["state"] == "COMPLETED", status
+        first = await stack.client.get(f"/v1/runs/{run_id}/results/items?offset=0&limit=1000")
+        last = await stack.client.get(f"/v1/runs/{run_id}/results/items?offset=19990&limit=1000")
+        results = await stack.client.get(f"/v1/runs/{run_id}/results", timeout=120)
+    assert first.status_code == 200, first.text
+    assert first.json()["total"] == total
+    assert first.json()["items"] == [{"text": f"ok-{index}+"} for index in range(1000)]
+    assert last.json()["items"] == [{"text": f"ok-{index}+"} for index in range(19_990, total)]
+    assert last.json()["next_offset"] is None
+    assert results.json()["main_stuff"]["content"]["items"] == [{"text": f"{item}+"} for item in items]
+
+    run = run_workflow_id(SINGLE_TENANT, run_id)
+    batch = batch_workflow_id(run, batch_key("checks.check_all"))
+    lengths = {"run": await history_lengths(temporal, run), "batch": await history_lengths(temporal, batch)}
+    chunks = await asyncio.gather(
+        *(history_lengths(temporal, chunk_workflow_id(batch, index)) for index in range(200))
+    )
+    assert len(lengths["batch"]) == 5  # 200 chunks, 40 per history
+    assert all(len(chunk) == 1 for chunk in chunks)
+    every = [*lengths["run"], *lengths["batch"], *(length for chunk in chunks for length in chunk)]
+    assert max(every) < HISTORY_EVENTS_BOUND, (lengths, max(every))
+
+
+async def wait_for_chunks_in_flight(stack: RunStack, temporal: Client, run_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while not any("/chunk/" in child for child in await running_children(temporal, run_id)):
+        assert time.monotonic() < deadline, "no chunk started within 60 s"
+        await asyncio.sleep(0.2)
+    del stack
+
+
+async def test_cancelling_a_20000_item_batch_closes_every_child_within_seconds(
+    temporal_address: str, tmp_path: Path, temporal: Client
+) -> None:
+    items: list[Any] = [f"hold-{index}" for index in range(20_000)]
+    run_id = f"cancel-large-{uuid.uuid4()}"
+    # Short heartbeats: the held items hear their cancel within a second.
+    async with run_stack(
+        temporal_address, tmp_path, worker_overrides={"pipe_activity_heartbeat_seconds": 2}
+    ) as stack:
+        body = {"mthds_contents": [CHECKS], "inputs": {"items": items}, "pipeline_run_id": run_id}
+        assert (await stack.client.post("/v1/start", json=body)).status_code == 202
+        await wait_for_chunks_in_flight(stack, temporal, run_id)
+        asked = time.monotonic()
+        cancelled = await stack.client.post(f"/v1/runs/{run_id}/cancel", json={"reason": "enough"})
+        assert cancelled.status_code == 202, cancelled.text
+        status = await stack.wait_for_end(run_id, within=10)
+        assert status["state"] == "CANCELLED"
+        while await running_children(temporal, run_id):
+            assert time.monotonic() - asked < 10, await running_children(temporal, run_id)
+            await asyncio.sleep(0.2)
+    run = run_workflow_id(SINGLE_TENANT, run_id)
+    batch = batch_workflow_id(run, batch_key("checks.check_all"))
+    described = await temporal.get_workflow_handle(batch).describe()
+    assert described.status == WorkflowExecutionStatus.CANCELED

@@ -1,0 +1,136 @@
+"""Contents by reference over a real Temporal dev server and real HTTP (issue 14): a content over 256 KiB
+is stored once and moves through workflow code as a marker; what must read it (a condition, a
+compose, an operator) runs in an activity that reads it back. No payload error, whatever its size.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from tests.helpers.api_server import assert_problem
+from tests.helpers.run_stack import run_stack
+
+# The copies are constructs: a template prints at most 1,000,000 characters (the render budget), a
+# construct moves a value as it is.
+CARRY = """domain = "big"
+main_pipe = "carry"
+
+[concept.Archive]
+description = "A text kept with its label"
+
+[concept.Archive.structure]
+body = { type = "text", description = "The text", required = true }
+label = { type = "text", description = "Why it was kept", required = true }
+
+[pipe.carry]
+type = "PipeSequence"
+description = "Routes a long text by its length, copies it, then archives the copy"
+inputs = { doc = "Text" }
+output = "Archive"
+steps = [
+  { pipe = "route", result = "copied" },
+  { pipe = "archive", result = "archived" },
+]
+
+[pipe.route]
+type = "PipeCondition"
+description = "Copies a long text, refuses a short one"
+inputs = { doc = "Text" }
+output = "Text"
+expression = "'long' if doc.text|length > 1000000 else 'short'"
+outcomes = { long = "copy", short = "fail" }
+default_outcome = "fail"
+
+[pipe.copy]
+type = "PipeCompose"
+description = "Copies the text"
+inputs = { doc = "Text" }
+output = "Text"
+
+[pipe.copy.construct]
+text = { from = "doc.text" }
+
+[pipe.archive]
+type = "PipeCompose"
+description = "Archives the copy"
+inputs = { copied = "Text" }
+output = "Archive"
+
+[pipe.archive.construct]
+body = { from = "copied.text" }
+label = "long"
+"""
+
+WRAP_ALL = """domain = "many"
+main_pipe = "wrap_all"
+
+[pipe.wrap]
+type = "PipeCompose"
+description = "Wraps one word"
+inputs = { word = "Text" }
+output = "Text"
+template = "<{{ word }}>"
+
+[pipe.wrap_all]
+type = "PipeBatch"
+description = "Wraps every word"
+inputs = { words = "Text[]" }
+output = "Text[]"
+branch_pipe_code = "wrap"
+input_list_name = "words"
+input_item_name = "word"
+"""
+
+
+async def test_a_20_mb_text_flows_through_a_sequence_a_condition_and_compositions(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    text = "".join(f"line {index:07d} of a long extracted text\n" for index in range(550_000))
+    assert len(text.encode("utf-8")) > 20_000_000
+    run_id = f"big-text-{uuid.uuid4()}"
+    async with run_stack(temporal_address, tmp_path) as stack:
+        body = {"mthds_contents": [CARRY], "inputs": {"doc": text}, "pipeline_run_id": run_id}
+        executed = await stack.client.post("/v1/execute", json=body, timeout=300)
+        assert executed.status_code == 200, executed.text[:500]
+        answer = executed.json()
+        results = await stack.client.get(f"/v1/runs/{run_id}/results?artifacts=main_stuff", timeout=120)
+    assert answer["state"] == "COMPLETED"
+    main = answer["pipe_output"]["working_memory"]["root"][answer["main_stuff_name"]]
+    assert main["content"] == {"body": text, "label": "long"}
+    assert results.json()["main_stuff"] == {"body": text, "label": "long"}
+
+
+async def test_a_100000_item_list_sent_inline_is_accepted_and_batched(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    words = [f"w{index}" for index in range(100_000)]
+    run_id = f"big-list-{uuid.uuid4()}"
+    async with run_stack(temporal_address, tmp_path) as stack:
+        body = {"mthds_contents": [WRAP_ALL], "inputs": {"words": words}, "pipeline_run_id": run_id}
+        started = await stack.client.post("/v1/start", json=body, timeout=120)
+        assert started.status_code == 202, started.text[:500]
+        status = await stack.wait_for_end(run_id, within=600)
+        assert status["state"] == "COMPLETED", status
+        page = await stack.client.get(f"/v1/runs/{run_id}/results/items?offset=99990&limit=20")
+    assert page.json()["total"] == 100_000
+    assert page.json()["items"] == [{"text": f"<w{index}>"} for index in range(99_990, 100_000)]
+
+
+async def test_a_list_over_the_body_limit_is_refused_naming_it(temporal_address: str, tmp_path: Path) -> None:
+    words = [f"word-{index:08d}" for index in range(100_000)]  # about 1.6 MB of JSON
+    async with run_stack(temporal_address, tmp_path, api_overrides={"max_request_body_mib": 1}) as stack:
+        body = {"mthds_contents": [WRAP_ALL], "inputs": {"words": words}}
+        refused = await stack.client.post("/v1/start", json=body)
+    problem = assert_problem(refused, 413, "request.too_large")
+    assert problem["params"]["limit"] == 1024 * 1024
+
+
+async def test_inputs_shaped_as_stored_markers_are_refused(temporal_address: str, tmp_path: Path) -> None:
+    # A caller's marker could name storage that is not theirs: only the service writes them.
+    marker = {"$ref": "pipelex-storage://someone-else/runs/x/inputs/stored/doc.json", "kind": "content"}
+    async with run_stack(temporal_address, tmp_path, worker=False) as stack:
+        body = {"mthds_contents": [CARRY], "inputs": {"doc": {"concept": "Text", "content": marker}}}
+        refused = await stack.client.post("/v1/start", json=body)
+    problem = assert_problem(refused, 422, "pipelex.security.reserved_key")
+    assert problem["params"]["keys"] == ["$ref"]
