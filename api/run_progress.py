@@ -1,6 +1,7 @@
 """A run's progress as the API reads it (http-api.md §9.4, §9.5, §9.8).
 
-While the run goes on, the workflow's progress query answers, a page of events at a time. Once it has
+While the run goes on, the workflow's progress query answers, a page of events at a time, and the
+counters of a batch running as a batch workflow are that workflow's live ones. Once it has
 ended, the progress is in the run's end (its events stored when the log was large), so reading it needs
 neither a worker nor a replay of the run.
 """
@@ -13,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
+from api.batch_progress import live_counters
 from api.run_records import RunRecord
 from shared.runs.names import PROGRESS_QUERY
 from shared.runs.workflow_io import ProgressView
@@ -42,16 +44,23 @@ async def run_progress(
     if ended is not None:
         return ended
     view = await query_progress(client, record.workflow_id, after)
-    if view is None or after >= COUNTERS_ONLY:
+    if view is None:
+        return None
+    if after < COUNTERS_ONLY:
+        events = list(view.events)
+        while events and events[-1].seq < view.version:
+            page = await query_progress(client, record.workflow_id, events[-1].seq)
+            if page is None or not page.events:
+                break
+            view = page
+            events += page.events
+        view = view.model_copy(update={"events": events})
+    if view.state.is_terminal:
         return view
-    events = list(view.events)
-    while events and events[-1].seq < view.version:
-        page = await query_progress(client, record.workflow_id, events[-1].seq)
-        if page is None or not page.events:
-            break
-        view = page
-        events += page.events
-    return view.model_copy(update={"events": events})
+    # A batch run by a batch workflow: its live counts, which the run's own log does not hold.
+    return view.model_copy(
+        update={"counters": await live_counters(client, record.workflow_id, view.counters)}
+    )
 
 
 async def _ended_progress(record: RunRecord, store: BlobStore, after: int) -> ProgressView | None:

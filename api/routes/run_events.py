@@ -6,6 +6,12 @@ log is drained, a `run.finished` event (the callback body of §10.2) closes the 
 in the workflow's log: its `seq` is one past the log's last, so a client resuming after it gets an
 immediate close.
 
+While a batch runs as a batch workflow, whose items the log does not count one by one, the stream also
+sends `batch.progress` events made from that workflow's live counts: at most one a second per batch, only
+when they changed, marked `"live": true` and sent without an `id:` line (they are not in the log, so
+resuming never depends on them). The log's own `batch.progress` events, the batch's start and its final
+counts, come as every logged event does.
+
 When no worker can answer the query (all down), the stream keeps its connection with keep-alives and
 watches the run record, so it still ends with `run.finished` when the run does.
 """
@@ -23,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.auth import Caller
+from api.batch_progress import LiveBatchEvents
 from api.deps import CallerDep, GatewayDep, SettingsDep, public_origin
 from api.problems import ProblemError, request_invalid
 from api.run_bodies import working_memory_of
@@ -36,6 +43,7 @@ from shared.storage.blob_store import BlobStore
 router = APIRouter(tags=["runs"])
 
 POLL_SECONDS = 0.25
+BATCH_PROGRESS_EVENT = "batch.progress"
 KEEP_ALIVE_SECONDS = 15.0
 RECONNECT_MILLISECONDS = 2000
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -82,6 +90,7 @@ class _RunStream:
         self._run_id = run_id
         self._result_url = result_url
         self._storage = storage
+        self._live = LiveBatchEvents()
 
     async def frames(self, after: int, record: RunRecord) -> AsyncIterator[str]:
         yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
@@ -95,6 +104,13 @@ class _RunStream:
                     after, quiet_since = event.seq, loop.time()
                 if view is not None and after < view.version:
                     continue  # more pages are waiting
+                if view is not None and not view.state.is_terminal:
+                    live = await self._live.next_event(
+                        self._client, record.workflow_id, view.counters, loop.time
+                    )
+                    if live is not None:
+                        yield self._live_event(live, after)
+                        quiet_since = loop.time()
                 if view is None or view.state.is_terminal:
                     latest = await read_run(self._client, self._run_id, caller=self._caller)
                     if latest is None:
@@ -119,6 +135,12 @@ class _RunStream:
         data = {"pipeline_run_id": self._run_id, "seq": event.seq, "at": event.at, **event.data}
         return _frame(event.seq, event.event, data)
 
+    def _live_event(self, live: dict[str, Any], after: int) -> str:
+        # Not in the log: no `id:` line, so a client's Last-Event-ID stays the log's last seq; `seq` is that
+        # last seq (the event comes after it), `live` tells it from the log's own batch.progress events.
+        data = {"pipeline_run_id": self._run_id, "seq": after, "at": live["at"], **live, "live": True}
+        return _frame(None, BATCH_PROGRESS_EVENT, data)
+
     async def _finished(self, record: RunRecord, seq: int) -> str:
         # A run ended by Temporal itself (terminated, backstop timeout) has no RunEnd of its own.
         end = record.end or RunEnd(
@@ -137,6 +159,7 @@ class _RunStream:
         return _frame(seq, FINISHED_EVENT, {**body, "seq": seq, "at": end.finished_at})
 
 
-def _frame(seq: int, event: str, data: dict[str, Any]) -> str:
+def _frame(seq: int | None, event: str, data: dict[str, Any]) -> str:
     compact = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {seq}\nevent: {event}\ndata: {compact}\n\n"
+    id_line = f"id: {seq}\n" if seq is not None else ""
+    return f"{id_line}event: {event}\ndata: {compact}\n\n"

@@ -30,6 +30,8 @@ class _Batch:
     total: int
     done: int = 0
     failed: int = 0
+    # Set when a batch run by a batch workflow reports its final counts: it is over, whatever they are.
+    counted: bool = False
 
 
 @dataclass(slots=True)
@@ -45,6 +47,7 @@ class ProgressLog:
     pipes_done: int = 0
     _running: dict[str, _Running] = field(default_factory=dict[str, _Running])
     _batches: dict[str, _Batch] = field(default_factory=dict[str, _Batch])
+    _last_batch: str | None = None  # the batch the log counted last
 
     def set_state(self, state: RunState) -> None:
         if state == self.state:
@@ -98,7 +101,7 @@ class ProgressLog:
         batch = self._batches.get(wire)
         if batch is None:
             return
-        batch.done, batch.failed = done, failed
+        batch.done, batch.failed, batch.counted = done, failed, True
         self._record_batch(wire)
 
     # Run end ------------------------------------------------------------------------------------------
@@ -126,15 +129,11 @@ class ProgressLog:
             # The most recently started invocation still running: the dict keeps start order (timestamps
             # cannot tell, since the invocations of one workflow step share the workflow's clock).
             current = next(reversed(self._running.values())).entry.code
-        batch = None
-        open_batches = [
-            wire for wire in self._batches if wire in self._running or _is_inline(wire, self._running)
-        ]
-        if open_batches:
-            innermost = self._batches[max(open_batches, key=lambda wire: wire.count("/"))]
-            batch = {"pipe_code": innermost.pipe_code, "done": innermost.done, "total": innermost.total}
         return ProgressCounters(
-            pipes_total=self.pipes_total, pipes_done=self.pipes_done, current_pipe=current, batch=batch
+            pipes_total=self.pipes_total,
+            pipes_done=self.pipes_done,
+            current_pipe=current,
+            batch=self._batch_counters(),
         )
 
     def view(self, after: int = 0, limit: int | None = PROGRESS_PAGE_EVENTS) -> ProgressView:
@@ -149,6 +148,29 @@ class ProgressLog:
         )
 
     # Internals ----------------------------------------------------------------------------------------
+
+    def _batch_counters(self) -> dict[str, Any] | None:
+        """The innermost open batch's counts (its `path` names it, so the API can ask its batch workflow
+        for live ones); once the run has ended, the batch the log counted last, with its final counts."""
+        open_batches = [wire for wire in self._batches if self._is_open(wire)]
+        if open_batches:
+            wire = max(open_batches, key=lambda open_wire: open_wire.count("/"))
+        elif self.state.is_terminal and self._last_batch is not None:
+            wire = self._last_batch
+        else:
+            return None
+        return self._batch_data(wire)
+
+    def _is_open(self, wire: str) -> bool:
+        batch = self._batches[wire]
+        if batch.counted:
+            return False  # a batch workflow's batch that has ended: its final counts are in
+        if wire in self._running or _is_inline(wire, self._running):
+            return True
+        # A batch run by a batch workflow runs no item in this log: it is open from its fan-out until its
+        # final counts while the pipe around it runs (a `batch_over` step's path is its sequence's step).
+        parent = wire.rpartition("/")[0]
+        return batch.done + batch.failed < batch.total and parent in self._running
 
     def _count_batch_item(self, path: InvocationPath, status: str) -> None:
         segments = path.segments
@@ -165,19 +187,20 @@ class ProgressLog:
         self._record_batch(batch_wire)
 
     def _record_batch(self, wire: str) -> None:
+        self._last_batch = wire
+        self._record("batch.progress", self._batch_data(wire))
+
+    def _batch_data(self, wire: str) -> dict[str, Any]:
         batch = self._batches[wire]
         settled = batch.done + batch.failed
-        self._record(
-            "batch.progress",
-            {
-                "path": wire,
-                "pipe_code": batch.pipe_code,
-                "total": batch.total,
-                "done": batch.done,
-                "running": max(0, min(batch.total - settled, self._running_items(wire))),
-                "failed": batch.failed,
-            },
-        )
+        return {
+            "path": wire,
+            "pipe_code": batch.pipe_code,
+            "total": batch.total,
+            "done": batch.done,
+            "running": max(0, min(batch.total - settled, self._running_items(wire))),
+            "failed": batch.failed,
+        }
 
     def _running_items(self, batch_wire: str) -> int:
         prefix = f"{batch_wire}/item_"
