@@ -5,11 +5,13 @@ Starts a Temporal dev server on a free loopback port, the API in this process (u
 for each worker count (1, 2, 4) first our worker processes (`python -m worker`), then the baseline's
 (`python -m bench.batch_plain`), each on its own task queue, all of one phase together, stopped after it.
 Ours: a `PipeBatch` over a `PipeFunc` that sleeps `--latency-ms`, started by `/v1/start`, timed to the
-end of its run workflow; it keeps `DEFAULT_CONCURRENCY` (8) items in flight per run whatever the worker
-count. The baseline (`bench/batch_plain.py`) runs the same `run_operator` activity over the same items
-with `--window` (default the same 8) in flight, continuing-as-new every `--per-history` items.
-Each phase prints items/s, how the run ended (a failure's problem code, e.g. `pipe.history_exhausted`),
-the run workflow's history length, and the worker processes' resident memory; then the ratio
+end of its run workflow; the batch runs as a batch workflow over chunk workflows
+(docs/design/large-batches.md), `BATCH_WINDOW_CHUNKS` (8) chunks of `DEFAULT_CONCURRENCY` (8) items in
+flight. The baseline (`bench/batch_plain.py`) runs the same `run_operator` activity over the same items
+with `--window` (default the same 64) in flight, continuing-as-new every `--per-history` items.
+Each phase prints items/s, how the run ended (a failure's problem code), the longest history of the
+run (its run workflow, its batch workflow's histories, its first chunk), and the worker processes'
+resident memory; then the ratio
 ours/plain (target >= 0.8). A last run of ours over `--large-items` (100,000) prints its time and peak RSS.
 Run from the repo root: `.venv/bin/python bench/batch.py [--quick] [--items N] [--workers 1,2,4]`.
 """
@@ -45,8 +47,9 @@ from bench.batch_plain import PLAIN_BATCH_WORKFLOW, READY_LINE, WindowJob, item_
 from bench.batch_workers import WorkerGroup, mib, worker_group
 from bench.dev_processes import StackError, child_env
 from bench.runs import load_average
-from shared.runs.names import RUN_OPERATOR_ACTIVITY, run_workflow_id
+from shared.runs.names import RUN_OPERATOR_ACTIVITY, batch_workflow_id, chunk_workflow_id, run_workflow_id
 from shared.runs.workflow_io import OperatorTask
+from shared.runtime.batch_plan import batch_key
 from shared.runtime.call_site import DEFAULT_CONCURRENCY
 from worker.dev_server import HOST, DevServerError, free_port, start_dev_server
 from worker.settings import WorkerSettings
@@ -59,8 +62,12 @@ OUR_READY_LINE = "worker polling task queue"  # what `worker.runner` logs once i
 ITEM_INPUT = "item"
 RATIO_TARGET = 0.8
 WARM_UP_ITEMS = 2 * DEFAULT_CONCURRENCY
+# Ours keeps `BATCH_WINDOW_CHUNKS` chunk workflows in flight, each `DEFAULT_CONCURRENCY` items at once:
+# the baseline gets the same number of items in flight by default.
+OUR_ITEMS_IN_FLIGHT = DEFAULT_CONCURRENCY * WorkerSettings().batch_window_chunks
 RUN_DEADLINE_SECONDS = 3 * 3600
 
+BATCH_PATH = "bench_batch.all_items"  # the batch's invocation path: the run's entry pipe
 BUNDLE = f"""domain = "bench_batch"
 description = "One slow PipeFunc over every item"
 main_pipe = "all_items"
@@ -119,7 +126,7 @@ class OurRun:
             ended += f" {self.error.get('code')} after {self.items_done:,} of {self.items:,} items"
         return (
             f"  ours   {self.items:>7,} items  {ended}  in {self.elapsed:7.1f} s  "
-            f"{self.items_per_second:7.1f} items/s  run workflow history {self.history_events:,} events"
+            f"{self.items_per_second:7.1f} items/s  longest history {self.history_events:,} events"
         )
 
 
@@ -177,11 +184,22 @@ async def run_ours(http: httpx.AsyncClient, client: Client, items: int) -> OurRu
     await asyncio.wait_for(handle.result(), RUN_DEADLINE_SECONDS)
     elapsed = time.perf_counter() - began
     status = (await http.get(f"/v1/runs/{run_id}/status")).json()
-    events = [event async for event in handle.fetch_history_events()]
-    done, task = await _operator_steps(client, events)
+    # The batch left the run workflow: a batch workflow ran it over chunk workflows.
+    batch_id = batch_workflow_id(handle.id, batch_key(BATCH_PATH))
+    lengths = [len([event async for event in handle.fetch_history_events()])]
+    async for execution in client.list_workflows(f'WorkflowId = "{batch_id}"'):
+        batch_run = client.get_workflow_handle(batch_id, run_id=execution.run_id)
+        lengths.append(len([event async for event in batch_run.fetch_history_events()]))
+    chunk = client.get_workflow_handle(chunk_workflow_id(batch_id, 0))
+    chunk_events = [event async for event in chunk.fetch_history_events()]
+    lengths.append(len(chunk_events))
+    _, task = await _operator_steps(client, chunk_events)
+    progress: dict[str, Any] = status.get("progress") or {}
+    batch: dict[str, Any] = progress.get("batch") or {}
+    done = items if status["state"] == "COMPLETED" else int(batch.get("done") or 0)
     if status["state"] == "COMPLETED":
         await _check_outputs(http, run_id, items)
-    return OurRun(items, elapsed, status["state"], status.get("error"), done, len(events), task)
+    return OurRun(items, elapsed, status["state"], status.get("error"), done, max(lengths), task)
 
 
 async def _operator_steps(client: Client, events: list[HistoryEvent]) -> tuple[int, OperatorTask | None]:
@@ -329,7 +347,9 @@ def parse_options() -> Options:
     parser.add_argument("--items", type=int, help="items per batch (default 10,000)")
     parser.add_argument("--workers", help="worker process counts, comma-separated (default 1,2,4)")
     parser.add_argument("--latency-ms", type=float, default=50, help="the function's wait (default 50)")
-    parser.add_argument("--window", type=int, default=DEFAULT_CONCURRENCY, help="baseline items in flight")
+    parser.add_argument(
+        "--window", type=int, default=OUR_ITEMS_IN_FLIGHT, help="baseline items in flight (default: ours)"
+    )
     parser.add_argument("--per-history", type=int, default=1000, help="baseline items per history")
     parser.add_argument("--large-items", type=int, help="the last run of ours (default 100,000; 0 skips)")
     given = parser.parse_args()

@@ -11,21 +11,22 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from api.delivery_reads import deliveries_of
 from api.deps import CallerDep, GatewayDep, SettingsDep, public_origin
+from api.json_stream import stream_json
 from api.problems import ProblemError, request_invalid
 from api.request_body import parse_request, read_json_object
 from api.run_bodies import (
     ARTIFACTS,
     batch_failures_of,
     results_body,
+    stored_memory_of,
     tokens_usages_of,
     usage_summary,
-    working_memory_of,
 )
 from api.run_cancel import request_cancel
 from api.run_listing import list_page
@@ -161,8 +162,8 @@ async def progress_of_run(
 @router.get("/v1/runs/{run_id}/results")
 async def run_results(
     run_id: RunId, caller: CallerDep, gateway: GatewayDep, settings: SettingsDep, artifacts: str | None = None
-) -> JSONResponse:
-    """202 while running, 200 with the results, 409 `run.failed` when it did not succeed."""
+) -> Response:
+    """202 while running, 200 with the results (streamed), 409 `run.failed` when it did not succeed."""
     wanted = _artifacts(artifacts)
     client = await gateway.client()
     record = await owned_run(client, run_id, caller)
@@ -170,10 +171,13 @@ async def run_results(
     if waiting is not None:
         return waiting
     end = completed_end(record)
-    memory = await run_in_threadpool(working_memory_of, end, settings.blob_store)
-    usages = await run_in_threadpool(tokens_usages_of, end, settings.blob_store)
-    failures = await run_in_threadpool(batch_failures_of, end, settings.blob_store)
-    return JSONResponse(results_body(run_id, end, memory, usages, wanted, failures))
+    store = settings.blob_store
+    # Stored contents stay markers here: the answer streams them from storage, a page at a time.
+    memory = await run_in_threadpool(stored_memory_of, end, store)
+    usages = await run_in_threadpool(tokens_usages_of, end, store)
+    failures = await run_in_threadpool(batch_failures_of, end, store)
+    body = results_body(run_id, end, memory, usages, wanted, failures)
+    return StreamingResponse(stream_json(body, store), media_type="application/json")
 
 
 def _artifacts(text: str | None) -> tuple[str, ...] | None:

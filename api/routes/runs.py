@@ -7,14 +7,15 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
 from api.deps import CallerDep, GatewayDep, SettingsDep, ValidationCacheDep
+from api.json_stream import stream_json
 from api.problems import RunProblem
-from api.run_bodies import batch_failures_of, execute_body, start_body, tokens_usages_of, working_memory_of
+from api.run_bodies import batch_failures_of, execute_body, start_body, stored_memory_of, tokens_usages_of
 from api.run_records import RunRecord, read_run
 from api.run_request import RunRequestBody
 from api.run_submission import submit_run
@@ -56,7 +57,11 @@ async def _execute(
     settings: SettingsDep,
     verdicts: ValidationCacheDep,
     gateway: GatewayDep,
-) -> JSONResponse:
+    *,
+    legacy: bool = False,
+) -> Response:
+    """The run's answer once it ends; `legacy` adds the members the legacy route answers with."""
+    extra = _LEGACY_MEMBERS if legacy else {}
     submission = await submit_run(request, caller, settings, verdicts, gateway)
     run_id = submission.run_id
     client = await gateway.client()
@@ -69,7 +74,7 @@ async def _execute(
         state = record.state if record is not None else RunState.STARTED
         body = start_body(run_id, submission.workflow_id, submission.created_at, state, None)
         return JSONResponse(
-            body, status_code=202, headers={"Location": f"/v1/runs/{run_id}", "Retry-After": "2"}
+            {**body, **extra}, status_code=202, headers={"Location": f"/v1/runs/{run_id}", "Retry-After": "2"}
         )
     except (WorkflowFailureError, RPCError):
         record = await read_run(client, run_id, caller=caller)
@@ -78,12 +83,13 @@ async def _execute(
         raise _run_problem(record) from None
     if end.state != RunState.COMPLETED or end.error is not None:
         raise RunProblem(end.error or {}, end.error_status or 500)
-    memory = await run_in_threadpool(working_memory_of, end, settings.blob_store)
-    usages = await run_in_threadpool(tokens_usages_of, end, settings.blob_store)
-    failures = await run_in_threadpool(batch_failures_of, end, settings.blob_store)
-    return JSONResponse(
-        execute_body(run_id, submission.workflow_id, submission.created_at, end, memory, usages, failures)
-    )
+    store = settings.blob_store
+    # Stored contents stay markers here: the answer streams them from storage, a page at a time.
+    memory = await run_in_threadpool(stored_memory_of, end, store)
+    usages = await run_in_threadpool(tokens_usages_of, end, store)
+    failures = await run_in_threadpool(batch_failures_of, end, store)
+    body = execute_body(run_id, submission.workflow_id, submission.created_at, end, memory, usages, failures)
+    return StreamingResponse(stream_json({**body, **extra}, store), media_type="application/json")
 
 
 def _run_problem(record: RunRecord) -> RunProblem:
@@ -111,7 +117,7 @@ async def execute(
     settings: SettingsDep,
     verdicts: ValidationCacheDep,
     gateway: GatewayDep,
-) -> JSONResponse:
+) -> Response:
     """Run and wait for the end: 200 with the result, the run's problem if it failed, 202 if it runs long."""
     return await _execute(request, caller, settings, verdicts, gateway)
 
@@ -135,9 +141,9 @@ async def legacy_execute(
     settings: SettingsDep,
     verdicts: ValidationCacheDep,
     gateway: GatewayDep,
-) -> JSONResponse:
+) -> Response:
     """Legacy alias of `POST /v1/execute`."""
-    return _legacy(await _execute(request, caller, settings, verdicts, gateway))
+    return await _execute(request, caller, settings, verdicts, gateway, legacy=True)
 
 
 def _legacy(response: JSONResponse) -> JSONResponse:

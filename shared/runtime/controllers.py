@@ -98,6 +98,14 @@ class ControllerRuns:
             )
         if not segments:
             return held
+        if is_stored(held.content):
+            # Only activities read stored contents; a binding walks in workflow code (not built yet).
+            raise PipeRunError(
+                FailureCode.BINDING_FAILED,
+                f"the binding '{path}' walks into '{root}', whose content is stored by reference (it is "
+                "over CONTENT_INLINE_MAX_KIB): bind the whole stuff, or read the field in a PipeCompose",
+                params={"path": path},
+            )
         multiplicity = Multiplicity.VARIABLE if held.is_list else Multiplicity.SINGLE
         try:
             slot = walk_binding(self.interpreter.library, Slot(held.concept, multiplicity), segments)

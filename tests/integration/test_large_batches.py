@@ -21,6 +21,7 @@ from shared.runs.names import batch_workflow_id, chunk_workflow_id, run_workflow
 from shared.runtime.batch_plan import batch_key
 from tests.helpers.batch_functions import MARKED
 from tests.helpers.run_stack import RunStack, run_stack
+from tests.helpers.worker_process import worker_environment, worker_processes
 from worker.temporal_connection import connect
 
 CHECKS = f"""domain = "checks"
@@ -65,6 +66,7 @@ async def running_children(temporal: Client, run_id: str) -> list[str]:
     return [execution.id async for execution in temporal.list_workflows(query)]
 
 
+@pytest.mark.timeout(900)  # about 3 minutes on 2 idle CPUs: 20,000 activities
 async def test_a_20000_item_batch_keeps_every_history_bounded_and_its_outputs_in_order(
     temporal_address: str, tmp_path: Path, temporal: Client
 ) -> None:
@@ -72,23 +74,33 @@ async def test_a_20000_item_batch_keeps_every_history_bounded_and_its_outputs_in
     items = [f"ok-{index}" for index in range(total)]
     run_id = f"large-{uuid.uuid4()}"
     # 200 chunks of 100, and a hand-over to a fresh history every 40: the batch workflow continues as
-    # new four times, and its counters must come through exact.
-    overrides = {"batch_chunks_per_history": 40, "batch_window_chunks": 8}
-    async with run_stack(temporal_address, tmp_path, worker_overrides=overrides) as stack:
-        body = {"mthds_contents": [CHECKS], "inputs": {"items": items}, "pipeline_run_id": run_id}
-        started = await stack.client.post("/v1/start", json=body)
-        assert started.status_code == 202, started.text
-        status = await stack.wait_for_end(run_id, within=900)
-        assert status["state"] == "COMPLETED", status
-        first = await stack.client.get(f"/v1/runs/{run_id}/results/items?offset=0&limit=1000")
-        last = await stack.client.get(f"/v1/runs/{run_id}/results/items?offset=19990&limit=1000")
-        results = await stack.client.get(f"/v1/runs/{run_id}/results", timeout=120)
+    # new four times, and its counters must come through exact. Two worker processes: one per CPU.
+    async with run_stack(temporal_address, tmp_path, worker=False) as stack:
+        env = worker_environment(
+            temporal_address,
+            stack.task_queue,
+            tmp_path,
+            FUNCTION_MODULES="tests.helpers.batch_functions",
+            BATCH_CHUNKS_PER_HISTORY="40",
+            WORKER_MAX_CONCURRENT_ACTIVITIES="32",
+        )
+        with worker_processes(env, tmp_path) as workers:
+            for worker in (workers.start(), workers.start()):
+                await worker.wait_polling()
+            body = {"mthds_contents": [CHECKS], "inputs": {"items": items}, "pipeline_run_id": run_id}
+            started = await stack.client.post("/v1/start", json=body)
+            assert started.status_code == 202, started.text
+            status = await stack.wait_for_end(run_id, within=900)
+            assert status["state"] == "COMPLETED", status
+            first = await stack.client.get(f"/v1/runs/{run_id}/results/items?offset=0&limit=1000")
+            last = await stack.client.get(f"/v1/runs/{run_id}/results/items?offset=19990&limit=1000")
+            results = await stack.client.get(f"/v1/runs/{run_id}/results", timeout=120)
     assert first.status_code == 200, first.text
     assert first.json()["total"] == total
     assert first.json()["items"] == [{"text": f"ok-{index}+"} for index in range(1000)]
     assert last.json()["items"] == [{"text": f"ok-{index}+"} for index in range(19_990, total)]
     assert last.json()["next_offset"] is None
-    assert results.json()["main_stuff"]["content"]["items"] == [{"text": f"{item}+"} for item in items]
+    assert results.json()["main_stuff"]["items"] == [{"text": f"{item}+"} for item in items]
 
     run = run_workflow_id(SINGLE_TENANT, run_id)
     batch = batch_workflow_id(run, batch_key("checks.check_all"))

@@ -8,7 +8,10 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.api_server import assert_problem
+from tests.helpers.big_functions import COUNT
 from tests.helpers.run_stack import run_stack
 
 # The copies are constructs: a template prints at most 1,000,000 characters (the render budget), a
@@ -62,6 +65,17 @@ body = { from = "copied.text" }
 label = "long"
 """
 
+COUNT_ALL = f"""domain = "counting"
+main_pipe = "count_words"
+
+[pipe.count_words]
+type = "PipeFunc"
+description = "Counts the words"
+inputs = {{ words = "Text[]" }}
+output = "Text"
+function_name = "{COUNT}"
+"""
+
 WRAP_ALL = """domain = "many"
 main_pipe = "wrap_all"
 
@@ -83,6 +97,7 @@ input_item_name = "word"
 """
 
 
+@pytest.mark.timeout(300)
 async def test_a_20_mb_text_flows_through_a_sequence_a_condition_and_compositions(
     temporal_address: str, tmp_path: Path
 ) -> None:
@@ -101,20 +116,35 @@ async def test_a_20_mb_text_flows_through_a_sequence_a_condition_and_composition
     assert results.json()["main_stuff"] == {"body": text, "label": "long"}
 
 
-async def test_a_100000_item_list_sent_inline_is_accepted_and_batched(
+async def test_a_100000_item_list_sent_inline_is_accepted_and_read_by_an_activity(
     temporal_address: str, tmp_path: Path
 ) -> None:
-    words = [f"w{index}" for index in range(100_000)]
-    run_id = f"big-list-{uuid.uuid4()}"
+    words = [f"w{index}" for index in range(100_000)]  # about 900 KB of JSON: stored by the API
     async with run_stack(temporal_address, tmp_path) as stack:
+        body = {"mthds_contents": [COUNT_ALL], "inputs": {"words": words}}
+        executed = await stack.client.post("/v1/execute", json=body, timeout=120)
+    assert executed.status_code == 200, executed.text[:500]
+    answer = executed.json()
+    assert answer["pipe_output"]["working_memory"]["root"][answer["main_stuff_name"]]["content"] == {
+        "text": "100000"
+    }
+
+
+async def test_a_batch_over_a_stored_input_list_runs_in_order(temporal_address: str, tmp_path: Path) -> None:
+    words = [f"w{index}" for index in range(2500)]
+    run_id = f"stored-list-{uuid.uuid4()}"
+    # A 1 KiB threshold: the API stores the list, and the batch's chunks read it from its pages.
+    async with run_stack(temporal_address, tmp_path, api_overrides={"content_inline_max_kib": 1}) as stack:
         body = {"mthds_contents": [WRAP_ALL], "inputs": {"words": words}, "pipeline_run_id": run_id}
-        started = await stack.client.post("/v1/start", json=body, timeout=120)
+        started = await stack.client.post("/v1/start", json=body)
         assert started.status_code == 202, started.text[:500]
-        status = await stack.wait_for_end(run_id, within=600)
+        status = await stack.wait_for_end(run_id, within=100)
         assert status["state"] == "COMPLETED", status
-        page = await stack.client.get(f"/v1/runs/{run_id}/results/items?offset=99990&limit=20")
-    assert page.json()["total"] == 100_000
-    assert page.json()["items"] == [{"text": f"<w{index}>"} for index in range(99_990, 100_000)]
+        page = await stack.client.get(f"/v1/runs/{run_id}/results/items?offset=2490&limit=20")
+        record = (await stack.client.get(f"/v1/runs/{run_id}")).json()
+    assert page.json()["total"] == 2500
+    assert page.json()["items"] == [{"text": f"<w{index}>"} for index in range(2490, 2500)]
+    assert record["state"] == "COMPLETED"
 
 
 async def test_a_list_over_the_body_limit_is_refused_naming_it(temporal_address: str, tmp_path: Path) -> None:
