@@ -60,8 +60,13 @@ def _body(pipe: str, size: int, run_id: str) -> dict[str, object]:
     }
 
 
+# Contents up to 4 MiB stay inline in workflow payloads here, as before contents moved by reference: the
+# run's final memory is stored as a whole (and in parts), and a step over Temporal's limit fails typed.
+INLINE_CONTENTS = {"content_inline_max_kib": 4096}
+
+
 async def test_a_large_result_is_stored_and_read_whole(temporal_address: str, tmp_path: Path) -> None:
-    async with run_stack(temporal_address, tmp_path) as stack:
+    async with run_stack(temporal_address, tmp_path, worker_overrides=INLINE_CONTENTS) as stack:
         answer = await stack.client.post(
             "/v1/execute", json=_body("make_two_and_join", 300_000, "run-big-ok")
         )
@@ -76,7 +81,7 @@ async def test_a_large_result_is_stored_and_read_whole(temporal_address: str, tm
 async def test_a_result_over_the_payload_limit_is_stored_in_parts(
     temporal_address: str, tmp_path: Path
 ) -> None:
-    async with run_stack(temporal_address, tmp_path) as stack:
+    async with run_stack(temporal_address, tmp_path, worker_overrides=INLINE_CONTENTS) as stack:
         answer = await stack.client.post(
             "/v1/execute", json=_body("make_two_and_join", 900_000, "run-big-parts")
         )
@@ -89,7 +94,7 @@ async def test_a_result_over_the_payload_limit_is_stored_in_parts(
 
 
 async def test_a_step_over_the_payload_limit_fails_typed(temporal_address: str, tmp_path: Path) -> None:
-    async with run_stack(temporal_address, tmp_path) as stack:
+    async with run_stack(temporal_address, tmp_path, worker_overrides=INLINE_CONTENTS) as stack:
         too_big_output = await stack.client.post("/v1/execute", json=_body("make", 2_000_000, "run-big-out"))
         problem = assert_problem(too_big_output, 422, "pipe.payload_too_large")
         assert problem["location"]["pipe"] == "make"
@@ -101,6 +106,27 @@ async def test_a_step_over_the_payload_limit_fails_typed(temporal_address: str, 
         assert problem["params"]["size"] > problem["params"]["limit"]
         status = (await stack.client.get("/v1/runs/run-big-in/status")).json()
         assert status["state"] == "FAILED"
+
+
+async def test_large_outputs_move_by_reference_and_never_meet_the_payload_limit(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    # With the default CONTENT_INLINE_MAX_KIB (256), the same outputs are stored by the activity that
+    # made them, and the next step reads them back: no step carries them, none fails.
+    async with run_stack(temporal_address, tmp_path) as stack:
+        made = await stack.client.post("/v1/execute", json=_body("make", 2_000_000, "run-ref-out"))
+        assert made.status_code == 200, made.text[:300]
+        assert len(made.json()["pipe_output"]["working_memory"]["root"]["main_stuff"]["content"]["text"]) == (
+            2_000_000
+        )
+        joined = await stack.client.post(
+            "/v1/execute", json=_body("make_two_and_join", 1_000_000, "run-ref-in")
+        )
+        assert joined.status_code == 200, joined.text[:300]
+        results = await stack.client.get("/v1/runs/run-ref-in/results?artifacts=main_stuff")
+        assert results.json()["main_stuff"]["text"] == "x" * 2_000_000
+    stored = list((tmp_path / "storage").rglob("contents/*.json"))
+    assert len(stored) == 4, stored  # one made text, then two made texts and their join
 
 
 async def test_a_run_longer_than_its_history_budget_fails_typed(
