@@ -370,7 +370,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     print(
         f"batch bench: {options.items:,} items, {options.latency_ms:g} ms each, workers "
-        f"{','.join(map(str, options.workers))}; ours {DEFAULT_CONCURRENCY} in flight per run, plain "
+        f"{','.join(map(str, options.workers))}; ours {OUR_ITEMS_IN_FLIGHT} in flight per run, plain "
         f"window {options.window}; {load_average()}"
     )
     started = time.perf_counter()
