@@ -90,11 +90,15 @@ class RunPipelineWorkflow:
         self._final_memory: dict[str, Any] | None = None
         self._executor: ActivityOperatorExecutor | None = None
         self._batches: ChildBatchRunner | None = None
+        self._batch_workflows = False
         # Batch items that failed under `batch_failures: "collect"`, recorded by the interpreter.
         self._failed_items: list[ItemFailure] = []
 
     @workflow.run
     async def run(self, spec: RunSpec) -> RunEnd:
+        # Asked first, before any command: its marker then leads the first workflow task, and never
+        # meets the local activity that reads the worker's policy (whose marker core may place around it).
+        self._batch_workflows = workflow.patched(_BATCH_WORKFLOWS_PATCH)
         log = ProgressLog(spec.run_id, now=_now, on_state=_upsert_state)
         self._log = log
         settled = await self._run_to_end(spec, log)
@@ -181,7 +185,7 @@ class RunPipelineWorkflow:
         executor = ActivityOperatorExecutor(scope)
         self._executor = executor
         batches = None
-        if workflow.patched(_BATCH_WORKFLOWS_PATCH):
+        if self._batch_workflows:
             batches = ChildBatchRunner(scope, scope.run_workflow_id, PipeCosts(library), executor.usages)
         self._batches = batches
         walk = asyncio.ensure_future(
