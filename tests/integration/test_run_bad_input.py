@@ -80,6 +80,19 @@ input_item_name = "word"
 BATCH_SIZE = 10_000
 
 
+async def connect_when_healthy(address: str, within: float = 30) -> Client:
+    """A client of a dev server that has just opened its port: its frontend may answer "not healthy
+    yet" for a moment (seen on a loaded machine), so the connect is tried again until it is."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            return await connect(address)
+        except RuntimeError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
 def new_id(label: str) -> str:
     # The dev server lives for the whole session: every test names its runs afresh.
     return f"{label}-{uuid.uuid4()}"
@@ -347,7 +360,7 @@ async def test_temporal_down_then_back_loses_nothing(tmp_path: Path) -> None:
         # Temporal comes back on the same address: the same request now starts the run, as new (202).
         server = start_dev_server(port=int(address.rsplit(":", 1)[1]))
         try:
-            client = await connect(address)
+            client = await connect_when_healthy(address)
             settings = WorkerSettings(data_dir=tmp_path)
             async with build_worker(client, settings, task_queue=stack.task_queue):
                 assert (await stack.client.get("/ready")).status_code == 200
