@@ -19,30 +19,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from api.auth import SINGLE_TENANT
 from shared.runs.names import batch_workflow_id, chunk_workflow_id, run_workflow_id
 from shared.runtime.batch_plan import batch_key
-from tests.helpers.batch_functions import MARKED
 from tests.helpers.run_stack import RunStack, run_stack
 from tests.helpers.worker_process import worker_environment, worker_processes
+from tests.integration.test_batch_failures import CHECKS
 from worker.temporal_connection import connect
 
-CHECKS = f"""domain = "checks"
-main_pipe = "check_all"
-
-[pipe.check_all]
-type = "PipeBatch"
-description = "Checks every item"
-inputs = {{ items = "Text[]" }}
-output = "Text[]"
-branch_pipe_code = "check_one"
-input_list_name = "items"
-input_item_name = "item"
-
-[pipe.check_one]
-type = "PipeFunc"
-description = "Checks one item"
-inputs = {{ item = "Text" }}
-output = "Text"
-function_name = "{MARKED}"
-"""
 HISTORY_EVENTS_BOUND = 10_000
 
 

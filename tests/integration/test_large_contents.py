@@ -13,6 +13,7 @@ import pytest
 from tests.helpers.api_server import assert_problem
 from tests.helpers.big_functions import COUNT
 from tests.helpers.run_stack import run_stack
+from tests.integration.test_run_bad_input import BATCH
 
 # The copies are constructs: a template prints at most 1,000,000 characters (the render budget), a
 # construct moves a value as it is.
@@ -76,26 +77,6 @@ output = "Text"
 function_name = "{COUNT}"
 """
 
-WRAP_ALL = """domain = "many"
-main_pipe = "wrap_all"
-
-[pipe.wrap]
-type = "PipeCompose"
-description = "Wraps one word"
-inputs = { word = "Text" }
-output = "Text"
-template = "<{{ word }}>"
-
-[pipe.wrap_all]
-type = "PipeBatch"
-description = "Wraps every word"
-inputs = { words = "Text[]" }
-output = "Text[]"
-branch_pipe_code = "wrap"
-input_list_name = "words"
-input_item_name = "word"
-"""
-
 
 @pytest.mark.timeout(300)
 async def test_a_20_mb_text_flows_through_a_sequence_a_condition_and_compositions(
@@ -135,7 +116,7 @@ async def test_a_batch_over_a_stored_input_list_runs_in_order(temporal_address: 
     run_id = f"stored-list-{uuid.uuid4()}"
     # A 1 KiB threshold: the API stores the list, and the batch's chunks read it from its pages.
     async with run_stack(temporal_address, tmp_path, api_overrides={"content_inline_max_kib": 1}) as stack:
-        body = {"mthds_contents": [WRAP_ALL], "inputs": {"words": words}, "pipeline_run_id": run_id}
+        body = {"mthds_contents": [BATCH], "inputs": {"words": words}, "pipeline_run_id": run_id}
         started = await stack.client.post("/v1/start", json=body)
         assert started.status_code == 202, started.text[:500]
         status = await stack.wait_for_end(run_id, within=100)
@@ -150,7 +131,7 @@ async def test_a_batch_over_a_stored_input_list_runs_in_order(temporal_address: 
 async def test_a_list_over_the_body_limit_is_refused_naming_it(temporal_address: str, tmp_path: Path) -> None:
     words = [f"word-{index:08d}" for index in range(100_000)]  # about 1.6 MB of JSON
     async with run_stack(temporal_address, tmp_path, api_overrides={"max_request_body_mib": 1}) as stack:
-        body = {"mthds_contents": [WRAP_ALL], "inputs": {"words": words}}
+        body = {"mthds_contents": [BATCH], "inputs": {"words": words}}
         refused = await stack.client.post("/v1/start", json=body)
     problem = assert_problem(refused, 413, "request.too_large")
     assert problem["params"]["limit"] == 1024 * 1024
