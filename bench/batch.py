@@ -6,8 +6,8 @@ for each worker count (1, 2, 4) first our worker processes (`python -m worker`),
 (`python -m bench.batch_plain`), each on its own task queue, all of one phase together, stopped after it.
 Ours: a `PipeBatch` over a `PipeFunc` that sleeps `--latency-ms`, started by `/v1/start`, timed to the
 end of its run workflow; the batch runs as a batch workflow over chunk workflows
-(docs/design/large-batches.md), `BATCH_WINDOW_CHUNKS` (8) chunks of `DEFAULT_CONCURRENCY` (8) items in
-flight. The baseline (`bench/batch_plain.py`) runs the same `run_operator` activity over the same items
+(docs/design/large-batches.md), `BATCH_WINDOW_CHUNKS` (2) chunks of `BATCH_CHUNK_CONCURRENCY` (32) items
+in flight (the worker settings, read from the environment like the workers read them). The baseline (`bench/batch_plain.py`) runs the same `run_operator` activity over the same items
 with `--window` (default the same 64) in flight, continuing-as-new every `--per-history` items.
 Each phase prints items/s, how the run ended (a failure's problem code), the longest history of the
 run (its run workflow, its batch workflow's histories, its first chunk), and the worker processes'
@@ -62,9 +62,9 @@ OUR_READY_LINE = "worker polling task queue"  # what `worker.runner` logs once i
 ITEM_INPUT = "item"
 RATIO_TARGET = 0.8
 WARM_UP_ITEMS = 2 * DEFAULT_CONCURRENCY
-# Ours keeps `BATCH_WINDOW_CHUNKS` chunk workflows in flight, each `DEFAULT_CONCURRENCY` items at once:
-# the baseline gets the same number of items in flight by default.
-OUR_ITEMS_IN_FLIGHT = DEFAULT_CONCURRENCY * WorkerSettings().batch_window_chunks
+# Ours keeps `BATCH_WINDOW_CHUNKS` chunk workflows in flight, each `BATCH_CHUNK_CONCURRENCY` items at
+# once: the baseline gets the same number of items in flight by default.
+OUR_ITEMS_IN_FLIGHT = WorkerSettings().batch_chunk_concurrency * WorkerSettings().batch_window_chunks
 RUN_DEADLINE_SECONDS = 3 * 3600
 
 BATCH_PATH = "bench_batch.all_items"  # the batch's invocation path: the run's entry pipe

@@ -75,7 +75,7 @@ class RunBatchChunkWorkflow:
             executor,
             RunOptions(
                 dynamic_output_concept=scope.dynamic_output_concept,
-                concurrency=scope.concurrency,
+                concurrency=scope.policy.batch_chunk_concurrency,
                 seed=f"{scope.run_id}:{work.batch_path}:{chunk.index}",
                 pace=WalkPacer(scope.policy.history_event_budget),
                 batch_failures=scope.batch_failures,

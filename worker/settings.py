@@ -45,9 +45,14 @@ class WorkerSettings(StorageSettings):
     batch_inline_max_items: PositiveInt = 1000
     # Contents over this move through workflows by reference (stored once, read by activities).
     content_inline_max_kib: PositiveInt = 256
-    batch_chunk_items: PositiveInt = 100
-    batch_window_chunks: PositiveInt = 8
+    # A batch keeps `batch_window_chunks` times `batch_chunk_concurrency` items in flight (64). Few wide
+    # chunks beat many narrow ones: completions that reach one workflow together share a workflow task,
+    # and workflow tasks are what a worker's CPU goes to (bench/batch.py, 2026-12-03: 8 chunks of 8 ran
+    # at 0.60 of a plain sliding window on one worker, 2 of 32 at 0.90; docs/design/large-batches.md).
+    batch_chunk_items: PositiveInt = 200
+    batch_window_chunks: PositiveInt = 2
     batch_chunks_per_history: PositiveInt = 500
+    batch_chunk_concurrency: PositiveInt = 32
 
     # Completion callbacks (http-api.md §10.3, §10.4, §10.5).
     completion_callback_secret: SecretStr | None = None
@@ -144,6 +149,7 @@ class WorkerSettings(StorageSettings):
             batch_chunk_items=self.batch_chunk_items,
             batch_window_chunks=self.batch_window_chunks,
             batch_chunks_per_history=self.batch_chunks_per_history,
+            batch_chunk_concurrency=self.batch_chunk_concurrency,
             callbacks=CallbackPolicy(
                 attempt_timeout_seconds=self.callback_attempt_timeout_seconds,
                 initial_interval_seconds=self.callback_initial_interval_seconds,

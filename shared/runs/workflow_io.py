@@ -65,6 +65,9 @@ class ActivityPolicy(_Payload):
     batch_chunk_items: int = 100
     batch_window_chunks: int = 8
     batch_chunks_per_history: int = 500
+    # Items of one chunk in flight at once. Chunks recorded before this existed ran the walk's 8: the
+    # default keeps their replay identical (the worker's setting gives new runs their value).
+    batch_chunk_concurrency: int = 8
 
 
 class RunSpec(_Payload):
