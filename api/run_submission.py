@@ -121,11 +121,45 @@ async def submit_run(
     if body.files is not None:
         bundle_sources(body, settings, refuse_custom_code=True)  # step 6: 501 for Python files
     run_id = chosen or str(uuid.uuid4())
+    # This request's own folder for the large inputs it stores: another request under the same run id
+    # (a race, a conflict) never writes over them, and a request that creates no run removes them.
+    stored_prefix = run_key(caller.storage_prefix, run_id, f"inputs/stored/{uuid.uuid4().hex}")
+    try:
+        spec = await run_in_threadpool(
+            _prepared_spec,
+            body,
+            data,
+            sources,
+            caller,
+            settings,
+            verdicts,
+            run_id,
+            digest,
+            request,
+            stored_prefix,
+        )
+        await _check_payload_size(client, spec, body)
+    except Exception:
+        await run_in_threadpool(settings.blob_store.delete_prefix, stored_prefix)
+        raise
+    try:
+        submission = await _start_run(client, spec, caller, settings, digest)
+    except ProblemError as problem:
+        # Kept when the start's answer was lost (503): the run may exist and read them.
+        if problem.code is ProblemCode.REQUEST_IDEMPOTENCY_CONFLICT:
+            await run_in_threadpool(settings.blob_store.delete_prefix, stored_prefix)
+        raise
+    if not submission.created:  # the same request's run, started by another call: its own files
+        await run_in_threadpool(settings.blob_store.delete_prefix, stored_prefix)
+    return submission
+
+
+async def _start_run(
+    client: Client, spec: RunSpec, caller: Caller, settings: ApiSettings, digest: str
+) -> Submission:
+    """Start the run's workflow; an existing one under the id is this request's run or a conflict."""
+    run_id = spec.run_id
     workflow_id = run_workflow_id(caller.tenant_key, run_id)
-    spec = await run_in_threadpool(
-        _prepared_spec, body, data, sources, caller, settings, verdicts, run_id, digest, request
-    )
-    await _check_payload_size(client, spec, body)
     try:
         await client.start_workflow(
             RUN_WORKFLOW,
@@ -207,6 +241,7 @@ def _prepared_spec(
     run_id: str,
     digest: str,
     request: Request,
+    stored_prefix: str,
 ) -> RunSpec:
     """Steps 6 and 7 (CPU-bound, on a worker thread), then storage of data URLs and of the method."""
     report = verdicts.validate(sources)
@@ -244,7 +279,7 @@ def _prepared_spec(
         inputs,
         memory,
         store,
-        key_prefix=run_key(caller.storage_prefix, run_id, "inputs/stored"),
+        key_prefix=stored_prefix,
         max_bytes=settings.content_inline_max_bytes,
     )
     method_digest = put_method(store, sources)

@@ -59,8 +59,9 @@ def _live_state(record: RunRecord, view: ProgressView | None) -> RunState:
 @router.get("/v1/runs/{run_id}")
 async def get_run(
     request: Request, run_id: RunId, caller: CallerDep, gateway: GatewayDep, settings: SettingsDep
-) -> JSONResponse:
-    """The whole run record."""
+) -> Response:
+    """The whole run record. An input the API stored (over `CONTENT_INLINE_MAX_KIB`) reads back in its
+    checked form (`{"concept", "content"}`), streamed from storage like the results."""
     origin = public_origin(request, settings)
     client = await gateway.client()
     record = await owned_run(client, run_id, caller)
@@ -71,37 +72,36 @@ async def get_run(
         {"delivery_id": item["delivery_id"], "url": item["url"], "state": item["state"]}
         for item in await deliveries_of(client, record, caller, store)
     ]
-    return JSONResponse(
-        {
-            "pipeline_run_id": run_id,
-            "workflow_id": record.workflow_id,
-            "status": record.state.value,
-            "state": record.state.value,
-            "pipe_code": record.pipe_code,
-            "main_stuff_name": record.end.main_stuff_name if record.end is not None else None,
-            "created_at": record.created_at,
-            "finished_at": record.finished_at,
-            "created_by_user_id": caller.created_by_user_id,
-            "request_id": record.request_id,
-            "result_url": f"{origin}/v1/runs/{run_id}/results",
-            "error": record.error,
-            "mthds_contents": [bundle.text for bundle in spec.bundles] if spec is not None else [],
-            "inputs": spec.inputs if spec is not None else {},
-            "callback_urls": record.callback_urls,
-            # methodflow: each callback URL's delivery state (pending, delivering, delivered, gone,
-            # refused, failed); the attempts are at /v1/runs/{id}/deliveries.
-            "deliveries": deliveries,
-            # methodflow: what the run's model calls cost (null while running, or with no priced call).
-            "usage": usage_summary(record.end),
-            **({"files": files} if files is not None else {}),
-            "method_id": None,
-            "org_id": None,
-            "method_version": None,
-            "source_digest": None,
-            "tree_digest": None,
-            "crate_fingerprint": None,
-        }
-    )
+    body = {
+        "pipeline_run_id": run_id,
+        "workflow_id": record.workflow_id,
+        "status": record.state.value,
+        "state": record.state.value,
+        "pipe_code": record.pipe_code,
+        "main_stuff_name": record.end.main_stuff_name if record.end is not None else None,
+        "created_at": record.created_at,
+        "finished_at": record.finished_at,
+        "created_by_user_id": caller.created_by_user_id,
+        "request_id": record.request_id,
+        "result_url": f"{origin}/v1/runs/{run_id}/results",
+        "error": record.error,
+        "mthds_contents": [bundle.text for bundle in spec.bundles] if spec is not None else [],
+        "inputs": spec.inputs if spec is not None else {},
+        "callback_urls": record.callback_urls,
+        # methodflow: each callback URL's delivery state (pending, delivering, delivered, gone,
+        # refused, failed); the attempts are at /v1/runs/{id}/deliveries.
+        "deliveries": deliveries,
+        # methodflow: what the run's model calls cost (null while running, or with no priced call).
+        "usage": usage_summary(record.end),
+        **({"files": files} if files is not None else {}),
+        "method_id": None,
+        "org_id": None,
+        "method_version": None,
+        "source_digest": None,
+        "tree_digest": None,
+        "crate_fingerprint": None,
+    }
+    return StreamingResponse(stream_json(body, store), media_type="application/json")
 
 
 @router.get("/v1/runs/{run_id}/status")

@@ -8,6 +8,7 @@ Stored blobs are addressed by `pipelex-storage://<key>` URIs, the reference's sc
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Final, Protocol
@@ -43,6 +44,10 @@ class BlobStore(Protocol):
 
     def public_url(self, uri: str) -> str | None:
         """A URL readers outside the service can open (a `file://` path locally, presigned for S3)."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove everything stored under the key prefix `prefix` (a folder); how many blobs went."""
         ...
 
 
@@ -94,6 +99,17 @@ class LocalBlobStore:
         if not uri.startswith(STORAGE_SCHEME):
             return None
         return self._path(uri.removeprefix(STORAGE_SCHEME)).as_uri()
+
+    def delete_prefix(self, prefix: str) -> int:
+        try:
+            folder = self._path(prefix.rstrip("/"))
+        except ValueError:
+            return 0
+        if not folder.is_dir():
+            return 0
+        removed = sum(1 for path in folder.rglob("*") if path.is_file())
+        shutil.rmtree(folder, ignore_errors=True)
+        return removed
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()

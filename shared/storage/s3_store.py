@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # What S3 (and compatible stores) answer for a key that is not there: `get_object` says NoSuchKey,
 # `head_object` has no body and reports the bare status.
 _MISSING_CODES: Final = frozenset({"NoSuchKey", "404", "NotFound"})
+_DELETE_BATCH: Final = 1000
 DEFAULT_URL_EXPIRY_SECONDS: Final = 3600
 
 
@@ -110,6 +111,16 @@ class S3BlobStore:
             Params={"Bucket": self.bucket, "Key": object_key},
             ExpiresIn=self.url_expiry_seconds,
         )
+
+    def delete_prefix(self, prefix: str) -> int:
+        uris = self.list(prefix)
+        keys = [self._object_key(uri.removeprefix(STORAGE_SCHEME)) for uri in uris]
+        for start in range(0, len(keys), _DELETE_BATCH):  # S3 takes at most 1,000 keys a request
+            batch = keys[start : start + _DELETE_BATCH]
+            self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+            )
+        return len(keys)
 
     def _object_key(self, key: str) -> str:
         reason = s3_key_error(key)

@@ -113,6 +113,20 @@ def test_list_walks_one_folder_across_pages(store: BlobStore) -> None:
     assert store.list("t_1/runs/r2/") == []
 
 
+def test_delete_prefix_removes_one_folder_and_nothing_beside_it(store: BlobStore) -> None:
+    inside = [f"t_1/runs/r1/inputs/stored/n1/list/page-{n:05d}.json" for n in range(3)]
+    for name in [*inside, "t_1/runs/r1/inputs/stored/n1/text.json"]:
+        store.put(name, b"x", "application/json")
+    beside = ["t_1/runs/r1/inputs/stored/n10/text.json", "t_1/runs/r1/inputs/photo.png"]
+    for name in beside:
+        store.put(name, b"y", "application/json")
+    assert store.delete_prefix("t_1/runs/r1/inputs/stored/n1/") == 4
+    assert store.list("t_1/runs/r1/inputs/stored/n1/") == []
+    assert all(store.exists(name) for name in beside)
+    assert store.delete_prefix("t_1/runs/r1/inputs/stored/n1") == 0  # gone already: nothing to do
+    assert store.delete_prefix("../outside") == 0
+
+
 def test_missing_and_foreign_uris_are_not_found(store: BlobStore) -> None:
     store.put("a/b.txt", b"b", "text/plain")
     for uri in (
