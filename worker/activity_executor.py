@@ -19,7 +19,14 @@ from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 from shared.language.library import PipeEntry
 from shared.runs.batch_io import RunScope
 from shared.runs.names import RUN_OPERATOR_ACTIVITY
-from shared.runs.workflow_io import STEP_PAYLOAD_MAX_BYTES, OperatorAnswer, OperatorTask, StuffPayload
+from shared.runs.workflow_io import (
+    STEP_PAYLOAD_MAX_BYTES,
+    BindingAsk,
+    OperatorAnswer,
+    OperatorTask,
+    StuffPayload,
+)
+from shared.runtime.binding_values import Bound
 from shared.runtime.call_site import TEXT
 from shared.runtime.json_values import as_mapping
 from shared.runtime.operator_call import OperatorCall, OutputTarget, Produced
@@ -59,7 +66,24 @@ class ActivityOperatorExecutor:
         content = as_mapping(produced.content) or {}
         return str(content.get("text", ""))
 
+    async def bind_stored(
+        self, pipe: PipeEntry, held: Stuff, root: str, segments: list[str], concept: str | None, to_list: bool
+    ) -> Bound:
+        """A binding into a stored content, walked by the operator activity (which stores what it
+        reached when that is over `CONTENT_INLINE_MAX_KIB` too)."""
+        call = OperatorCall(
+            pipe, {root: held}, OutputTarget(concept or TEXT), seed=f"{self.scope.run_id}:{pipe.ref}"
+        )
+        ask = BindingAsk(root=root, segments=segments, concept=concept, to_list=to_list)
+        answer = await self._answer(call, ask)
+        return Bound(answer.concept or "", answer.content, answer.is_list, answer.empty)
+
     async def run_operator(self, call: OperatorCall) -> Produced:
+        answer = await self._answer(call)
+        self.usages.extend(answer.usages)
+        return Produced(answer.content, answer.concept, tuple(answer.usages))
+
+    async def _answer(self, call: OperatorCall, binding: BindingAsk | None = None) -> OperatorAnswer:
         task = OperatorTask(
             run_id=self.scope.run_id,
             storage_prefix=self.scope.storage_prefix,
@@ -80,6 +104,7 @@ class ActivityOperatorExecutor:
             output_count=call.output.count,
             seed=call.seed,
             nb_output=call.nb_output,
+            binding=binding,
         )
         _check_step_size(task, call.pipe.code)
         try:
@@ -97,8 +122,7 @@ class ActivityOperatorExecutor:
                 # The run is being cancelled (or timed out): not a pipe failure.
                 raise asyncio.CancelledError from exc
             raise pipe_failure(exc, call.pipe.code, call.pipe.blueprint.type) from exc
-        self.usages.extend(answer.usages)
-        return Produced(answer.content, answer.concept, tuple(answer.usages))
+        return answer
 
 
 def _check_step_size(task: OperatorTask, pipe_code: str) -> None:

@@ -29,7 +29,7 @@ from shared.runs.batch_io import (
 )
 from shared.runs.names import BATCH_WORKFLOW, STORE_BATCH_ACTIVITY, batch_workflow_id
 from shared.runs.workflow_io import STEP_PAYLOAD_MAX_BYTES
-from shared.runtime.batch_call import BatchCall, BatchFailed, BatchOutcome
+from shared.runtime.batch_call import BatchCall, BatchCancelled, BatchFailed, BatchOutcome
 from shared.runtime.batch_plan import batch_key
 from shared.runtime.content_refs import is_pages_ref, pages_ref, ref_uri
 from shared.runtime.memory_codec import encode_memory
@@ -132,6 +132,8 @@ class ChildBatchRunner:
             self.stored.failure_uris.append(end.failure_records_uri)
         if end.failure is not None:
             raise BatchFailed(failure_of(end.failure), end.done, end.failed)
+        if end.cancelled:
+            raise BatchCancelled(end.done, end.failed)
         if end.items is not None:
             content: dict[str, Any] = {"items": end.items}
         else:

@@ -4,7 +4,8 @@ Workflow code (deterministic). After Temporal's `batch_sliding_window` sample, w
 (docs/design/large-batches.md): at most `window` chunks run at once, started in item order; after
 `chunks_per_history` chunks this workflow lets its window drain and continues as new, carrying only its
 window and counters, so its history stays bounded whatever the number of items. When every chunk has
-ended, one activity seals the output (the chunks' pages in item order).
+ended, one activity seals the output (the chunks' pages in item order). Cancelled, it cancels its chunks
+and answers its counts so far (`BatchEnd.cancelled`), for the run to record before it unwinds.
 """
 
 from __future__ import annotations
@@ -94,8 +95,7 @@ class RunBatchWorkflow:
                         )
                     )
         except asyncio.CancelledError:
-            await _cancel_all(running)
-            raise
+            return await self._cancelled(carry, running)
         if not carry.window.is_done:
             workflow.continue_as_new(
                 BatchInput(work=work, carry=carry.model_copy(update={"histories": carry.histories + 1}))
@@ -136,6 +136,18 @@ class RunBatchWorkflow:
         await _cancel_all(running)
         counters = carry.counters
         return BatchEnd(total=counters.total, done=counters.done, failed=counters.failed + 1, failure=failure)
+
+    async def _cancelled(self, carry: BatchCarry, running: dict[int, asyncio.Task[None]]) -> BatchEnd:
+        """Cancelled with its run: the chunks in flight are cancelled, and the batch answers its counts
+        instead of raising. Its parent, which asked for the cancel, reads them (a workflow's cancellation
+        carries no details) and unwinds as cancelled; this workflow closes as completed."""
+        await _cancel_all(running)
+        counters = carry.counters
+        for end in self._ended:  # chunks that ended while the cancel was on its way
+            if end.failure is None:
+                counters = counters.chunk_ended(end.done, end.failed)
+        self._set(carry.model_copy(update={"counters": counters}))
+        return BatchEnd(total=counters.total, done=counters.done, failed=counters.failed, cancelled=True)
 
     async def _seal(self, work: BatchWork, carry: BatchCarry, total_chunks: int) -> BatchEnd:
         counters = carry.counters

@@ -47,12 +47,19 @@ with workflow.unsafe.imports_passed_through():
     from worker.walk_pacer import WalkPacer
 
 
+# Chunks recorded before `batch_chunk_concurrency` existed ran the walk's concurrency (8); they replay so.
+_CHUNK_CONCURRENCY_PATCH = "chunk-concurrency"
+
+
 @workflow.defn(name=CHUNK_WORKFLOW)
 class RunBatchChunkWorkflow:
     @workflow.run
     async def run(self, chunk: ChunkInput) -> ChunkEnd:
         work = chunk.work
         scope = work.scope
+        # Asked first, before any command, so its marker leads the first workflow task.
+        wide = workflow.patched(_CHUNK_CONCURRENCY_PATCH)
+        concurrency = scope.policy.batch_chunk_concurrency if wide else scope.concurrency
         started = await workflow.execute_activity(
             CHUNK_CONTEXT_ACTIVITY,
             ChunkContextTask(method_digest=scope.method_digest, context_uri=work.context_uri),
@@ -75,7 +82,7 @@ class RunBatchChunkWorkflow:
             executor,
             RunOptions(
                 dynamic_output_concept=scope.dynamic_output_concept,
-                concurrency=scope.policy.batch_chunk_concurrency,
+                concurrency=concurrency,
                 seed=f"{scope.run_id}:{work.batch_path}:{chunk.index}",
                 pace=WalkPacer(scope.policy.history_event_budget),
                 batch_failures=scope.batch_failures,

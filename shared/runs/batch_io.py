@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
+from shared.runs.payload_additions import without_unused
 from shared.runs.workflow_io import ActivityPolicy
 from shared.runtime.batch_failures import BatchFailureMode
 from shared.runtime.batch_plan import BatchCounters, SlidingWindow
@@ -114,6 +115,12 @@ class BatchEnd(_Payload):
     tokens: dict[str, int] = Field(default_factory=dict[str, int])
     model_calls: int = 0
     concept: str | None = None
+    # Cancelled (its run was cancelled or timed out): the counts are those of the chunks that ended.
+    cancelled: bool = False
+
+    @model_serializer(mode="wrap")
+    def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_unused(self, handler(self), ("cancelled",))
 
 
 class MergeListsTask(_Payload):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
+from shared.runs.payload_additions import without_unused
 from shared.runs.run_states import RunState
 from shared.runtime.batch_failures import BatchFailureMode
 from shared.runtime.usage import UsageRecord
@@ -62,12 +63,16 @@ class ActivityPolicy(_Payload):
     batch_inline_max_items: int = 1000
     # An operator's output over this many bytes is stored and moves through workflows by reference.
     content_inline_max_bytes: int = 256 * 1024
-    batch_chunk_items: int = 100
-    batch_window_chunks: int = 8
+    batch_chunk_items: int = 200
+    batch_window_chunks: int = 2
     batch_chunks_per_history: int = 500
-    # Items of one chunk in flight at once. Chunks recorded before this existed ran the walk's 8: the
-    # default keeps their replay identical (the worker's setting gives new runs their value).
-    batch_chunk_concurrency: int = 8
+    # Items of one chunk in flight at once (chunks that predate it ran the walk's 8: `chunk_workflow.py`
+    # asks a patch before it reads this).
+    batch_chunk_concurrency: int = 32
+
+    @model_serializer(mode="wrap")
+    def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_unused(self, handler(self), ("batch_chunk_concurrency",))
 
 
 class RunSpec(_Payload):
@@ -109,6 +114,16 @@ class StuffPayload(_Payload):
     is_list: bool = False
 
 
+class BindingAsk(_Payload):
+    """A binding step of the task's pipe that walks into its one input, whose content is stored: the
+    activity reads it back and walks `root.segments` (`binding_values.bind_content`)."""
+
+    root: str
+    segments: list[str]
+    concept: str | None = None
+    to_list: bool = False
+
+
 class OperatorTask(_Payload):
     """One operator pipe to run in an activity; the worker finds the method by `method_digest`."""
 
@@ -122,12 +137,24 @@ class OperatorTask(_Payload):
     output_count: int | None = None
     seed: str
     nb_output: int | None = None
+    binding: BindingAsk | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_unused(self, handler(self), ("binding",))
 
 
 class OperatorAnswer(_Payload):
     content: Any
     concept: str | None = None
     usages: list[UsageRecord] = Field(default_factory=list[UsageRecord])
+    # A binding's answer: whether it made a list, or the part of its path that held nothing.
+    is_list: bool = False
+    empty: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_unused(self, handler(self), ("is_list", "empty"))
 
 
 class StoreOutputTask(_Payload):

@@ -8,6 +8,7 @@ waits for its output. In-process runs have no runner: every batch stays in the w
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,9 +59,19 @@ class BatchFailed(Exception):
         self.failed = failed
 
 
+class BatchCancelled(asyncio.CancelledError):
+    """A batch cancelled with its run (cancel, run timeout), with the counts of the items that ended
+    first: a cancellation like any other, that lets the walk record them before it unwinds."""
+
+    def __init__(self, done: int, failed: int) -> None:
+        super().__init__(f"the batch was cancelled after {done} items done, {failed} failed")
+        self.done = done
+        self.failed = failed
+
+
 class BatchRunner(Protocol):
     """Runs batches outside the walk. A failed item raises `BatchFailed` (its failure names the item, as
-    in the walk); anything else that stops the batch raises `PipeRunError`."""
+    in the walk); a cancel raises `BatchCancelled`; anything else that stops the batch `PipeRunError`."""
 
     inline_max_items: int
 

@@ -28,6 +28,27 @@ LEAF_FIELD: Final = {
 }
 
 
+# The native concept a value reached without a declared one stands for.
+_NATIVE_OF_PYTHON: Final[dict[type, str]] = {
+    str: "Text",
+    bool: "YesNo",
+    int: "Number",
+    float: "Number",
+    dict: "JSON",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """What a binding path reached, as the parts of the stuff it makes; when it reached nothing, `empty`
+    names the shortest part of the path that held nothing (and the other fields are unset)."""
+
+    concept: str
+    content: Any
+    is_list: bool
+    empty: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Reached:
     """What a path reached: one value (None when nothing) or, after crossing a list, the flattened items."""
@@ -100,3 +121,25 @@ def first_empty_path(content: Any, root: str, segments: list[str]) -> str:
         if current is None:
             return ".".join([root, *segments[:depth]])
     return ".".join([root, *segments])
+
+
+def bind_content(
+    content: Any, is_list: bool, root: str, segments: list[str], concept: str | None, to_list: bool
+) -> Bound:
+    """The stuff a binding `root.segments` makes from `root`'s content: `concept` and `to_list` are what
+    the static walk derived (`shared.language.bindings`; None when it could not tell)."""
+    reached = walk_values(content, is_list, segments)
+    if reached.is_list or to_list:
+        items = as_list(reached.value) or []
+        item_concept = concept or guess_concept(items[0] if items else "")
+        return Bound(item_concept, {"items": [as_content(item_concept, item) for item in items]}, True)
+    if reached.value is None:
+        return Bound("", None, False, empty=first_empty_path(content, root, segments))
+    value_concept = concept or guess_concept(reached.value)
+    return Bound(value_concept, as_content(value_concept, reached.value), False)
+
+
+def guess_concept(value: Any) -> str:
+    """The native concept of a value whose concept nothing declared."""
+    kind: type[Any] = type(cast("object", value))
+    return f"{NATIVE_DOMAIN}.{_NATIVE_OF_PYTHON.get(kind, 'Anything')}"

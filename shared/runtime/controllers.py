@@ -4,7 +4,7 @@ batch (mthds.md §2.11 to §2.14, §4.2). Pure.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from shared.language.bindings import BindingPathFault, walk_binding
 from shared.language.concept_spec import Multiplicity
@@ -19,14 +19,13 @@ from shared.language.pipe_blueprints import (
     PipeStep,
 )
 from shared.language.slots import Slot
-from shared.runtime.batch_call import BatchCall, BatchFailed
+from shared.runtime.batch_call import BatchCall, BatchCancelled, BatchFailed
 from shared.runtime.batch_failures import ItemFailure
-from shared.runtime.binding_values import as_content, first_empty_path, walk_values
+from shared.runtime.binding_values import bind_content
 from shared.runtime.call_site import CallSite, InvocationPath, snake_case
 from shared.runtime.condition_render import render_condition
 from shared.runtime.content_refs import is_pages_ref, is_stored, ref_count
 from shared.runtime.content_values import ContentRefused
-from shared.runtime.json_values import as_list
 from shared.runtime.pipe_contracts import PipeContract
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.stuff import Absence, AbsenceKind, Stuff, Value
@@ -37,13 +36,6 @@ if TYPE_CHECKING:
 
 SPECIAL_FAIL = "fail"
 SPECIAL_CONTINUE = "continue"
-_NATIVE_OF_PYTHON: dict[type, str] = {
-    str: "Text",
-    bool: "YesNo",
-    int: "Number",
-    float: "Number",
-    dict: "JSON",
-}
 
 
 class ControllerRuns:
@@ -64,7 +56,7 @@ class ControllerRuns:
         for number, step in enumerate(blueprint.steps, start=1):
             if isinstance(step, BindingStep):
                 label = f'binding step {{ from = "{step.from_}", result = "{step.result}" }}'
-                value = self.bind(entry, step.from_, memory, step.result, label)
+                value = await self.bind(entry, step.from_, memory, step.result, label)
                 memory.put(step.result, value)
             elif step.batch_over is not None:
                 value = await self._inline_batch(entry, step, memory, path.step(number))
@@ -79,7 +71,9 @@ class ControllerRuns:
             memory.put(site.result, value)
         return value
 
-    def bind(self, entry: PipeEntry, path: str, memory: WorkingMemory, result: str, label: str) -> Value:
+    async def bind(
+        self, entry: PipeEntry, path: str, memory: WorkingMemory, result: str, label: str
+    ) -> Value:
         """A binding step's value: the path walked through the declared structures (§2.11 rule 4).
 
         Absence reasons use the reference's wording, since clients may show them; `label` names the step.
@@ -98,31 +92,23 @@ class ControllerRuns:
             )
         if not segments:
             return held
-        if is_stored(held.content):
-            # Only activities read stored contents; a binding walks in workflow code (not built yet).
-            raise PipeRunError(
-                FailureCode.BINDING_FAILED,
-                f"the binding '{path}' walks into '{root}', whose content is stored by reference (it is "
-                "over CONTENT_INLINE_MAX_KIB): bind the whole stuff, or read the field in a PipeCompose",
-                params={"path": path},
-            )
         multiplicity = Multiplicity.VARIABLE if held.is_list else Multiplicity.SINGLE
         try:
             slot = walk_binding(self.interpreter.library, Slot(held.concept, multiplicity), segments)
         except BindingPathFault as fault:
             raise PipeRunError(FailureCode.BINDING_FAILED, str(fault), params={"path": path}) from fault
-        reached = walk_values(held.content, held.is_list, segments)
-        if reached.is_list or slot.is_list:
-            items = as_list(reached.value) or []
-            concept = slot.concept or _guess_concept(items[0] if items else "")
-            content = {"items": [as_content(concept, item) for item in items]}
-            return self.interpreter.new_stuff(result, concept, content, is_list=True)
-        if reached.value is None:
-            empty = first_empty_path(held.content, root, segments)
-            why = f"the {label} of pipe '{entry.code}' bound nothing, because '{empty}' holds nothing"
+        if is_stored(held.content):
+            # Only activities read stored contents: the operator activity walks it (and stores what it
+            # reached when that is large too).
+            bound = await self.interpreter.stored_reader().bind_stored(
+                entry, held, root, segments, slot.concept, slot.is_list
+            )
+        else:
+            bound = bind_content(held.content, held.is_list, root, segments, slot.concept, slot.is_list)
+        if bound.empty is not None:
+            why = f"the {label} of pipe '{entry.code}' bound nothing, because '{bound.empty}' holds nothing"
             return Absence(result, AbsenceKind.DECLARED_ABSENT, why)
-        concept = slot.concept or _guess_concept(reached.value)
-        return self.interpreter.new_stuff(result, concept, as_content(concept, reached.value))
+        return self.interpreter.new_stuff(result, bound.concept, bound.content, is_list=bound.is_list)
 
     async def _inline_batch(
         self, entry: PipeEntry, step: PipeStep, memory: WorkingMemory, step_path: InvocationPath
@@ -131,7 +117,9 @@ class ControllerRuns:
         list_name = step.batch_over or ""
         if "." in list_name:
             bound_name = f"_bound_{list_name.replace('.', '_')}"
-            bound = self.bind(entry, list_name, memory, bound_name, f'dotted `batch_over = "{list_name}"`')
+            bound = await self.bind(
+                entry, list_name, memory, bound_name, f'dotted `batch_over = "{list_name}"`'
+            )
             memory.put(bound_name, bound, main=False)
             list_name = bound_name
         callee = self.interpreter.callee(entry, step.pipe)
@@ -225,6 +213,9 @@ class ControllerRuns:
             except BatchFailed as failed:
                 interpreter.notify_batch_counts(path, failed.done, failed.failed)
                 raise failed.failure from failed.failure.__cause__
+            except BatchCancelled as cancelled:
+                interpreter.notify_batch_counts(path, cancelled.done, cancelled.failed)
+                raise
             interpreter.notify_batch_counts(path, outcome.done, outcome.failed)
             return interpreter.new_stuff(list_name, outcome.concept, outcome.content, is_list=True)
         if stored:  # unreachable: only a worker stores lists, and a worker runs batches elsewhere
@@ -408,8 +399,3 @@ class ControllerRuns:
             ):
                 return path.outcome(key)
         return path.outcome(None)
-
-
-def _guess_concept(value: Any) -> str:
-    kind: type[Any] = type(cast("object", value))
-    return f"{NATIVE_DOMAIN}.{_NATIVE_OF_PYTHON.get(kind, 'Anything')}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from shared.language.library import PipeEntry
+from shared.runtime.binding_values import Bound
 from shared.runtime.stuff import Stuff
 from shared.runtime.usage import UsageRecord
 
@@ -68,3 +69,9 @@ class StoredReader(Protocol):
     """An executor that reads stored contents (`content_refs.py`) for the pure steps that must read them."""
 
     async def render_condition(self, pipe: PipeEntry, inputs: Mapping[str, Stuff]) -> str: ...
+
+    async def bind_stored(
+        self, pipe: PipeEntry, held: Stuff, root: str, segments: list[str], concept: str | None, to_list: bool
+    ) -> Bound:
+        """A binding step of `pipe` walking into `held`, a stored content (`binding_values.bind_content`)."""
+        ...

@@ -21,7 +21,11 @@ from tests.helpers.api_server import assert_problem
 from tests.helpers.batch_functions import MARKED, SPLIT
 from tests.helpers.run_stack import run_stack
 from tests.integration.test_run_bad_input import assert_never_started
+from worker.settings import WorkerSettings
 from worker.temporal_connection import connect
+
+# Items of one chunk in flight at once, by default (the test's batch of 50 is one chunk).
+IN_FLIGHT = WorkerSettings.model_fields["batch_chunk_concurrency"].default
 
 CHECKS = f"""domain = "checks"
 main_pipe = "check_all"
@@ -127,14 +131,16 @@ async def activity_events(temporal: Client, workflow_id: str) -> dict[EventType.
 async def test_by_default_a_failed_item_fails_the_run_naming_it_and_cancels_the_others(
     temporal_address: str, tmp_path: Path, temporal: Client
 ) -> None:
-    # The first eight items run at once (the batch's concurrency): seven hold, item 5 fails at once.
-    items = [f"hold-{index}" for index in range(8)] + [f"ok-{index}" for index in range(8, 50)]
+    # The first items run at once (a chunk's concurrency): all hold but item 5, which fails at once.
+    items = [f"hold-{index}" for index in range(IN_FLIGHT)] + [
+        f"ok-{index}" for index in range(IN_FLIGHT, 50)
+    ]
     items[5] = "bad-5"
     run_id = new_id("one-bad-item")
     # Short heartbeats: the held activities hear their cancel within a second, so the worker stops soon.
-    async with run_stack(
-        temporal_address, tmp_path, worker_overrides={"pipe_activity_heartbeat_seconds": 2}
-    ) as stack:
+    # Slots for every item in flight: the held ones must not keep item 5 waiting for a slot.
+    overrides = {"pipe_activity_heartbeat_seconds": 2, "worker_max_concurrent_activities": IN_FLIGHT + 4}
+    async with run_stack(temporal_address, tmp_path, worker_overrides=overrides) as stack:
         body = {"mthds_contents": [CHECKS], "inputs": {"items": items}, "pipeline_run_id": run_id}
         problem = assert_problem(
             await stack.client.post("/v1/execute", json=body), 422, "pipe.function_failed"
@@ -155,10 +161,10 @@ async def test_by_default_a_failed_item_fails_the_run_naming_it_and_cancels_the_
     assert end.progress is not None
     counts = [event.data for event in end.progress.events if event.event == "batch.progress"]
     assert (counts[-1]["total"], counts[-1]["failed"]) == (50, 1)
-    # No item started after the failure; the seven running ones were cancelled.
+    # No item started after the failure; the others running were cancelled.
     # (Besides the chunk's two loads: its method and memory, then its items.)
-    assert events[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] == 8 + 2
-    assert events[EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED] == 7
+    assert events[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] == IN_FLIGHT + 2
+    assert events[EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED] == IN_FLIGHT - 1
 
 
 async def test_collect_completes_with_the_outputs_in_order_and_the_failures_readable(

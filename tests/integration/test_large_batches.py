@@ -54,14 +54,16 @@ async def test_a_20000_item_batch_keeps_every_history_bounded_and_its_outputs_in
     total = 20_000
     items = [f"ok-{index}" for index in range(total)]
     run_id = f"large-{uuid.uuid4()}"
-    # 200 chunks of 100, and a hand-over to a fresh history every 40: the batch workflow continues as
-    # new four times, and its counters must come through exact. Two worker processes: one per CPU.
+    # 200 chunks of 100 (narrower than by default), and a hand-over to a fresh history every 40: the
+    # batch workflow continues as new four times, and its counters must come through exact. Two worker
+    # processes: one per CPU.
     async with run_stack(temporal_address, tmp_path, worker=False) as stack:
         env = worker_environment(
             temporal_address,
             stack.task_queue,
             tmp_path,
             FUNCTION_MODULES="tests.helpers.batch_functions",
+            BATCH_CHUNK_ITEMS="100",
             BATCH_CHUNKS_PER_HISTORY="40",
             WORKER_MAX_CONCURRENT_ACTIVITIES="32",
         )
@@ -103,10 +105,25 @@ async def wait_for_chunks_in_flight(stack: RunStack, temporal: Client, run_id: s
     del stack
 
 
+async def wait_for_live_done(stack: RunStack, run_id: str, done: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        status: dict[str, Any] = (await stack.client.get(f"/v1/runs/{run_id}/status")).json()
+        progress: dict[str, Any] = status.get("progress") or {}
+        batch: dict[str, Any] = progress.get("batch") or {}
+        if batch.get("done") == done:
+            return
+        assert time.monotonic() < deadline, f"the batch's live counts never reached {done} done: {status}"
+        await asyncio.sleep(0.2)
+
+
 async def test_cancelling_a_20000_item_batch_closes_every_child_within_seconds(
     temporal_address: str, tmp_path: Path, temporal: Client
 ) -> None:
-    items: list[Any] = [f"hold-{index}" for index in range(20_000)]
+    # The first two chunks (200 items each) end at once; the next ones hold until cancelled.
+    done_first = 400
+    items: list[Any] = [f"ok-{index}" for index in range(done_first)]
+    items += [f"hold-{index}" for index in range(done_first, 20_000)]
     run_id = f"cancel-large-{uuid.uuid4()}"
     # Short heartbeats: the held items hear their cancel within a second.
     async with run_stack(
@@ -115,15 +132,29 @@ async def test_cancelling_a_20000_item_batch_closes_every_child_within_seconds(
         body = {"mthds_contents": [CHECKS], "inputs": {"items": items}, "pipeline_run_id": run_id}
         assert (await stack.client.post("/v1/start", json=body)).status_code == 202
         await wait_for_chunks_in_flight(stack, temporal, run_id)
+        await wait_for_live_done(stack, run_id, done_first)
         asked = time.monotonic()
         cancelled = await stack.client.post(f"/v1/runs/{run_id}/cancel", json={"reason": "enough"})
         assert cancelled.status_code == 202, cancelled.text
         status = await stack.wait_for_end(run_id, within=10)
         assert status["state"] == "CANCELLED"
+        # Its partial progress stays readable: the items of the chunks that ended before the cancel.
+        assert status["progress"]["batch"] == {
+            "path": "checks.check_all",
+            "pipe_code": "check_all",
+            "total": 20_000,
+            "done": done_first,
+            "running": 0,
+            "failed": 0,
+        }, status
         while await running_children(temporal, run_id):
             assert time.monotonic() - asked < 10, await running_children(temporal, run_id)
             await asyncio.sleep(0.2)
     run = run_workflow_id(SINGLE_TENANT, run_id)
     batch = batch_workflow_id(run, batch_key("checks.check_all"))
+    # The batch workflow answered its counts to the run that cancelled it (a cancellation carries no
+    # details): it closed completed; its chunks in flight closed cancelled.
     described = await temporal.get_workflow_handle(batch).describe()
-    assert described.status == WorkflowExecutionStatus.CANCELED
+    assert described.status == WorkflowExecutionStatus.COMPLETED
+    held = await temporal.get_workflow_handle(chunk_workflow_id(batch, 2)).describe()
+    assert held.status == WorkflowExecutionStatus.CANCELED

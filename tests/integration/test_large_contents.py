@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,6 +65,47 @@ output = "Archive"
 [pipe.archive.construct]
 body = { from = "copied.text" }
 label = "long"
+"""
+
+# Binding steps that walk into a stored input: the operator activity reads it back and walks it; the
+# long body it reaches is stored again, the short label comes back inline.
+PICK = """domain = "pick"
+main_pipe = "pick"
+
+[concept.Archive]
+description = "A text kept with its label"
+
+[concept.Archive.structure]
+body = { type = "text", description = "The text", required = true }
+label = { type = "text", description = "Why it was kept", required = true }
+
+[pipe.pick]
+type = "PipeSequence"
+description = "Takes an archive apart, then builds it again"
+inputs = { doc = "Archive" }
+output = "Archive"
+steps = [
+  { from = "doc.label", result = "label" },
+  { from = "doc.body", result = "body" },
+  { pipe = "rebuild", result = "rebuilt" },
+]
+
+[pipe.rebuild]
+type = "PipeCompose"
+description = "Builds an archive from its parts"
+inputs = { body = "Text", label = "Text" }
+output = "Archive"
+
+[pipe.rebuild.construct]
+body = { from = "body.text" }
+label = { from = "label.text" }
+
+[pipe.labels]
+type = "PipeSequence"
+description = "The label of every archive"
+inputs = { docs = "Archive[]" }
+output = "Text[]"
+steps = [{ from = "docs.label", result = "labels" }]
 """
 
 COUNT_ALL = f"""domain = "counting"
@@ -126,6 +168,8 @@ async def test_a_batch_over_a_stored_input_list_runs_in_order(temporal_address: 
     assert page.json()["total"] == 2500
     assert page.json()["items"] == [{"text": f"<w{index}>"} for index in range(2490, 2500)]
     assert record["state"] == "COMPLETED"
+    # The run record shows the stored input read back (in its checked form), not the service's marker.
+    assert record["inputs"]["words"]["content"]["items"] == [{"text": word} for word in words]
 
 
 async def test_a_list_over_the_body_limit_is_refused_naming_it(temporal_address: str, tmp_path: Path) -> None:
@@ -145,3 +189,78 @@ async def test_inputs_shaped_as_stored_markers_are_refused(temporal_address: str
         refused = await stack.client.post("/v1/start", json=body)
     problem = assert_problem(refused, 422, "pipelex.security.reserved_key")
     assert problem["params"]["keys"] == ["$ref"]
+
+
+def stored_input_folders(data_dir: Path, run_id: str) -> list[Path]:
+    """The folders of large inputs the API stored for `run_id` (one per request that stored some)."""
+    return sorted((data_dir / "storage").glob(f"**/{run_id}/inputs/stored/*"))
+
+
+async def test_a_request_refused_after_its_inputs_were_stored_leaves_none_behind(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    # The 1 MB text is stored first; then the run's input, which still carries the bundle, is found
+    # over Temporal's 2 MB: 413, and no file of that request stays.
+    padded = CARRY + "".join(
+        f"# padding line {index:07d} of a bundle too large to travel\n" for index in range(60_000)
+    )
+    run_id = f"refused-late-{uuid.uuid4()}"
+    async with run_stack(temporal_address, tmp_path, worker=False) as stack:
+        body = {"mthds_contents": [padded], "inputs": {"doc": "x" * 1_000_000}, "pipeline_run_id": run_id}
+        refused = await stack.client.post("/v1/start", json=body)
+    problem = assert_problem(refused, 413, "request.too_large")
+    assert problem["params"]["field"] == "mthds_contents"
+    assert stored_input_folders(tmp_path, run_id) == []
+
+
+async def test_a_conflicting_request_neither_overwrites_nor_leaves_stored_inputs(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    # Each request stores its large inputs in its own folder: the second request under the same run id
+    # (another text: 409) cannot write over the first run's, and removes its own.
+    run_id = f"conflict-{uuid.uuid4()}"
+    first_text = "a" * 1_100_000 + " first"
+    async with run_stack(temporal_address, tmp_path) as stack:
+        first: dict[str, Any] = {
+            "mthds_contents": [CARRY],
+            "inputs": {"doc": first_text},
+            "pipeline_run_id": run_id,
+        }
+        assert (await stack.client.post("/v1/start", json=first)).status_code == 202
+        kept = stored_input_folders(tmp_path, run_id)
+        second = {**first, "inputs": {"doc": "b" * 1_100_000 + " second"}}
+        conflict = await stack.client.post("/v1/start", json=second)
+        assert_problem(conflict, 409, "request.idempotency_conflict")
+        assert stored_input_folders(tmp_path, run_id) == kept
+        again = await stack.client.post("/v1/start", json=first)  # the same request: the same run
+        assert again.status_code == 200, again.text[:300]
+        assert stored_input_folders(tmp_path, run_id) == kept
+        status = await stack.wait_for_end(run_id, within=100)
+        results = await stack.client.get(f"/v1/runs/{run_id}/results?artifacts=main_stuff", timeout=60)
+    assert len(kept) == 1
+    assert status["state"] == "COMPLETED", status
+    assert results.json()["main_stuff"] == {"body": first_text, "label": "long"}
+
+
+async def test_binding_steps_walk_into_stored_inputs(temporal_address: str, tmp_path: Path) -> None:
+    body_text = "".join(f"paragraph {index:06d} of a long archived text\n" for index in range(30_000))
+    archive = {"body": body_text, "label": "kept"}
+    docs = [{"body": f"text {index} " + "x" * 100, "label": f"label-{index}"} for index in range(3000)]
+    async with run_stack(temporal_address, tmp_path) as stack:
+        one = {"mthds_contents": [PICK], "inputs": {"doc": {"concept": "Archive", "content": archive}}}
+        rebuilt = await stack.client.post("/v1/execute", json=one, timeout=120)
+        many = {
+            "mthds_contents": [PICK],
+            "pipe_code": "labels",
+            "inputs": {"docs": {"concept": "Archive", "content": docs}},
+        }
+        labels = await stack.client.post("/v1/execute", json=many, timeout=120)
+    assert rebuilt.status_code == 200, rebuilt.text[:500]
+    answer = rebuilt.json()
+    assert answer["state"] == "COMPLETED"
+    assert answer["pipe_output"]["working_memory"]["root"][answer["main_stuff_name"]]["content"] == archive
+    assert labels.status_code == 200, labels.text[:500]
+    listed = labels.json()
+    assert listed["pipe_output"]["working_memory"]["root"][listed["main_stuff_name"]]["content"] == {
+        "items": [{"text": f"label-{index}"} for index in range(3000)]
+    }

@@ -29,10 +29,12 @@ from shared.runs.names import (
 from shared.runs.workflow_io import (
     STEP_PAYLOAD_MAX_BYTES,
     ActivityPolicy,
+    BindingAsk,
     OperatorAnswer,
     OperatorTask,
     StoreOutputTask,
 )
+from shared.runtime.binding_values import bind_content
 from shared.runtime.compose import run_compose
 from shared.runtime.condition_render import render_condition
 from shared.runtime.content_values import ContentRefused, ContentValidator
@@ -118,6 +120,8 @@ class OperatorActivities:
         # Off the loop: a method-cache miss reads the method from storage (a blocking S3 GET).
         call, executor = await asyncio.to_thread(self._prepare, task)
         async with self._heartbeats():
+            if task.binding is not None:
+                return await asyncio.to_thread(self._bound, task, task.binding, call)
             try:
                 produced = await self._produce(call, executor)
                 content = await asyncio.to_thread(self._stored_if_large, task, call, produced)
@@ -146,6 +150,18 @@ class OperatorActivities:
             return Produced({"text": render_condition(blueprint, variables)})
         return await executor.run_operator(call)
 
+    def _bound(self, task: OperatorTask, ask: BindingAsk, call: OperatorCall) -> OperatorAnswer:
+        """A binding step walked into its stored input, read back; what it reached is stored again when
+        it is over `content_inline_max_bytes` (the walk moves its marker)."""
+        held = call.inputs[ask.root]
+        bound = bind_content(held.content, held.is_list, ask.root, ask.segments, ask.concept, ask.to_list)
+        content = bound.content
+        if bound.empty is None and json_size(content) > self.policy.content_inline_max_bytes:
+            content = store_content(self.store, _content_key(task), content, is_list=bound.is_list)
+        return OperatorAnswer(
+            content=content, concept=bound.concept, is_list=bound.is_list, empty=bound.empty
+        )
+
     def _stored_if_large(self, task: OperatorTask, call: OperatorCall, produced: Produced) -> Any:
         """The output's content, or, over `content_inline_max_bytes`, the marker of its stored copy
         (checked against the output concept first: the walk does not read it back to check it)."""
@@ -166,10 +182,7 @@ class OperatorActivities:
                 f"pipe '{call.pipe.code}' produced a content that does not fit '{concept}': {refused}",
                 params={"fields": refused.fields},
             ) from refused
-        info = activity.info()
-        name = hashlib.sha256(f"{info.workflow_id}/{info.activity_id}".encode()).hexdigest()[:32]
-        key = run_key(task.storage_prefix, task.run_id, f"contents/{name}")
-        return store_content(self.store, key, content, is_list=task.output_is_list)
+        return store_content(self.store, _content_key(task), content, is_list=task.output_is_list)
 
     @activity.defn(name=STORE_RUN_OUTPUT_ACTIVITY)
     async def store_run_output(self, task: StoreOutputTask) -> str:
@@ -242,3 +255,11 @@ class OperatorActivities:
             yield
         finally:
             beating.cancel()
+
+
+def _content_key(task: OperatorTask) -> str:
+    """Where the activity stores a large content it answers: fixed by the activity, so a retry rewrites
+    the same file."""
+    info = activity.info()
+    name = hashlib.sha256(f"{info.workflow_id}/{info.activity_id}".encode()).hexdigest()[:32]
+    return run_key(task.storage_prefix, task.run_id, f"contents/{name}")
