@@ -12,12 +12,13 @@ SDKs, Temporal or boto3 (seconds of import).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from importlib.metadata import version as distribution_version
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -181,7 +182,6 @@ def worker_command(
     """
     import asyncio
     import logging
-    import os
 
     from shared.runs.connection import DEFAULT_ADDRESS
     from worker.runner import run_worker
@@ -194,7 +194,7 @@ def worker_command(
     except RuntimeError as exc:  # the SDK's connection and worker failures are plain RuntimeErrors
         target = address or os.environ.get("TEMPORAL_ADDRESS") or DEFAULT_ADDRESS
         typer.echo(f"error: the worker stopped (Temporal at {target}): {exc}", err=True)
-        raise typer.Exit(1) from exc
+        _exit_now(1)
 
 
 @app.command()
@@ -357,3 +357,12 @@ def _model_deck(settings: WorkerSettings) -> ModelDeck:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without finalizing the interpreter. The SDK's core threads may still be winding down after a
+    failed connect; finalizing under them once aborted the process (SIGABRT, "Fatal Python error", seen
+    in the full suite under load) instead of exiting with the code the message promises."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
