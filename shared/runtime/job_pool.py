@@ -23,18 +23,21 @@ async def run_bounded(jobs: Iterable[Callable[[], Awaitable[_T]]], limit: int) -
     """
     pending = iter(jobs)
     results: dict[int, _T] = {}
-    tasks: list[asyncio.Future[None]] = []
+    # The running tasks only, in start order (a dict: cancels go out in that order, deterministically).
+    # Ended tasks are let go: a pool of 10,000 jobs holds `limit` tasks, not 10,000.
+    live: dict[asyncio.Future[None], None] = {}
     finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    running, exhausted, stopping = 0, False, False
+    started, running, exhausted, stopping = 0, 0, False, False
 
     def start_next() -> None:
-        nonlocal running, exhausted
+        nonlocal started, running, exhausted
         job = None if stopping else next(pending, None)
         if job is None:
             exhausted = True
             return
-        task = asyncio.ensure_future(run(len(tasks), job))
-        tasks.append(task)
+        task = asyncio.ensure_future(run(started, job))
+        started += 1
+        live[task] = None
         running += 1
         task.add_done_callback(settled)
 
@@ -54,6 +57,7 @@ async def run_bounded(jobs: Iterable[Callable[[], Awaitable[_T]]], limit: int) -
     def settled(task: asyncio.Future[None]) -> None:
         nonlocal running
         running -= 1
+        live.pop(task, None)
         if finished.done():
             return
         if task.cancelled():
@@ -65,13 +69,13 @@ async def run_bounded(jobs: Iterable[Callable[[], Awaitable[_T]]], limit: int) -
 
     for _ in range(max(limit, 1)):
         start_next()
-    if not tasks:
+    if not started:
         return []
     try:
         await finished
     except BaseException:
         stopping = True
-        for task in tasks:
+        for task in list(live):
             task.cancel()
         raise
-    return [results[index] for index in range(len(tasks))]
+    return [results[index] for index in range(started)]
