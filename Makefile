@@ -32,7 +32,7 @@ run: $(STAMP)
 	$(BIN)/methodflow dev --port $(PORT)
 
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check api worker shared tests bench

@@ -54,18 +54,18 @@ async def test_a_20000_item_batch_keeps_every_history_bounded_and_its_outputs_in
     total = 20_000
     items = [f"ok-{index}" for index in range(total)]
     run_id = f"large-{uuid.uuid4()}"
-    # 200 chunks of 100 (narrower than by default), and a hand-over to a fresh history every 40: the
-    # batch workflow continues as new four times, and its counters must come through exact. Two worker
-    # processes: one per CPU.
+    # 100 chunks of 200, and a hand-over to a fresh history every 20: the batch workflow continues as
+    # new four times, and its counters must come through exact. Two worker processes: one per CPU, each
+    # with a slot for every item of a chunk in flight, and 64 of those: fewer, fuller workflow tasks.
     async with run_stack(temporal_address, tmp_path, worker=False) as stack:
         env = worker_environment(
             temporal_address,
             stack.task_queue,
             tmp_path,
             FUNCTION_MODULES="tests.helpers.batch_functions",
-            BATCH_CHUNK_ITEMS="100",
-            BATCH_CHUNKS_PER_HISTORY="40",
-            WORKER_MAX_CONCURRENT_ACTIVITIES="32",
+            BATCH_CHUNKS_PER_HISTORY="20",
+            BATCH_CHUNK_CONCURRENCY="64",
+            WORKER_MAX_CONCURRENT_ACTIVITIES="64",
         )
         with worker_processes(env, tmp_path) as workers:
             for worker in (workers.start(), workers.start()):
@@ -89,9 +89,9 @@ async def test_a_20000_item_batch_keeps_every_history_bounded_and_its_outputs_in
     batch = batch_workflow_id(run, batch_key("checks.check_all"))
     lengths = {"run": await history_lengths(temporal, run), "batch": await history_lengths(temporal, batch)}
     chunks = await asyncio.gather(
-        *(history_lengths(temporal, chunk_workflow_id(batch, index)) for index in range(200))
+        *(history_lengths(temporal, chunk_workflow_id(batch, index)) for index in range(100))
     )
-    assert len(lengths["batch"]) == 5  # 200 chunks, 40 per history
+    assert len(lengths["batch"]) == 5  # 100 chunks, 20 per history
     assert all(len(chunk) == 1 for chunk in chunks)
     every = [*lengths["run"], *lengths["batch"], *(length for chunk in chunks for length in chunk)]
     assert max(every) < HISTORY_EVENTS_BOUND, (lengths, max(every))
