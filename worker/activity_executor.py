@@ -47,8 +47,12 @@ _TIMEOUT_CODES: dict[str, str] = {
 class ActivityOperatorExecutor:
     """An `OperatorExecutor` that runs every operator as a retried, heartbeating activity."""
 
-    def __init__(self, scope: RunScope) -> None:
+    def __init__(self, scope: RunScope, *, summaries: bool = True) -> None:
         self.scope = scope
+        # Each activity named by its pipe in Temporal's UI. A chunk's activities all run its one branch
+        # pipe, which the chunk's own summary names: there the summary is left out, since it is one more
+        # payload per item to encode and visit (bench/batch.py, docs/design/large-batches.md).
+        self.summaries = summaries
         self.policy = policy = scope.policy
         # Every model call's usage record, in completion order, for the run's `tokens_usages`.
         self.usages: list[UsageRecord] = []
@@ -115,7 +119,7 @@ class ActivityOperatorExecutor:
                 start_to_close_timeout=timedelta(seconds=self.policy.start_to_close_seconds),
                 heartbeat_timeout=timedelta(seconds=self.policy.heartbeat_seconds),
                 retry_policy=self.retry_policy,
-                summary=call.pipe.ref,
+                summary=call.pipe.ref if self.summaries else None,
             )
         except ActivityError as exc:
             if isinstance(exc.cause, CancelledError):

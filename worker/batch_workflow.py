@@ -117,6 +117,8 @@ class RunBatchWorkflow:
                 result_type=ChunkEnd,
                 task_queue=workflow.info().task_queue,
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                # Names what the chunk's activities run (they carry no summary of their own).
+                static_summary=f"{work.branch_pipe_ref}: items {items.start + 1}-{items.stop}",
             )
         except ChildWorkflowError as exc:
             if isinstance(exc.cause, CancelledError):

@@ -74,7 +74,7 @@ class RunBatchChunkWorkflow:
             ),
         )
         items = await _load_items(work, chunk)
-        executor = ActivityOperatorExecutor(scope)
+        executor = ActivityOperatorExecutor(scope, summaries=False)
         runner = ChildBatchRunner(scope, workflow.info().workflow_id, PipeCosts(library), executor.usages)
         nested_failures: list[ItemFailure] = []
         interpreter = Interpreter(

@@ -16,18 +16,23 @@ from tests.helpers.big_functions import COUNT
 from tests.helpers.run_stack import run_stack
 from tests.integration.test_run_bad_input import BATCH
 
-# The copies are constructs: a template prints at most 1,000,000 characters (the render budget), a
-# construct moves a value as it is.
-CARRY = """domain = "big"
-main_pipe = "carry"
-
+ARCHIVE = """
 [concept.Archive]
 description = "A text kept with its label"
 
 [concept.Archive.structure]
 body = { type = "text", description = "The text", required = true }
 label = { type = "text", description = "Why it was kept", required = true }
+"""
 
+# The copies are constructs: a template prints at most 1,000,000 characters (the render budget), a
+# construct moves a value as it is.
+CARRY = (
+    """domain = "big"
+main_pipe = "carry"
+"""
+    + ARCHIVE
+    + """
 [pipe.carry]
 type = "PipeSequence"
 description = "Routes a long text by its length, copies it, then archives the copy"
@@ -66,19 +71,16 @@ output = "Archive"
 body = { from = "copied.text" }
 label = "long"
 """
+)
 
 # Binding steps that walk into a stored input: the operator activity reads it back and walks it; the
 # long body it reaches is stored again, the short label comes back inline.
-PICK = """domain = "pick"
+PICK = (
+    """domain = "pick"
 main_pipe = "pick"
-
-[concept.Archive]
-description = "A text kept with its label"
-
-[concept.Archive.structure]
-body = { type = "text", description = "The text", required = true }
-label = { type = "text", description = "Why it was kept", required = true }
-
+"""
+    + ARCHIVE
+    + """
 [pipe.pick]
 type = "PipeSequence"
 description = "Takes an archive apart, then builds it again"
@@ -107,6 +109,7 @@ inputs = { docs = "Archive[]" }
 output = "Text[]"
 steps = [{ from = "docs.label", result = "labels" }]
 """
+)
 
 COUNT_ALL = f"""domain = "counting"
 main_pipe = "count_words"
