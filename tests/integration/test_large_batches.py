@@ -2,7 +2,8 @@
 leaves the run workflow and runs as a batch workflow over chunk workflows (docs/design/large-batches.md).
 
 A 20,000-item batch completes with its outputs in order and every workflow history of the run under
-10,000 events; a cancel ends every child of a 20,000-item batch within seconds.
+10,000 events; a cancel ends every child of a 20,000-item batch within seconds; a cancel and a run timeout
+leave the batch's partial progress readable.
 """
 
 from __future__ import annotations
@@ -158,3 +159,32 @@ async def test_cancelling_a_20000_item_batch_closes_every_child_within_seconds(
     assert described.status == WorkflowExecutionStatus.COMPLETED
     held = await temporal.get_workflow_handle(chunk_workflow_id(batch, 2)).describe()
     assert held.status == WorkflowExecutionStatus.CANCELED
+
+
+async def test_a_batch_past_the_run_timeout_fails_the_run_with_its_partial_progress(
+    temporal_address: str, tmp_path: Path, temporal: Client
+) -> None:
+    # The first two chunks (200 items each) end at once, the next ones hold: the run times out.
+    items: list[Any] = [f"ok-{index}" for index in range(400)] + [
+        f"hold-{index}" for index in range(400, 1200)
+    ]
+    run_id = f"timeout-large-{uuid.uuid4()}"
+    async with run_stack(
+        temporal_address, tmp_path, worker_overrides={"pipe_activity_heartbeat_seconds": 2}
+    ) as stack:
+        body = {
+            "mthds_contents": [CHECKS],
+            "inputs": {"items": items},
+            "pipeline_run_id": run_id,
+            "run_timeout_seconds": 8,
+        }
+        assert (await stack.client.post("/v1/start", json=body)).status_code == 202
+        status = await stack.wait_for_end(run_id, within=40)
+        ended = time.monotonic()
+        while await running_children(temporal, run_id):
+            assert time.monotonic() - ended < 10, await running_children(temporal, run_id)
+            await asyncio.sleep(0.2)
+    assert status["state"] == "FAILED", status
+    assert status["error"]["code"] == "run.timed_out", status
+    assert status["progress"]["batch"]["done"] == 400, status
+    assert status["progress"]["batch"]["running"] == 0, status
