@@ -124,6 +124,10 @@ async def submit_run(
     # This request's own folder for the large inputs it stores: another request under the same run id
     # (a race, a conflict) never writes over them, and a request that creates no run removes them.
     stored_prefix = run_key(caller.storage_prefix, run_id, f"inputs/stored/{uuid.uuid4().hex}")
+
+    async def drop_stored_inputs() -> None:
+        await run_in_threadpool(settings.blob_store.delete_prefix, stored_prefix)
+
     try:
         spec = await run_in_threadpool(
             _prepared_spec,
@@ -140,17 +144,17 @@ async def submit_run(
         )
         await _check_payload_size(client, spec, body)
     except Exception:
-        await run_in_threadpool(settings.blob_store.delete_prefix, stored_prefix)
+        await drop_stored_inputs()
         raise
     try:
         submission = await _start_run(client, spec, caller, settings, digest)
     except ProblemError as problem:
         # Kept when the start's answer was lost (503): the run may exist and read them.
         if problem.code is ProblemCode.REQUEST_IDEMPOTENCY_CONFLICT:
-            await run_in_threadpool(settings.blob_store.delete_prefix, stored_prefix)
+            await drop_stored_inputs()
         raise
     if not submission.created:  # the same request's run, started by another call: its own files
-        await run_in_threadpool(settings.blob_store.delete_prefix, stored_prefix)
+        await drop_stored_inputs()
     return submission
 
 

@@ -7,8 +7,9 @@ for each worker count (1, 2, 4) first our worker processes (`python -m worker`),
 Ours: a `PipeBatch` over a `PipeFunc` that sleeps `--latency-ms`, started by `/v1/start`, timed to the
 end of its run workflow; the batch runs as a batch workflow over chunk workflows
 (docs/design/large-batches.md), `BATCH_WINDOW_CHUNKS` (2) chunks of `BATCH_CHUNK_CONCURRENCY` (32) items
-in flight (the worker settings, read from the environment like the workers read them). The baseline (`bench/batch_plain.py`) runs the same `run_operator` activity over the same items
-with `--window` (default the same 64) in flight, continuing-as-new every `--per-history` items.
+in flight (the worker settings, read from the environment like the workers read them). The baseline
+(`bench/batch_plain.py`) runs the same `run_operator` activity over the same items with `--window`
+(default the same 64) in flight, continuing-as-new every `--per-history` items.
 Each phase prints items/s, how the run ended (a failure's problem code), the longest history of the
 run (its run workflow, its batch workflow's histories, its first chunk), and the worker processes'
 resident memory; then the ratio
@@ -64,7 +65,8 @@ RATIO_TARGET = 0.8
 WARM_UP_ITEMS = 2 * DEFAULT_CONCURRENCY
 # Ours keeps `BATCH_WINDOW_CHUNKS` chunk workflows in flight, each `BATCH_CHUNK_CONCURRENCY` items at
 # once: the baseline gets the same number of items in flight by default.
-OUR_ITEMS_IN_FLIGHT = WorkerSettings().batch_chunk_concurrency * WorkerSettings().batch_window_chunks
+_OUR_SETTINGS = WorkerSettings()
+OUR_ITEMS_IN_FLIGHT = _OUR_SETTINGS.batch_chunk_concurrency * _OUR_SETTINGS.batch_window_chunks
 RUN_DEADLINE_SECONDS = 3 * 3600
 
 BATCH_PATH = "bench_batch.all_items"  # the batch's invocation path: the run's entry pipe
