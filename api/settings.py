@@ -42,7 +42,11 @@ class ServiceSettings(StorageSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # `json`: one JSON object a line, carrying run id, request id, pipe and tenant where known.
+    log_format: Literal["text", "json"] = "text"
     model_deck: Path | None = None
+    # Operator kinds routed to worker pools' task queues: `kind=pool,...` (docs/design/worker-pools.md).
+    task_queue_routes: str = ""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -107,6 +111,11 @@ class ApiSettings(ServiceSettings):
     allow_private_callback_urls: bool = False
     allow_private_input_urls: bool = False
     function_modules: str | None = None
+
+    # Fairness and limits (issue 15): the most runs a tenant may have running at once (0: no limit).
+    tenant_max_concurrent_runs: NonNegativeInt = 0
+    # Prometheus metrics at `/metrics` on the API's port.
+    metrics_enabled: bool = True
 
     @property
     def max_input_file_bytes(self) -> int:

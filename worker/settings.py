@@ -31,7 +31,16 @@ class WorkerSettings(StorageSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # `json`: one JSON object a line, carrying run id, pipe and tenant where known.
+    log_format: Literal["text", "json"] = "text"
     temporal_task_queue: str = "methodflow"
+    # Worker pools (docs/design/worker-pools.md): operator kinds routed to pools' task queues
+    # (`kind=pool,...`), and the pool this process polls (`all`: every queue, as one process).
+    task_queue_routes: str = ""
+    worker_pool: str = "all"
+    # Worker versioning: both set, this worker is the version `WORKER_BUILD_ID` of the deployment.
+    worker_deployment_name: str | None = None
+    worker_build_id: str | None = None
     function_modules: str | None = None
 
     pipe_activity_timeout_seconds: PositiveFloat = 600
@@ -80,6 +89,8 @@ class WorkerSettings(StorageSettings):
     worker_max_concurrent_deliveries: PositiveInt = 64
     worker_max_concurrent_workflow_tasks: PositiveInt = 64
     worker_health_port: int | None = None
+    # Prometheus metrics (the Temporal SDK's and ours) at `/metrics` on this port; unset: off.
+    worker_metrics_port: int | None = None
     worker_graceful_shutdown_seconds: PositiveFloat = 30
     # How long a run's next workflow task waits for the worker that cached the run before any worker
     # may take it: after a crash, runs resume this much later (the SDK's default is 10 s).
