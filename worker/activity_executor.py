@@ -120,6 +120,12 @@ class ActivityOperatorExecutor:
                 heartbeat_timeout=timedelta(seconds=self.policy.heartbeat_seconds),
                 retry_policy=self.retry_policy,
                 summary=call.pipe.ref if self.summaries else None,
+                # A binding is bookkeeping: it stays on the workflow's queue whatever its pipe's kind.
+                task_queue=None
+                if binding is not None
+                else self.policy.routing.queue_for(
+                    call.pipe.blueprint, call.output.concept, call.output.is_list
+                ),
             )
         except ActivityError as exc:
             if isinstance(exc.cause, CancelledError):

@@ -175,6 +175,14 @@ def worker_command(
         str | None,
         typer.Option(metavar="HOST:PORT", help="Temporal frontend host:port (default: TEMPORAL_ADDRESS)."),
     ] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Poll only this pool's task queues: main, callbacks, or a pool of TASK_QUEUE_ROUTES "
+            "(default: WORKER_POOL, else all).",
+        ),
+    ] = None,
 ) -> None:
     """Run a worker until SIGTERM or Ctrl-C.
 
@@ -184,10 +192,21 @@ def worker_command(
     import logging
 
     from shared.runs.connection import DEFAULT_ADDRESS
+    from worker.pools import UnknownPoolError, polled_queues
     from worker.runner import run_worker
+    from worker.settings import WorkerSettingsError
+    from worker.versioning import deployment_version
 
     settings = _worker_settings()
-    _model_deck(settings)  # a bad MODEL_DECK stops here with its message, not a traceback
+    if pool is not None:
+        settings = settings.model_copy(update={"worker_pool": pool})
+    deck = _model_deck(settings)  # a bad MODEL_DECK stops here with its message, not a traceback
+    try:
+        polled_queues(settings.temporal_task_queue, settings.routes, deck, settings.worker_pool)
+        deployment_version(settings)
+    except (UnknownPoolError, WorkerSettingsError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run_worker(settings, address=address))

@@ -18,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from shared.runs.names import callbacks_task_queue
+from shared.runs.task_routes import routing_for
 from shared.runtime.function_registry import (
     DEFAULT_REGISTRY,
     FunctionRegistry,
@@ -32,9 +32,11 @@ from worker.batch_workflow import RunBatchWorkflow
 from worker.callbacks_workflow import DeliverCallbacksWorkflow
 from worker.chunk_workflow import RunBatchChunkWorkflow
 from worker.health import serve_health
+from worker.pools import QueueRole, polled_queues
 from worker.run_workflow import RunPipelineWorkflow
 from worker.settings import WorkerSettings
 from worker.temporal_connection import connect
+from worker.versioning import versioning_options
 
 logger = logging.getLogger(__name__)
 
@@ -61,36 +63,73 @@ def build_worker(
     settings: WorkerSettings,
     *,
     task_queue: str | None = None,
+    pool: str | None = None,
     functions: FunctionRegistry = DEFAULT_REGISTRY,
     extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> WorkerGroup:
-    """The workers of one process for `task_queue` (default `TEMPORAL_TASK_QUEUE`): runs and their
-    activities there, callback deliveries on `<task queue>-callbacks`, so a burst of new runs never
-    queues ahead of the deliveries of runs that have ended."""
+    """The workers of one process of `pool` (default `WORKER_POOL`, `all`) around the main task queue
+    `task_queue` (default `TEMPORAL_TASK_QUEUE`): one SDK worker per queue the pool polls
+    (`worker/pools.py`). Callback deliveries have their own queue, `<task queue>-callbacks`, so a burst
+    of new runs never queues ahead of the deliveries of runs that have ended. `UnknownPoolError` for a
+    pool the routes do not have."""
     queue = task_queue or settings.temporal_task_queue
+    deck = settings.load_model_deck()
+    routes = settings.routes
+    polled = polled_queues(queue, routes, deck, pool or settings.worker_pool)
     store = settings.blob_store
-    activities = OperatorActivities(
-        store,
-        functions,
-        settings.activity_policy(),
-        deck=settings.load_model_deck(),
-        providers=settings.provider_registry(),
-        files=settings.input_files(store),
-    )
-    batches = BatchActivities(store)
-    secret = settings.completion_callback_secret
-    callbacks = CallbackActivities(
-        store,
-        secret.get_secret_value() if secret is not None else None,
-        allow_private=settings.allow_private_callback_urls,
-    )
     common: dict[str, Any] = {
         "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
         "graceful_shutdown_timeout": timedelta(seconds=settings.worker_graceful_shutdown_seconds),
         "sticky_queue_schedule_to_start_timeout": timedelta(seconds=settings.worker_sticky_timeout_seconds),
         "workflow_runner": WORKFLOW_RUNNER,
+        **versioning_options(settings),
     }
-    runs = Worker(
+    workers: list[Worker] = []
+    on_close: list[Callable[[], Awaitable[None]]] = []
+    roles = {entry.role for entry in polled}
+    activities: OperatorActivities | None = None
+    if roles & {QueueRole.MAIN, QueueRole.OPERATORS, QueueRole.RATE}:
+        activities = OperatorActivities(
+            store,
+            functions,
+            settings.activity_policy(routing_for(queue, routes, deck)),
+            deck=deck,
+            providers=settings.provider_registry(),
+            files=settings.input_files(store),
+        )
+        on_close.append(activities.aclose)
+    for entry in polled:
+        if entry.role == QueueRole.MAIN and activities is not None:
+            workers.append(_main_worker(client, settings, entry.name, activities, extra_activities, common))
+        elif entry.role in (QueueRole.OPERATORS, QueueRole.RATE) and activities is not None:
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=entry.name,
+                    activities=[activities.run_operator, *extra_activities],
+                    max_concurrent_activities=settings.worker_max_concurrent_activities,
+                    # The server paces this queue for every worker polling it (the last poll's value wins,
+                    # and every worker reads the same deck).
+                    max_task_queue_activities_per_second=entry.activities_per_second,
+                    **common,
+                )
+            )
+        elif entry.role == QueueRole.CALLBACKS:
+            workers.append(_callbacks_worker(client, settings, entry.name, common))
+    return WorkerGroup(workers, on_close=on_close, queues=[entry.name for entry in polled])
+
+
+def _main_worker(
+    client: Client,
+    settings: WorkerSettings,
+    queue: str,
+    activities: OperatorActivities,
+    extra_activities: Sequence[Callable[..., Any]],
+    common: dict[str, Any],
+) -> Worker:
+    """Every run workflow, the bookkeeping activities and the operators no route moves elsewhere."""
+    batches = BatchActivities(settings.blob_store)
+    return Worker(
         client,
         task_queue=queue,
         workflows=[RunPipelineWorkflow, RunBatchWorkflow, RunBatchChunkWorkflow],
@@ -110,24 +149,37 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         **common,
     )
-    deliveries = Worker(
+
+
+def _callbacks_worker(client: Client, settings: WorkerSettings, queue: str, common: dict[str, Any]) -> Worker:
+    secret = settings.completion_callback_secret
+    callbacks = CallbackActivities(
+        settings.blob_store,
+        secret.get_secret_value() if secret is not None else None,
+        allow_private=settings.allow_private_callback_urls,
+    )
+    return Worker(
         client,
-        task_queue=callbacks_task_queue(queue),
+        task_queue=queue,
         workflows=[DeliverCallbacksWorkflow],
         activities=[callbacks.deliver_callback],
         max_concurrent_activities=settings.worker_max_concurrent_deliveries,
         **common,
     )
-    return WorkerGroup((runs, deliveries), on_close=(activities.aclose,))
 
 
 class WorkerGroup:
     """Several workers run and stopped together (`async with`), each draining its in-flight work."""
 
     def __init__(
-        self, workers: Sequence[Worker], *, on_close: Sequence[Callable[[], Awaitable[None]]] = ()
+        self,
+        workers: Sequence[Worker],
+        *,
+        on_close: Sequence[Callable[[], Awaitable[None]]] = (),
+        queues: Sequence[str] = (),
     ) -> None:
         self.workers = tuple(workers)
+        self.queues = tuple(queues)  # the task queues polled, for logs and readiness
         self.on_close = tuple(on_close)  # run after the workers drained, e.g. closing provider clients
         self._stack = contextlib.AsyncExitStack()
 
@@ -153,7 +205,7 @@ async def run_worker(settings: WorkerSettings, *, address: str | None = None) ->
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     health = await serve_health(settings.worker_health_port) if settings.worker_health_port else None
-    logger.info("worker polling task queue %r", settings.temporal_task_queue)
+    logger.info("worker of pool %r polling task queues %s", settings.worker_pool, ", ".join(worker.queues))
     async with worker:
         await stop.wait()
         logger.info("worker stopping: finishing in-flight activities")

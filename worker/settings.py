@@ -14,6 +14,7 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.callbacks.signing import signing_keys
 from shared.language.model_deck import DeckError, ModelDeck, service_deck
+from shared.runs.task_routes import RoutesError, TaskRouting, parse_routes
 from shared.runs.workflow_io import ActivityPolicy, CallbackPolicy
 from shared.storage.blob_store import BlobStore
 from shared.storage.storage_settings import StorageSettings
@@ -105,6 +106,20 @@ class WorkerSettings(StorageSettings):
             raise ValueError(msg)
         return value
 
+    @field_validator("task_queue_routes")
+    @classmethod
+    def _usable_routes(cls, value: str) -> str:
+        parse_routes(value)  # a RoutesError (a ValueError) names the bad entry
+        return value
+
+    @property
+    def routes(self) -> dict[str, str]:
+        """The pool of each routed operator kind (`TASK_QUEUE_ROUTES`, checked at start-up)."""
+        try:
+            return parse_routes(self.task_queue_routes)
+        except RoutesError as exc:  # only when built without validation (model_construct)
+            raise WorkerSettingsError(str(exc)) from exc
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
@@ -146,8 +161,10 @@ class WorkerSettings(StorageSettings):
             http_timeout_seconds=self.input_url_timeout_seconds,
         )
 
-    def activity_policy(self) -> ActivityPolicy:
+    def activity_policy(self, routing: TaskRouting | None = None) -> ActivityPolicy:
+        """The policy runs started by this worker record; `routing` from `task_routes.routing_for`."""
         return ActivityPolicy(
+            routing=routing or TaskRouting(),
             start_to_close_seconds=self.pipe_activity_timeout_seconds,
             heartbeat_seconds=self.pipe_activity_heartbeat_seconds,
             max_attempts=self.pipe_activity_max_attempts,

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.language.model_rates import ModelRate, RateError, model_rate
+
 _T = TypeVar("_T")
 
 
@@ -59,6 +61,8 @@ class ModelDeck(BaseModel):
     waterfalls: dict[ModelFamily, dict[str, list[str]]] = Field(
         default_factory=dict[ModelFamily, dict[str, list[str]]]
     )
+    # Rates shared by every model of a provider that has no `rate` of its own (`model_rates.py`).
+    provider_rates: dict[str, ModelRate] = Field(default_factory=dict[str, ModelRate])
 
     @classmethod
     def from_toml(cls, text: str) -> ModelDeck:
@@ -129,6 +133,7 @@ class ModelDeck(BaseModel):
             aliases=_merged(base.aliases, self.aliases),
             presets=_merged(base.presets, self.presets),
             waterfalls=_merged(base.waterfalls, self.waterfalls),
+            provider_rates={**base.provider_rates, **self.provider_rates},
         )
 
     def broken_references(self) -> list[str]:
@@ -155,6 +160,29 @@ class ModelDeck(BaseModel):
         if model is not None:
             return f"'{name}' is a model of type {model.type}, not {family}"
         return f"it leads to no {family} model of the deck (no such model, or a dangling or circular chain)"
+
+    def rate_of(self, handle: str) -> tuple[str, ModelRate] | None:
+        """The rate limiting calls to the model `handle` and the name of what it limits (`model-<handle>`,
+        or `provider-<provider>` for a provider's shared rate); None when nothing limits it."""
+        model = self.models.get(handle)
+        if model is None:
+            return None
+        own = model_rate(model.model_extra, handle)
+        if own is not None:
+            return f"model-{handle}", own
+        shared = self.provider_rates.get(model.provider)
+        return (f"provider-{model.provider}", shared) if shared is not None else None
+
+    def rates(self) -> dict[str, tuple[ModelRate, list[str]]]:
+        """Every rate of the deck by what it limits, with the handles it limits; `RateError` when a model's
+        rate table is unusable."""
+        found: dict[str, tuple[ModelRate, list[str]]] = {}
+        for handle in self.models:
+            limited = self.rate_of(handle)
+            if limited is not None:
+                key, rate = limited
+                found.setdefault(key, (rate, []))[1].append(handle)
+        return found
 
     def names(self, family: ModelFamily) -> list[str]:
         """Every reference a bundle may write for `family`, for suggestions."""
@@ -281,4 +309,8 @@ def service_deck(text: str | None) -> ModelDeck:
     if faults:
         msg = "every alias, preset and waterfall must lead to a model of the deck: " + "; ".join(faults)
         raise DeckError(msg)
+    try:
+        deck.rates()
+    except RateError as exc:
+        raise DeckError(str(exc)) from exc
     return deck

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 from shared.runs.payload_additions import without_unused
 from shared.runs.run_states import RunState
+from shared.runs.task_routes import TaskRouting
 from shared.runtime.batch_failures import BatchFailureMode
 from shared.runtime.usage import UsageRecord
 
@@ -69,10 +70,12 @@ class ActivityPolicy(_Payload):
     # Items of one chunk in flight at once (chunks that predate it ran the walk's 8: `chunk_workflow.py`
     # asks a patch before it reads this).
     batch_chunk_concurrency: int = 32
+    # Which task queue each operator's activities go to (worker pools, rate-limited models).
+    routing: TaskRouting = Field(default_factory=TaskRouting)
 
     @model_serializer(mode="wrap")
     def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_unused(self, handler(self), ("batch_chunk_concurrency",))
+        return without_unused(self, handler(self), ("batch_chunk_concurrency", "routing"))
 
 
 class RunSpec(_Payload):
