@@ -205,7 +205,8 @@ async def run_worker(settings: WorkerSettings, *, address: str | None = None) ->
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     health = await serve_health(settings.worker_health_port) if settings.worker_health_port else None
-    logger.info("worker of pool %r polling task queues %s", settings.worker_pool, ", ".join(worker.queues))
+    # tests/helpers/worker_process.py waits for "worker polling task queue".
+    logger.info("worker polling task queues %s (pool %r)", ", ".join(worker.queues), settings.worker_pool)
     async with worker:
         await stop.wait()
         logger.info("worker stopping: finishing in-flight activities")
