@@ -26,6 +26,7 @@ from pydantic_settings import SettingsConfigDict
 from api.auth import SINGLE_TENANT, AuthMode
 from shared.callbacks.signing import signing_keys
 from shared.language.model_deck import DeckError, ModelDeck, service_deck
+from shared.runs.task_routes import parse_routes
 from shared.storage.storage_settings import StorageSettings
 
 _TENANT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -44,6 +45,9 @@ class ServiceSettings(StorageSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # `json`: one JSON object a line, carrying run id, request id, pipe and tenant where known.
     log_format: Literal["text", "json"] = "text"
+    # Tracing: spans go to this OTLP/HTTP collector (base URL; `/v1/traces` is added); unset: off.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str | None = None
     model_deck: Path | None = None
     # Operator kinds routed to worker pools' task queues: `kind=pool,...` (docs/design/worker-pools.md).
     task_queue_routes: str = ""
@@ -128,6 +132,12 @@ class ApiSettings(ServiceSettings):
         if value is not None and not signing_keys(value.get_secret_value()):
             msg = "COMPLETION_CALLBACK_SECRET holds no secret (give one or more comma-separated secrets)"
             raise ValueError(msg)
+        return value
+
+    @field_validator("task_queue_routes")
+    @classmethod
+    def _usable_routes(cls, value: str) -> str:
+        parse_routes(value)  # a RoutesError (a ValueError) names the bad entry
         return value
 
     @field_validator("api_key")

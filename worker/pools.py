@@ -79,8 +79,3 @@ def polled_queues(main_queue: str, routes: dict[str, str], deck: ModelDeck, pool
 def pool_task_queues(main_queue: str, routes: dict[str, str], deck: ModelDeck, pool: str) -> list[str]:
     """The names of the queues a worker of `pool` polls (what a KEDA scaler of the pool watches)."""
     return [queue.name for queue in polled_queues(main_queue, routes, deck, pool)]
-
-
-def every_queue(main_queue: str, routes: dict[str, str], deck: ModelDeck) -> list[str]:
-    """Every queue some pool must poll for these routes and this deck (the `all` pool's)."""
-    return pool_task_queues(main_queue, routes, deck, ALL_POOLS)

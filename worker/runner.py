@@ -18,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from shared.runs.task_routes import routing_for
+from shared.runs.task_routes import required_queues, routing_for
 from shared.runtime.function_registry import (
     DEFAULT_REGISTRY,
     FunctionRegistry,
@@ -33,6 +33,7 @@ from worker.callbacks_workflow import DeliverCallbacksWorkflow
 from worker.chunk_workflow import RunBatchChunkWorkflow
 from worker.health import serve_health
 from worker.pools import QueueRole, polled_queues
+from worker.queue_pollers import PoolReadiness, warn_unpolled
 from worker.run_workflow import RunPipelineWorkflow
 from worker.settings import WorkerSettings
 from worker.temporal_connection import connect
@@ -204,11 +205,20 @@ async def run_worker(settings: WorkerSettings, *, address: str | None = None) ->
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    health = await serve_health(settings.worker_health_port) if settings.worker_health_port else None
+    required = required_queues(settings.temporal_task_queue, settings.routes, settings.load_model_deck())
+    readiness = PoolReadiness(client, settings.worker_pool, worker.queues, required)
+    health = (
+        await serve_health(settings.worker_health_port, ready=readiness.report)
+        if settings.worker_health_port
+        else None
+    )
     # tests/helpers/worker_process.py waits for "worker polling task queue".
     logger.info("worker polling task queues %s (pool %r)", ", ".join(worker.queues), settings.worker_pool)
     async with worker:
+        readiness.polling = True
+        check = asyncio.create_task(warn_unpolled(client, required))
         await stop.wait()
+        check.cancel()
         logger.info("worker stopping: finishing in-flight activities")
     if health is not None:
         health.close()

@@ -7,8 +7,10 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import GatewayDep, SettingsDep
+from api.deps import GatewayDep, ModelDeckDep, SettingsDep
+from api.queue_pollers import unpolled_queues
 from api.temporal_gateway import temporal_unavailable
+from shared.runs.task_routes import parse_routes, required_queues
 
 PROTOCOL_VERSION = "2.0.0"
 # pipelex-sdk treats "pipelex-api" as a bare runner without run lifecycle (§3): never use that name.
@@ -39,6 +41,9 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str
     temporal: str
+    # The task queues of TASK_QUEUE_ROUTES and the deck's rates that no worker polls (a pool not started,
+    # or scaled to zero): runs routed there wait. None when Temporal did not say.
+    unpolled_task_queues: list[str] | None = None
 
 
 class MethodTreeLimits(BaseModel):
@@ -86,11 +91,15 @@ async def health() -> Health:
 
 
 @router.get("/ready", responses={503: {"description": "Temporal cannot be reached (runtime.unavailable)."}})
-async def ready(gateway: GatewayDep) -> Readiness:
-    """Readiness: Temporal answers a namespace describe within 2 s, else 503."""
+async def ready(gateway: GatewayDep, settings: SettingsDep, deck: ModelDeckDep) -> Readiness:
+    """Readiness: Temporal answers a namespace describe within 2 s, else 503. The answer also names the
+    task queues no worker polls; they do not make the API unready (it still accepts runs)."""
     if not await gateway.is_ready():
         raise temporal_unavailable()
-    return Readiness(status="ready", temporal="ok")
+    queues = required_queues(settings.temporal_task_queue, parse_routes(settings.task_queue_routes), deck)
+    return Readiness(
+        status="ready", temporal="ok", unpolled_task_queues=await unpolled_queues(gateway, queues)
+    )
 
 
 @router.get("/v1/version", openapi_extra={"x-mthds-protocol": True})

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.language.model_choice import model_needs
 from shared.language.model_deck import ModelDeck, ModelFamily
 from shared.language.pipe_blueprints import PipeBlueprint
+from shared.runs.names import callbacks_task_queue
 
 OPERATOR_KINDS: Final = ("llm", "extract", "imggen", "search", "func", "doc")
 MAIN_POOL: Final = "main"
@@ -138,3 +139,15 @@ def routing_for(main_queue: str, routes: dict[str, str], deck: ModelDeck) -> Tas
         for handle in handles
     }
     return TaskRouting(kind_queues=kind_queues, rate_queues=rate_queues, deck=deck if rate_queues else None)
+
+
+def required_queues(main_queue: str, routes: dict[str, str], deck: ModelDeck) -> list[str]:
+    """Every task queue some worker must poll for runs to end: the main queue, each routed pool's,
+    each rate-limited model's and the callbacks queue (what the `all` pool polls)."""
+    pools = sorted({pool for pool in routes.values() if pool != MAIN_POOL})
+    return [
+        main_queue,
+        *(pool_queue(main_queue, pool) for pool in pools),
+        *(rate_queue(main_queue, limited) for limited in sorted(deck.rates())),
+        callbacks_task_queue(main_queue),
+    ]

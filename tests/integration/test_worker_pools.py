@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
@@ -22,6 +23,7 @@ from tests.helpers.model_servers.serving import serving
 from tests.helpers.run_functions import SLOW
 from tests.helpers.run_stack import RunStack, run_stack
 from tests.helpers.worker_process import worker_environment, worker_processes
+from worker.dev_server import free_port
 from worker.runner import WorkerGroup, build_worker
 from worker.settings import WorkerSettings
 from worker.temporal_connection import connect
@@ -257,3 +259,58 @@ async def test_a_model_rate_holds_across_three_worker_processes(
     assert busiest_second(after_first_second) <= 24, measured
     assert busiest_second(paced) <= 2 * 20 + 4, measured
     assert max(paced) - first >= (ITEMS - 2 * 20) / 20, measured
+
+
+async def ready_report(url: str) -> tuple[int, dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.get(url)
+    return answer.status_code, answer.json()
+
+
+async def wait_for_report(url: str, expected: list[str], within: float = 30) -> dict[str, Any]:
+    """The `/ready` report once it names `expected` as the unpolled queues."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        status, report = await ready_report(url)
+        if status == 200 and report["unpolled_task_queues"] == expected:
+            return report
+        if asyncio.get_running_loop().time() > deadline:
+            msg = f"{url} answered {status} {report}, not the unpolled queues {expected}"
+            raise AssertionError(msg)
+        await asyncio.sleep(0.5)
+
+
+@pytest.mark.timeout(120)
+async def test_ready_names_the_routed_queues_no_pool_polls(temporal_address: str, tmp_path: Path) -> None:
+    async with run_stack(
+        temporal_address, tmp_path / "data", worker=False, api_overrides={"task_queue_routes": ROUTES}
+    ) as stack:
+        queue = stack.task_queue
+        # Nothing polls yet: the API still accepts runs, and says which queues wait for a worker.
+        status, report = await ready_report(f"{stack.base_url}/ready")
+        assert status == 200, report
+        assert report["unpolled_task_queues"] == [queue, f"{queue}-cpu", f"{queue}-llm", f"{queue}-callbacks"]
+
+        port = free_port()
+        env = worker_environment(
+            temporal_address,
+            queue,
+            tmp_path / "data",
+            TASK_QUEUE_ROUTES=ROUTES,
+            WORKER_POOL="main",
+            WORKER_HEALTH_PORT=str(port),
+        )
+        with worker_processes(env, tmp_path) as workers:
+            main = workers.start()
+            await main.wait_polling()
+            worker_report = await wait_for_report(
+                f"http://127.0.0.1:{port}/ready", [f"{queue}-cpu", f"{queue}-llm", f"{queue}-callbacks"]
+            )
+            assert worker_report["pool"] == "main"
+            assert worker_report["task_queues"] == [queue]
+            assert (await ready_report(f"http://127.0.0.1:{port}/healthz"))[0] == 200
+
+            workers.env["WORKER_POOL"] = "llm"
+            workers.env["WORKER_HEALTH_PORT"] = str(free_port())
+            await workers.start().wait_polling()
+            await wait_for_report(f"{stack.base_url}/ready", [f"{queue}-cpu", f"{queue}-callbacks"])
