@@ -1,5 +1,5 @@
-"""Reading the container files as text: a reader of the plain YAML subset the compose file is written
-in (it refuses anything else, so no YAML library is needed) and a reader of Dockerfile instructions.
+"""Reading the container files: the compose file with PyYAML (its `${VAR}` interpolations left as
+written) and the Dockerfiles as instructions grouped by stage.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import shlex
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, cast
 
+import yaml
 from pydantic_settings import BaseSettings
 
 from api.settings import ApiSettings
@@ -39,111 +40,6 @@ TEMPORAL_SDK_VARIABLES = {
 }
 # Read by the interpreter itself.
 PROCESS_VARIABLES = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
-
-# --- a reader of plain YAML: block mappings, block lists and scalars ---
-
-Node: TypeAlias = str | list["Node"] | dict[str, "Node"] | None
-_REFUSED_STARTS = ("[", "{", "&", "*", "!", "|", ">", "%", "@", "`", "? ")
-
-
-class PlainYamlError(ValueError):
-    """The text uses YAML this reader does not know; the compose file must stay plain."""
-
-    def __init__(self, line: int, problem: str, text: str = "") -> None:
-        super().__init__(f"line {line}: {problem}" + (f": {text!r}" if text else ""))
-
-
-@dataclass(frozen=True)
-class _Line:
-    number: int
-    indent: int
-    text: str
-
-
-def read_plain_yaml(text: str) -> dict[str, Node]:
-    lines: list[_Line] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        content = _strip_comment(raw).rstrip()
-        if content.strip():
-            if "\t" in content[: len(content) - len(content.lstrip())]:
-                raise PlainYamlError(number, "tab in indentation")
-            lines.append(_Line(number, len(content) - len(content.lstrip(" ")), content.strip()))
-    if not lines:
-        return {}
-    node, end = _read_mapping(lines, 0, lines[0].indent)
-    if end != len(lines):
-        raise PlainYamlError(lines[end].number, "unexpected indentation")
-    return node
-
-
-def _strip_comment(raw: str) -> str:
-    quote: str | None = None
-    index = 0
-    while index < len(raw):
-        char = raw[index]
-        if quote == "'" and raw.startswith("''", index):
-            index += 1  # an escaped quote inside a single-quoted scalar
-        elif quote is not None:
-            quote = None if char == quote else quote
-        elif char in "\"'" and (index == 0 or raw[index - 1] in " -"):
-            quote = char
-        elif char == "#" and (index == 0 or raw[index - 1] == " "):
-            return raw[:index]
-        index += 1
-    return raw
-
-
-def _read_block(lines: list[_Line], start: int, indent: int) -> tuple[Node, int]:
-    if lines[start].text == "-" or lines[start].text.startswith("- "):
-        items: list[Node] = []
-        index = start
-        while index < len(lines) and lines[index].indent == indent and lines[index].text.startswith("- "):
-            items.append(_scalar(lines[index].text[2:].strip(), lines[index]))
-            index += 1
-        return items, index
-    return _read_mapping(lines, start, indent)
-
-
-def _read_mapping(lines: list[_Line], start: int, indent: int) -> tuple[dict[str, Node], int]:
-    mapping: dict[str, Node] = {}
-    index = start
-    while index < len(lines) and lines[index].indent == indent:
-        line = lines[index]
-        key, colon, rest = line.text.partition(":")
-        if line.text.startswith("-") or not colon or (rest and not rest.startswith(" ")):
-            raise PlainYamlError(line.number, "expected 'key: value'", line.text)
-        name = _scalar(key.strip(), line)
-        if name in mapping:
-            raise PlainYamlError(line.number, "duplicate key", name)
-        index += 1
-        if rest.strip():
-            mapping[name] = _scalar(rest.strip(), line)
-        elif index < len(lines) and lines[index].indent > indent:
-            mapping[name], index = _read_block(lines, index, lines[index].indent)
-        else:
-            mapping[name] = None
-    if index < len(lines) and lines[index].indent > indent:
-        raise PlainYamlError(lines[index].number, "unexpected indentation")
-    return mapping, index
-
-
-def _scalar(text: str, line: _Line) -> str:
-    if "$" in text:
-        raise PlainYamlError(line.number, "compose would interpolate", text)
-    if text[:1] == '"':
-        inner = text[1:-1]
-        if len(text) < 2 or text[-1] != '"' or '"' in inner or "\\" in inner:
-            raise PlainYamlError(line.number, "unsupported double-quoted scalar", text)
-        return inner
-    if text[:1] == "'":
-        inner = text[1:-1]
-        if len(text) < 2 or text[-1] != "'" or "'" in inner.replace("''", ""):
-            raise PlainYamlError(line.number, "unsupported single-quoted scalar", text)
-        return inner.replace("''", "'")
-    if text.startswith(_REFUSED_STARTS) or ": " in text or " #" in text:
-        raise PlainYamlError(line.number, "unsupported scalar", text)
-    return text
-
 
 # --- Dockerfiles, read as instructions grouped by stage ---
 
@@ -213,30 +109,33 @@ def single_port(stage: list[Instruction]) -> str:
 # --- what the compose file declares ---
 
 
-def compose() -> dict[str, Node]:
-    return read_plain_yaml(COMPOSE_FILE.read_text(encoding="utf-8"))
+def compose() -> dict[str, Any]:
+    document: Any = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(document, dict), f"{COMPOSE_FILE.name}: not a mapping"
+    return cast(dict[str, Any], document)
 
 
-def mapping_at(node: Node, *path: str) -> dict[str, Node]:
+def mapping_at(node: Any, *path: str) -> dict[str, Any]:
     for key in path:
         assert isinstance(node, dict), f"{'.'.join(path)}: not a mapping"
-        node = node.get(key)
+        node = cast(dict[str, Any], node).get(key)
     assert isinstance(node, dict), f"{'.'.join(path)}: not a mapping"
-    return node
+    return cast(dict[str, Any], node)
 
 
-def strings_at(node: Node, *path: str) -> list[str]:
-    parent = mapping_at(node, *path[:-1])
-    value = parent.get(path[-1])
+def strings_at(node: Any, *path: str) -> list[str]:
+    value = mapping_at(node, *path[:-1]).get(path[-1])
     assert isinstance(value, list), f"{'.'.join(path)}: not a list"
-    assert all(isinstance(item, str) for item in value), f"{'.'.join(path)}: not scalars"
-    return [item for item in value if isinstance(item, str)]
+    items = cast(list[Any], value)
+    assert all(isinstance(item, str) for item in items), f"{'.'.join(path)}: not strings"
+    return [str(item) for item in items]
 
 
 def service_env(service: str) -> dict[str, str]:
+    """The service's `environment:` as written (compose's `${VAR}` interpolations not resolved)."""
     environment = mapping_at(compose(), "services", service, "environment")
-    assert all(isinstance(value, str) for value in environment.values()), "environment values are scalars"
-    return {key: value for key, value in environment.items() if isinstance(value, str)}
+    assert all(isinstance(value, str) for value in environment.values()), "environment values are strings"
+    return {key: str(value) for key, value in environment.items()}
 
 
 def flag_values(command: list[str], flag: str) -> list[str]:
