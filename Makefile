@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 PORT ?= 8081
 # Browser tests drive Debian's chromium: a test tool's own browser download cannot be reached here.
 CHROMIUM := /usr/bin/chromium
+# The deploy/k8s checks render the manifests with `kubectl kustomize`: the kubectl on PATH, else Debian's
+# (kubernetes-client 1.20, whose kustomize v2.0.3 reads every field the manifests use).
+KUBECTL := $(or $(shell command -v kubectl 2>/dev/null),/usr/bin/kubectl)
 
 .PHONY: install run test check lint typecheck format bench compare-reference clean
 
@@ -28,10 +31,19 @@ $(CHROMIUM):
 			"the browser tests will fail"; \
 	fi
 
+$(KUBECTL):
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's kubernetes-client (kubectl) for the deploy/k8s tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; \
+	else \
+		echo "kubectl is missing and cannot be installed here (needs root and apt-get):" \
+			"the deploy/k8s tests will fail"; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/methodflow dev --port $(PORT)
 
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) $(KUBECTL)
 	$(BIN)/python -m pytest -q --durations=30
 
 lint: $(STAMP)
