@@ -70,6 +70,7 @@ class ProblemCode(StrEnum):
     DELIVERY_NOT_STARTED = "delivery.not_started"
     DELIVERY_IN_PROGRESS = "delivery.in_progress"
     DELIVERY_ENDED = "delivery.ended"
+    TENANT_RUN_LIMIT_REACHED = "tenant.run_limit_reached"
 
     @property
     def type_uri(self) -> str:
@@ -146,5 +147,6 @@ CATALOGUE: dict[ProblemCode, ProblemSpec] = {
     ProblemCode.DELIVERY_NOT_STARTED: _S(409, "input", "yes", "The delivery has not started", "wait", "Wait until the run has ended; a run ended by Temporal itself sends no event."),
     ProblemCode.DELIVERY_IN_PROGRESS: _S(409, "input", "yes", "The delivery is still being attempted", "wait", "Wait until it ends, or cancel it, then redeliver."),
     ProblemCode.DELIVERY_ENDED: _S(409, "input", "no", "The delivery has already ended", "read_run", "Read the run's deliveries; redeliver to send the event again."),
+    ProblemCode.TENANT_RUN_LIMIT_REACHED: _S(429, "account", "yes", "The tenant has as many runs running as it may", "wait", "Wait for one of the tenant's runs to end (Retry-After gives a delay), then send the request again."),
     ProblemCode.RUN_TERMINATED: _S(None, "operator", "no", "The run was terminated by an operator", "report", "Ask the operator why the run was terminated."),
 }  # fmt: skip
