@@ -21,6 +21,9 @@ from shared.runtime.batch_failures import BatchFailureMode
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _VISIBLE_ASCII = re.compile(r"^[\x21-\x7e]{1,255}$")
 _UNSUPPORTED_KEYS = ("bundle_b64", "method_ref", "method_id", "dependencies", "resources")
+# Temporal's priority keys with the server's default of 5 levels: 1 runs first, unset means 3.
+PRIORITY_HIGHEST = 1
+PRIORITY_LOWEST = 5
 
 
 class RunRequestBody(MethodSourceFields):
@@ -45,6 +48,16 @@ class RunRequestBody(MethodSourceFields):
         description=(
             "methodflow extension: 'fail' (default) ends the run at a batch's first failed item; 'collect' "
             "leaves failed items out of the batch's output and lists them in the results' batch_failures."
+        ),
+    )
+    priority: int | None = Field(
+        default=None,
+        ge=PRIORITY_HIGHEST,
+        le=PRIORITY_LOWEST,
+        description=(
+            "methodflow extension: the run's task priority, 1 (highest) to 5 (lowest), as Temporal's "
+            "priority key; unset: Temporal's default (3). Within a priority, the tenant's tasks share "
+            "the workers fairly with other tenants' (docs/design/fairness.md)."
         ),
     )
 

@@ -37,6 +37,7 @@ from api.run_records import RunRecord, read_run
 from api.run_request import RunRequestBody, check_request_fields, chosen_run_id, unknown_members
 from api.settings import ApiSettings
 from api.temporal_gateway import MAX_PAYLOAD_BYTES, TemporalGateway, payload_size, temporal_unavailable
+from api.tenant_limits import check_run_limit, run_priority
 from api.validation_cache import ValidationCache
 from shared.language.report import BundleSource, ValidationReport
 from shared.problems.catalogue import ProblemCode
@@ -120,6 +121,9 @@ async def submit_run(
             return _same_request_or_conflict(existing, chosen, digest)
     if body.files is not None:
         bundle_sources(body, settings, refuse_custom_code=True)  # step 6: 501 for Python files
+    # After the replay above (a repeat of a run already started is answered, never refused) and before
+    # the method is validated and anything stored: a tenant over its limit costs the service one count.
+    await check_run_limit(client, caller, settings.tenant_max_concurrent_runs)
     run_id = chosen or str(uuid.uuid4())
     # This request's own folder for the large inputs it stores: another request under the same run id
     # (a race, a conflict) never writes over them, and a request that creates no run removes them.
@@ -147,7 +151,7 @@ async def submit_run(
         await drop_stored_inputs()
         raise
     try:
-        submission = await _start_run(client, spec, caller, settings, digest)
+        submission = await _start_run(client, spec, caller, settings, digest, body.priority)
     except ProblemError as problem:
         # Kept when the start's answer was lost (503): the run may exist and read them.
         if problem.code is ProblemCode.REQUEST_IDEMPOTENCY_CONFLICT:
@@ -159,7 +163,7 @@ async def submit_run(
 
 
 async def _start_run(
-    client: Client, spec: RunSpec, caller: Caller, settings: ApiSettings, digest: str
+    client: Client, spec: RunSpec, caller: Caller, settings: ApiSettings, digest: str, priority: int | None
 ) -> Submission:
     """Start the run's workflow; an existing one under the id is this request's run or a conflict."""
     run_id = spec.run_id
@@ -174,6 +178,7 @@ async def _start_run(
             # whether this request created the run; the loser of a race reads the winner's run.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             execution_timeout=timedelta(seconds=spec.run_timeout_seconds) + BACKSTOP,
+            priority=run_priority(caller, priority),
             memo=_memo(spec, caller),
             search_attributes=TypedSearchAttributes(
                 [
