@@ -71,10 +71,13 @@ def start_dev_server(
     log: IO[bytes] | None = None,
     ready_timeout: float = 30,
     die_with_parent: bool = False,
+    fairness: bool = True,
 ) -> DevServer:
     """Start the dev server on `HOST:port` and wait until it accepts connections.
 
     `die_with_parent`: the server gets SIGTERM when this process dies, even killed hard (Linux).
+    `fairness`: task queues dispatch by priority, then fairly between fairness keys (the runs' tenants,
+    docs/design/fairness.md); off, tasks of one priority are dispatched first in, first out.
     """
     args = [
         str(temporal_binary()),
@@ -91,6 +94,14 @@ def start_dev_server(
     # The dev server has one history shard, whose task dispatch is capped at 20 polls/s by default:
     # every workflow task and child start waited up to ~50 ms for it (bench/callbacks.py).
     args += ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+    # Server 1.32 dispatches by priority by default but fairly between fairness keys only when asked.
+    # Both hold within one task queue partition: the dev server's one matching host gains nothing from
+    # the default 4, and with them a tenant's task landing behind another's backlog waited (measured in
+    # docs/design/fairness.md).
+    args += ["--dynamic-config-value", "matching.numTaskqueueReadPartitions=1"]
+    args += ["--dynamic-config-value", "matching.numTaskqueueWritePartitions=1"]
+    if fairness:
+        args += ["--dynamic-config-value", "matching.enableFairness=true"]
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         args += ["--db-filename", str(db_file), "--sqlite-pragma", "journal_mode=wal"]
