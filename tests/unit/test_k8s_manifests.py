@@ -637,9 +637,12 @@ class Running:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def process_environment(container: dict[str, Any], temporal_address: str, data_dir: Path) -> dict[str, str]:
-    """The dev overlay's environment for this container, on this machine: the dev server, a data dir,
-    a task queue of its own (the dev server is shared with other tests) and the dev Secret's values."""
+def process_environment(
+    container: dict[str, Any], temporal_address: str, data_dir: Path, task_queue: str
+) -> dict[str, str]:
+    """The dev overlay's environment for this container, on this machine: the dev server, a data dir, a
+    main task queue of the test's own (the dev server is shared with other tests) and the dev Secret's
+    values."""
     (secret,) = of_kind("dev", "Secret")
     environment = {**os.environ}
     for name, value in container_environment("dev", container).items():
@@ -653,7 +656,7 @@ def process_environment(container: dict[str, Any], temporal_address: str, data_d
     environment.update(
         TEMPORAL_ADDRESS=temporal_address,
         DATA_DIR=str(data_dir),
-        TEMPORAL_TASK_QUEUE=f"k8s-probes-{uuid.uuid4().hex[:8]}",
+        TEMPORAL_TASK_QUEUE=task_queue,
     )
     return environment
 
@@ -692,6 +695,8 @@ def processes(
     """The dev overlay's API and its three worker pools, each run with its container's command and
     environment on loopback ports, against the dev server; once every process answers."""
     directory = tmp_path_factory.mktemp("k8s-processes")
+    # One main queue for all four, as in the cluster: the API's /ready sees the pools poll its queues.
+    task_queue = f"k8s-probes-{uuid.uuid4().hex[:8]}"
     settings = settings_map("dev")
     health, metrics = int(settings["WORKER_HEALTH_PORT"]), int(settings["WORKER_METRICS_PORT"])
     with ExitStack() as stack:
@@ -702,12 +707,14 @@ def processes(
         command[command.index("--host") + 1] = "127.0.0.1"
         command[command.index("--port") + 1] = str(port)
         log = directory / "api.log"
-        process = start(stack, command, process_environment(api, temporal_address, directory / "api"), log)
+        process = start(
+            stack, command, process_environment(api, temporal_address, directory / "api", task_queue), log
+        )
         started["api"] = Running(api, process, log, {API_PORT: port})
         for pool in POOLS:
             worker = only_container(worker_deployment("dev", pool))
             ports = {health: free_port(), metrics: free_port()}
-            environment = process_environment(worker, temporal_address, directory / pool)
+            environment = process_environment(worker, temporal_address, directory / pool, task_queue)
             environment.update(WORKER_HEALTH_PORT=str(ports[health]), WORKER_METRICS_PORT=str(ports[metrics]))
             log = directory / f"{pool}.log"
             process = start(stack, worker["command"], environment, log)
@@ -734,6 +741,18 @@ def test_every_probe_path_answers_in_the_running_process(processes: dict[str, Ru
             time.sleep(0.2)
             response = running.get(port, path)
         assert response.status_code == 200, f"{kind} {path}: {response.status_code} {response.text}"
+
+
+@pytest.mark.timeout(180)
+def test_the_three_pools_poll_every_queue_the_api_routes_to(processes: dict[str, Running]) -> None:
+    api = processes["api"]
+    # A poller shows in Temporal's task queue description once it has polled: allow it a few seconds.
+    deadline = time.monotonic() + 30
+    readiness = api.get(API_PORT, "/ready").json()
+    while readiness.get("unpolled_task_queues") != [] and time.monotonic() < deadline:
+        time.sleep(0.5)
+        readiness = api.get(API_PORT, "/ready").json()
+    assert readiness["unpolled_task_queues"] == [], readiness
 
 
 def assert_prometheus_text(running: Running, deployment: Manifest) -> None:
