@@ -6,15 +6,18 @@ before it listens.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from api.body_limit import BodyLimitMiddleware
+from api.metrics import ApiMetrics, RequestMetricsMiddleware, install_metrics_route
 from api.problems import UnexpectedErrorMiddleware, install_problem_handlers
 from api.request_id import RequestIdMiddleware
 from api.routes import (
@@ -30,13 +33,17 @@ from api.routes import (
 from api.routes.docs import install_docs
 from api.settings import ApiSettings, get_settings
 from api.temporal_gateway import TemporalGateway
+from api.tracing import RequestLogFieldsMiddleware, client_interceptors, fastapi_telemetry, tracer_provider
 from api.validation_cache import ValidationCache
+from shared.observability.json_logs import use_json_logs
 from shared.runtime.function_registry import load_entry_points, load_function_modules
 
 logger = logging.getLogger(__name__)
 
 # Headers a browser may read on answers when credentials are on (then "*" is not a wildcard).
 _EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Location", "Allow", "Vary"]
+# uvicorn's loggers keep handlers of their own: with JSON logs, they write JSON lines too.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.access")
 
 
 @asynccontextmanager
@@ -49,6 +56,9 @@ async def lifespan(app: FastAPI) -> AsyncGenerator[None]:
         ",".join(settings.cors_origins),
     )
     yield
+    provider: TracerProvider | None = app.state.tracer_provider
+    if provider is not None:  # the spans still batched go out before the process ends
+        await asyncio.to_thread(provider.shutdown)
 
 
 def _cors(settings: ApiSettings) -> Middleware:
@@ -70,7 +80,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """The API app for `settings` (the environment's when omitted)."""
     settings = settings or get_settings()
     model_deck = settings.load_model_deck()
+    if settings.log_format == "json":
+        use_json_logs(settings.log_level, loggers=UVICORN_LOGGERS)
     logging.getLogger("api").setLevel(settings.log_level)
+    tracing = tracer_provider(settings)
+    metrics = ApiMetrics(settings.temporal_task_queue) if settings.metrics_enabled else None
+    measured = [Middleware(RequestMetricsMiddleware, metrics=metrics)] if metrics is not None else []
+    interceptors = client_interceptors(tracing) + ([metrics.runs.interceptor()] if metrics else [])
 
     app = FastAPI(
         title="methodflow",
@@ -82,10 +98,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         redoc_url=None,
         # `/v1/validate/` is a 404, not a redirect (§1).
         redirect_slashes=False,
+        # A span per request when tracing is on (api/tracing.py), outside every middleware.
+        telemetry=fastapi_telemetry(tracing),
         # Outermost first. The request id wraps everything so every answer carries it; the catch-all
         # sits inside CORS so even a 500 keeps its CORS headers.
         middleware=[
             Middleware(RequestIdMiddleware),
+            *measured,
+            Middleware(RequestLogFieldsMiddleware),
             _cors(settings),
             Middleware(UnexpectedErrorMiddleware),
             Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_body_bytes),
@@ -95,7 +115,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # Valid verdicts by method digest: starts of a known method skip validation (api/validation_cache.py).
     app.state.validation_cache = ValidationCache(model_deck)
     app.state.model_deck = model_deck
-    app.state.temporal = TemporalGateway(settings.temporal_address)
+    app.state.tracer_provider = tracing
+    app.state.temporal = gateway = TemporalGateway(settings.temporal_address, interceptors=interceptors)
+    if metrics is not None:
+        install_metrics_route(app, metrics, gateway)
     load_entry_points()
     load_function_modules(settings.function_modules)
     install_problem_handlers(app)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.service import RPCError
@@ -48,8 +49,9 @@ async def payload_size(client: Client, value: object) -> int:
 class TemporalGateway:
     """Holds the client; `client()` connects on first use and again after a failed connection."""
 
-    def __init__(self, address: str | None = None) -> None:
+    def __init__(self, address: str | None = None, *, interceptors: Sequence[Interceptor] = ()) -> None:
         self.address = address
+        self.interceptors = list(interceptors)  # metrics, log fields and tracing (api/main.py)
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
@@ -63,7 +65,9 @@ class TemporalGateway:
                 try:
                     self._client = await asyncio.wait_for(
                         Client.connect(
-                            **profile.to_client_connect_config(), data_converter=pydantic_data_converter
+                            **profile.to_client_connect_config(),
+                            data_converter=pydantic_data_converter,
+                            interceptors=self.interceptors,
                         ),
                         CONNECT_TIMEOUT_SECONDS,
                     )
