@@ -189,8 +189,8 @@ def worker_command(
     In-flight activities finish before it stops.
     """
     import asyncio
-    import logging
 
+    from shared.observability.json_logs import configure_logging
     from shared.runs.connection import DEFAULT_ADDRESS
     from worker.pools import UnknownPoolError, polled_queues
     from worker.runner import run_worker
@@ -207,7 +207,7 @@ def worker_command(
     except (UnknownPoolError, WorkerSettingsError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)  # LOG_FORMAT=json: one JSON object a line
     try:
         asyncio.run(run_worker(settings, address=address))
     except RuntimeError as exc:  # the SDK's connection and worker failures are plain RuntimeErrors

@@ -34,6 +34,9 @@ class WorkerSettings(StorageSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # `json`: one JSON object a line, carrying run id, pipe and tenant where known.
     log_format: Literal["text", "json"] = "text"
+    # Tracing: spans go to this OTLP/HTTP collector (base URL; `/v1/traces` is added); unset: off.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str | None = None
     temporal_task_queue: str = "methodflow"
     # Worker pools (docs/design/worker-pools.md): operator kinds routed to pools' task queues
     # (`kind=pool,...`), and the pool this process polls (`all`: every queue, as one process).

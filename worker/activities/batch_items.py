@@ -47,6 +47,7 @@ from shared.storage.item_pages import (
     write_pages,
 )
 from shared.storage.run_storage import get_json, get_method, put_json
+from worker.metrics import record_batch_items
 
 _INLINE_PAGES_MAX = 64
 
@@ -144,6 +145,7 @@ class BatchActivities:
             "concept": task.concept,
         }
         put_json(self.store, f"{key}.json", result)
+        record_batch_items(task.done, task.failed)
 
     @activity.defn(name=SEAL_BATCH_ACTIVITY)
     async def seal_batch(self, task: SealBatchTask) -> BatchEnd:

@@ -29,6 +29,7 @@ from shared.runs.workflow_io import CallbackTask, DeliveryOutcome
 from shared.security.destination import DestinationRefused, pinned_request_args, resolve_checked
 from shared.storage.blob_store import BlobStore
 from shared.storage.delivery_log import put_attempt
+from worker.metrics import record_callback_attempt
 
 USER_AGENT = "methodflow/0.1.0"
 RETRY_ERROR_TYPE = "callback.retry"
@@ -56,6 +57,7 @@ class CallbackActivities:
         started = datetime.now(UTC)
         clock = time.monotonic()
         outcome, status_code, error = await self._attempt(task)
+        record_callback_attempt(outcome, time.monotonic() - clock)
         record: dict[str, Any] = {
             "attempt": attempt,
             "started_at": rfc3339(started),

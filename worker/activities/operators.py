@@ -48,6 +48,7 @@ from shared.storage.run_storage import run_key
 from shared.storage.stored_contents import json_size, resolve_content, store_content
 from worker.files.input_files import InputFiles
 from worker.method_cache import MethodCache
+from worker.metrics import note_pipe_type, record_usages
 from worker.operators.local import LocalOperatorExecutor
 from worker.providers.registry import ProviderRegistry
 
@@ -119,6 +120,7 @@ class OperatorActivities:
     async def run_operator(self, task: OperatorTask) -> OperatorAnswer:
         # Off the loop: a method-cache miss reads the method from storage (a blocking S3 GET).
         call, executor = await asyncio.to_thread(self._prepare, task)
+        note_pipe_type(call.pipe.blueprint.type)
         async with self._heartbeats():
             if task.binding is not None:
                 return await asyncio.to_thread(self._bound, task, task.binding, call)
@@ -137,6 +139,7 @@ class OperatorActivities:
                 params={"size": size, "limit": STEP_PAYLOAD_MAX_BYTES},
             )
             raise as_application_error(failure)
+        record_usages(answer.usages)
         return answer
 
     async def _produce(self, call: OperatorCall, executor: LocalOperatorExecutor) -> Produced:

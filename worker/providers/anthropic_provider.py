@@ -27,6 +27,7 @@ from anthropic.types import (
 )
 
 from worker.providers.chat import ChatAnswer, ChatRequest, ProviderCode, ProviderError, TokenUsage
+from worker.tracing import traced_call
 
 DEFAULT_MAX_TOKENS = 4096  # the API requires max_tokens; this is what a request without one gets
 ImageMediaType = Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
@@ -64,6 +65,7 @@ class AnthropicChatProvider:
             model = message.model
         return ChatAnswer(texts=tuple(texts), usage=usage, model=model)
 
+    @traced_call("chat", "anthropic")
     async def _call(self, request: ChatRequest) -> Message:
         content: list[TextBlockParam | ImageBlockParam] = [
             _image_block(image.url) for image in request.images

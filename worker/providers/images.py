@@ -24,6 +24,7 @@ from PIL.Image import DecompressionBombError, DecompressionBombWarning
 
 from worker.providers.chat import ProviderCode, ProviderError, TokenUsage
 from worker.providers.openai_provider import PROVIDER, OpenAIChatProvider
+from worker.tracing import traced_call
 
 AUTO_SIZE: Final = "auto"
 # The sizes the API accepts, by width / height.
@@ -95,6 +96,7 @@ def aspect_ratio_value(aspect_ratio: str) -> float:
     return int(first) / int(second)
 
 
+@traced_call("generate_image", PROVIDER)
 async def generate_images(provider: OpenAIChatProvider, request: ImageRequest) -> ImageAnswer:
     """`request.n` images from the provider; every failure is a `ProviderError`."""
     try:

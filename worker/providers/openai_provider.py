@@ -20,6 +20,7 @@ from openai.types.chat import (
 from openai.types.chat.completion_create_params import ResponseFormat
 
 from worker.providers.chat import ChatAnswer, ChatRequest, ProviderCode, ProviderError, TokenUsage
+from worker.tracing import traced_call
 
 PROVIDER = "openai"
 CONTEXT_TOO_LONG = "context_length_exceeded"
@@ -33,6 +34,7 @@ class OpenAIChatProvider:
         self._api_key = api_key
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries)
 
+    @traced_call("chat", PROVIDER)
     async def chat(self, request: ChatRequest) -> ChatAnswer:
         try:
             completion = await self._client.chat.completions.create(

@@ -29,6 +29,7 @@ from openai.types.chat.completion_create_params import WebSearchOptions
 
 from worker.providers.chat import ProviderCode, ProviderError, TokenUsage
 from worker.providers.openai_provider import PROVIDER, OpenAIChatProvider
+from worker.tracing import traced_call
 
 _MARKER = re.compile(r"\[\d+\]")  # Perplexity's inline citation markers, pointing into `citations`
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"[ \t]+(?=[.,;:!?])")
@@ -103,6 +104,7 @@ class SearchProvider:
         self._chat = chat
         self._openai_proper = openai_proper
 
+    @traced_call("search", PROVIDER)
     async def search(self, request: SearchRequest) -> SearchAnswer:
         """The answer and sources for `request`; raises `ProviderError`."""
         settings = dict(request.settings)
