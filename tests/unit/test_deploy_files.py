@@ -526,11 +526,20 @@ def test_temporal_runs_on_the_schema_and_dynamic_config_the_compose_file_prepare
     assert dynamic.is_file()
 
 
-def test_worker_services_stop_after_their_drain() -> None:
-    default = WorkerSettings.model_fields["worker_graceful_shutdown_seconds"].default
+def test_worker_services_stop_after_their_drain_and_a_heartbeat() -> None:
+    """SIGKILL comes after the drain and after a cancelled activity's next heartbeat (it then ends)."""
+    fields = WorkerSettings.model_fields
     for name in services_of("Dockerfile.worker"):
-        drain = float(environment_of(name).get("WORKER_GRACEFUL_SHUTDOWN_SECONDS") or str(default))
-        assert seconds(services()[name]["stop_grace_period"]) > drain, name
+        environment = environment_of(name)
+        drain = float(
+            environment.get("WORKER_GRACEFUL_SHUTDOWN_SECONDS")
+            or str(fields["worker_graceful_shutdown_seconds"].default)
+        )
+        heartbeat = float(
+            environment.get("PIPE_ACTIVITY_HEARTBEAT_SECONDS")
+            or str(fields["pipe_activity_heartbeat_seconds"].default)
+        )
+        assert seconds(services()[name]["stop_grace_period"]) > drain + heartbeat, name
 
 
 # --- the compose file: worker pools ---
