@@ -32,11 +32,13 @@ from worker.batch_workflow import RunBatchWorkflow
 from worker.callbacks_workflow import DeliverCallbacksWorkflow
 from worker.chunk_workflow import RunBatchChunkWorkflow
 from worker.health import serve_health
+from worker.metrics import serve_worker_metrics
 from worker.pools import QueueRole, polled_queues
 from worker.queue_pollers import PoolReadiness, warn_unpolled
 from worker.run_workflow import RunPipelineWorkflow
 from worker.settings import WorkerSettings
 from worker.temporal_connection import connect
+from worker.tracing import start_tracing, stop_tracing
 from worker.versioning import versioning_options
 
 logger = logging.getLogger(__name__)
@@ -199,7 +201,9 @@ async def run_worker(settings: WorkerSettings, *, address: str | None = None) ->
     """Run until SIGTERM or SIGINT, then let in-flight activities finish (up to the graceful timeout)."""
     load_entry_points()
     load_function_modules(settings.function_modules)
-    client = await connect(address)
+    start_tracing(settings)  # before connecting: the client's interceptors read it
+    metrics = await serve_worker_metrics(settings)  # None when WORKER_METRICS_PORT is unset
+    client = await connect(address, runtime=metrics.runtime if metrics is not None else None)
     worker = build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -223,3 +227,6 @@ async def run_worker(settings: WorkerSettings, *, address: str | None = None) ->
     if health is not None:
         health.close()
         await health.wait_closed()
+    if metrics is not None:
+        await metrics.close()
+    await asyncio.to_thread(stop_tracing)  # the spans still batched go out

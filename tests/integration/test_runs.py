@@ -204,5 +204,11 @@ async def test_temporal_down_means_503_and_nothing_started(tmp_path: Path) -> No
 async def test_ready_when_temporal_answers(temporal_address: str, tmp_path: Path) -> None:
     async with run_stack(temporal_address, tmp_path, worker=False) as stack:
         ready = await stack.client.get("/ready")
-        assert ready.json() == {"status": "ready", "temporal": "ok"}
+        # No worker polls the stack's queues: ready all the same, and it says which queues wait.
+        queue = stack.task_queue
+        assert ready.json() == {
+            "status": "ready",
+            "temporal": "ok",
+            "unpolled_task_queues": [queue, f"{queue}-callbacks"],
+        }
         assert isinstance(stack.client, httpx.AsyncClient)

@@ -769,9 +769,6 @@ def test_the_api_scrape_path_answers_prometheus_text(processes: dict[str, Runnin
     assert_prometheus_text(processes["api"], api_deployment("dev"))
 
 
-# TODO(issue 15): the workers' metrics port (WORKER_METRICS_PORT) is being built; when it lands this test
-# passes, and the strict xfail then fails the suite until this marker is removed.
-@pytest.mark.xfail(reason="the worker does not serve WORKER_METRICS_PORT yet", strict=True)
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("pool", POOLS)
 def test_every_worker_scrape_path_answers_prometheus_text(processes: dict[str, Running], pool: str) -> None:
