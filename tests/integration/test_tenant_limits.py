@@ -22,7 +22,7 @@ from shared.runs.names import run_workflow_id
 from tests.helpers.api_server import assert_problem
 from tests.helpers.batch_functions import MARKED
 from tests.helpers.run_stack import RunStack, run_stack
-from worker.temporal_connection import connect
+from tests.integration.test_run_bad_input import connect_when_healthy
 
 LIMIT = 2
 # Tenants of this module alone: visibility counts every run of a tenant on the session's dev server.
@@ -86,7 +86,7 @@ async def _assert_not_started(temporal: Client, tenant: str, run_id: str) -> Non
 async def test_a_tenant_at_its_limit_is_refused_429_with_retry_after_and_nothing_starts(
     temporal_address: str, tmp_path: Path
 ) -> None:
-    temporal = await connect(temporal_address)
+    temporal = await connect_when_healthy(temporal_address)
     overrides: dict[str, Any] = {**AUTH, "tenant_max_concurrent_runs": LIMIT}
     # Short heartbeats: a cancelled hold hears it within a second or two.
     async with run_stack(
@@ -150,7 +150,7 @@ async def test_a_tenant_at_its_limit_is_refused_429_with_retry_after_and_nothing
 
 async def test_no_limit_by_default(temporal_address: str, tmp_path: Path) -> None:
     """TENANT_MAX_CONCURRENT_RUNS unset (0): runs beyond any count start (here three held at once)."""
-    temporal = await connect(temporal_address)
+    temporal = await connect_when_healthy(temporal_address)
     async with run_stack(
         temporal_address,
         tmp_path,
