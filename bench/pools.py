@@ -3,8 +3,8 @@
 Usage: `python bench/pools.py [--quick] [--seconds S] [--rate R] [--batch-items N] [--latency-ms MS]`.
 
 Each setup gets its own Temporal dev server, the API (in this process, API-key auth with two tenants:
-`short` and `bulk`), a fake OpenAI-compatible provider answering after `--latency-ms`, and worker
-processes (`methodflow worker --pool ...`):
+`short` and `bulk`), a fake OpenAI-compatible provider answering after `--latency-ms` (a process of its
+own, `bench/model_provider.py`), and worker processes (`methodflow worker --pool ...`):
 
 - `one pool`: two workers of the `all` pool, everything on the main queue;
 - `pools`: `TASK_QUEUE_ROUTES=llm=llm,func=func`, one worker each of the `main`, `llm` and `func` pools;
@@ -23,12 +23,14 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -43,10 +45,8 @@ from api.main import create_app
 from api.settings import ApiSettings
 from bench.batch_functions import LATENCY_ENV, SLOW_ECHO
 from bench.batch_workers import worker_group
-from bench.dev_processes import StackError, child_env
+from bench.dev_processes import ROOT, StackError, child_env
 from bench.runs import load_average
-from tests.helpers.model_servers.model_server import Fault, ModelServer
-from tests.helpers.model_servers.serving import serving
 from worker.dev_server import HOST, DevServerError, free_port, start_dev_server
 
 FUNCTION_MODULE = "bench.batch_functions"
@@ -187,6 +187,33 @@ async def serving_api(temporal_address: str, data_dir: Path, deck: Path, routes:
         await task
 
 
+@contextlib.contextmanager
+def model_provider(latency_ms: float, log_dir: Path) -> Generator[str]:
+    """`bench/model_provider.py` in a process of its own; yields the base URL to give the OpenAI SDK."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.model_provider", "--port", str(port)]
+    command += ["--latency-ms", str(latency_ms), "--key", PROVIDER_KEY]
+    with (log_dir / "provider.log").open("wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                msg = f"the fake provider did not start: {(log_dir / 'provider.log').read_text()[-2000:]}"
+                raise BenchError(msg)
+            time.sleep(0.1)
+        yield f"http://{HOST}:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _answers(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
+        return True
+    return False
+
+
 async def short_run(http: httpx.AsyncClient, index: int) -> float:
     """One short run through `/v1/execute`; its end-to-end time."""
     started = time.perf_counter()
@@ -242,38 +269,40 @@ async def measure(setup: Setup, options: Options, base_dir: Path, log: IO[bytes]
     deck = data_dir / "deck.toml"
     deck.write_text(DECK, encoding="utf-8")
     server = start_dev_server(port=free_port(), log=log, die_with_parent=True, fairness=setup.fairness)
-    provider = ModelServer(
-        "openai", api_key=PROVIDER_KEY, faults=[Fault(delay=options.latency_ms / 1000, times=10**9)]
-    )
     try:
-        async with serving(provider), serving_api(server.address, data_dir, deck, setup.routes) as url:
-            env = child_env(data_dir) | {
-                "TEMPORAL_ADDRESS": server.address,
-                "TEMPORAL_TASK_QUEUE": QUEUE,
-                "MODEL_DECK": str(deck),
-                "OPENAI_BASE_URL": provider.base_url,
-                "OPENAI_API_KEY": PROVIDER_KEY,
-                "TASK_QUEUE_ROUTES": setup.routes,
-                "FUNCTION_MODULES": FUNCTION_MODULE,
-                LATENCY_ENV: str(options.latency_ms),
-            }
-            async with (
-                httpx.AsyncClient(base_url=url, timeout=600) as http,
-                contextlib.AsyncExitStack() as stack,
-            ):
-                for pool in setup.pools:
-                    command = [sys.executable, "-m", "worker", "--pool", pool]
-                    stack.enter_context(worker_group(command, 1, env, data_dir, READY_LINE))
-                await short_phase(http, Options(2, options.rate, 0, options.latency_ms))  # warm-up
-                quiet = await short_phase(http, options)
-                run_id = await start_batch(http, options.batch_items)
-                await asyncio.sleep(2)  # the batch's items are in flight
-                busy = await short_phase(http, options)
-                if await batch_state(http, run_id) != "RUNNING":
-                    print("  (the batch ended before the busy phase did: make --batch-items larger)")
-                await http.post(f"/v1/runs/{run_id}/cancel", headers={"Authorization": f"Bearer {BULK_KEY}"})
+        with model_provider(options.latency_ms, data_dir) as provider_url:
+            return await measure_on(setup, options, server.address, data_dir, deck, provider_url)
     finally:
         server.stop()
+
+
+async def measure_on(
+    setup: Setup, options: Options, temporal_address: str, data_dir: Path, deck: Path, provider_url: str
+) -> tuple[Phase, Phase]:
+    """The quiet and busy phases of `setup` on a running dev server and provider."""
+    async with serving_api(temporal_address, data_dir, deck, setup.routes) as url:
+        env = child_env(data_dir) | {
+            "TEMPORAL_ADDRESS": temporal_address,
+            "TEMPORAL_TASK_QUEUE": QUEUE,
+            "MODEL_DECK": str(deck),
+            "OPENAI_BASE_URL": provider_url,
+            "OPENAI_API_KEY": PROVIDER_KEY,
+            "TASK_QUEUE_ROUTES": setup.routes,
+            "FUNCTION_MODULES": FUNCTION_MODULE,
+            LATENCY_ENV: str(options.latency_ms),
+        }
+        async with httpx.AsyncClient(base_url=url, timeout=600) as http, contextlib.AsyncExitStack() as stack:
+            for pool in setup.pools:
+                command = [sys.executable, "-m", "worker", "--pool", pool]
+                stack.enter_context(worker_group(command, 1, env, data_dir, READY_LINE))
+            await short_phase(http, Options(2, options.rate, 0, options.latency_ms))  # warm-up
+            quiet = await short_phase(http, options)
+            run_id = await start_batch(http, options.batch_items)
+            await asyncio.sleep(2)  # the batch's items are in flight
+            busy = await short_phase(http, options)
+            if await batch_state(http, run_id) != "RUNNING":
+                print("  (the batch ended before the busy phase did: make --batch-items larger)")
+            await http.post(f"/v1/runs/{run_id}/cancel", headers={"Authorization": f"Bearer {BULK_KEY}"})
     return quiet, busy
 
 
