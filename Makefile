@@ -65,6 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/runs.py
 	$(BIN)/python bench/callbacks.py
 	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/pools.py
 
 # Installs pipelex-api 0.92.2 into .cache/reference-venv on first use (its own environment, never ours).
 compare-reference: $(STAMP)
