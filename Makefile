@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 # (kubernetes-client 1.20, whose kustomize v2.0.3 reads every field the manifests use).
 KUBECTL := $(or $(shell command -v kubectl 2>/dev/null),/usr/bin/kubectl)
 
-.PHONY: install run test check lint typecheck format bench compare-reference clean
+.PHONY: install run test soak check lint typecheck format bench compare-reference clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ run: $(STAMP)
 
 test: $(STAMP) $(CHROMIUM) $(KUBECTL)
 	$(BIN)/python -m pytest -q --durations=30
+
+# What `make test` leaves out for time (tests marked soak, minutes each): the 20,000-item batch.
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q --soak -m soak
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check api worker shared tests bench
