@@ -12,8 +12,8 @@ settings (the command line does) must not pay for them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from opentelemetry import trace
 from temporalio import activity, client
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 DEFAULT_SERVICE_NAME = "methodflow-worker"
 TRACER_NAME = "methodflow.worker"
 
-P = ParamSpec("P")
-R = TypeVar("R")
+# A provider method: its own type is kept, so a decorated class still meets the provider protocol.
+Method = TypeVar("Method", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 _providers: list[TracerProvider] = []  # the process's provider, once installed
 
@@ -75,16 +75,14 @@ def tracing_interceptors() -> list[client.Interceptor]:
     return [TracingInterceptor(_providers[0].get_tracer(TRACER_NAME))]
 
 
-def traced_call(
-    operation: str, system: str
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+def traced_call(operation: str, system: str) -> Callable[[Method], Method]:
     """A span around each call of a provider method (`operation` such as `chat`, on `system` such as
     `openai`) named as OpenTelemetry's GenAI conventions name them; the request is the last argument
     (its `model` names the span), the answer's `usage` adds the tokens."""
 
-    def decorate(call: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    def decorate(call: Method) -> Method:
         @functools.wraps(call)
-        async def traced(*args: P.args, **kwargs: P.kwargs) -> R:
+        async def traced(*args: Any, **kwargs: Any) -> Any:
             if not _providers:
                 return await call(*args, **kwargs)
             model = getattr(args[-1], "model", None) if args else None
@@ -100,7 +98,7 @@ def traced_call(
                 _add_usage(span, getattr(answer, "usage", None))
                 return answer
 
-        return traced
+        return cast("Method", traced)
 
     return decorate
 
