@@ -4,7 +4,9 @@ each pool polls, and the deck's rates (bad inputs included)."""
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from api.settings import ApiSettings
 from shared.language.model_deck import DeckError, service_deck
 from shared.language.parser import parse_bundle
 from shared.language.pipe_blueprints import PipeBlueprint
@@ -146,3 +148,11 @@ def test_an_unknown_pool_names_the_known_ones() -> None:
         match=r"unknown worker pool 'gpu' \(pools of TASK_QUEUE_ROUTES: all, main, callbacks, cpu\)",
     ):
         polled_queues("mf", {"func": "cpu"}, service_deck(None), "gpu")
+
+
+def test_the_api_refuses_unusable_routes_at_start_up() -> None:
+    with pytest.raises(
+        ValidationError, match=r"TASK_QUEUE_ROUTES entry 2 \('gpu=b'\) names no operator kind"
+    ):
+        ApiSettings(task_queue_routes="llm=a,gpu=b")
+    assert ApiSettings(task_queue_routes="llm=a").task_queue_routes == "llm=a"
