@@ -28,6 +28,7 @@ from shared.runs.batch_io import BatchProgress
 from shared.runs.names import batch_workflow_id, run_workflow_id
 from shared.runs.workflow_io import RunEnd
 from shared.runtime.batch_plan import batch_key, chunk_range
+from tests.helpers.function_bundles import batch_bundle
 from tests.helpers.run_functions import COUNTED, read_counted
 from tests.helpers.run_stack import RunStack, run_stack
 from tests.helpers.worker_process import (
@@ -61,25 +62,7 @@ ACTIVITY_SLOTS = 8
 # naming the pending activity and the killed worker that held it.
 DRAIN_SECONDS = 90
 
-BATCH_BUNDLE = f"""domain = "chaos"
-main_pipe = "echo_all"
-
-[pipe.echo_all]
-type = "PipeBatch"
-description = "Echoes every item"
-inputs = {{ items = "Text[]" }}
-output = "Text[]"
-branch_pipe_code = "echo_one"
-input_list_name = "items"
-input_item_name = "item"
-
-[pipe.echo_one]
-type = "PipeFunc"
-description = "Slow counted echo of one item"
-inputs = {{ item = "Text" }}
-output = "Text"
-function_name = "{COUNTED}"
-"""
+BATCH_BUNDLE = batch_bundle(COUNTED, "chaos")
 
 SHORT_BUNDLE = f"""domain = "chaos"
 main_pipe = "twice"

@@ -31,6 +31,7 @@ from temporalio.client import Client
 from api.auth import SINGLE_TENANT
 from shared.runs.names import SEARCH_ATTRIBUTES, run_workflow_id
 from tests.conftest import S3_TEST_CREDENTIALS, S3_TEST_REGION
+from tests.helpers.function_bundles import chain_bundle
 from tests.helpers.netns import HostProcess, VirtualNetwork, unavailable_reason, virtual_network
 from tests.helpers.run_functions import SLOW
 from tests.helpers.worker_process import REPO_ROOT
@@ -56,33 +57,6 @@ BUCKET_PREFIX = "hosts"
 pytestmark = pytest.mark.skipif(
     (reason := unavailable_reason()) is not None, reason=f"no network namespaces here: {reason}"
 )
-
-
-def chain_bundle() -> str:
-    """`step_1` → ... → `step_4`, each a slow echo of the previous step's text plus one '+'."""
-    inputs = ["name", *(f"text_{step}" for step in range(1, STEPS))]
-    pipes = "".join(
-        f"""
-[pipe.step_{step}]
-type = "PipeFunc"
-description = "Slow echo {step}"
-inputs = {{ {source} = "Text" }}
-output = "Text"
-function_name = "{SLOW}"
-"""
-        for step, source in enumerate(inputs, start=1)
-    )
-    steps = ", ".join(f'{{ pipe = "step_{step}", result = "text_{step}" }}' for step in range(1, STEPS + 1))
-    return f"""domain = "hosts"
-main_pipe = "chain"
-{pipes}
-[pipe.chain]
-type = "PipeSequence"
-description = "Four slow steps, each feeding the next"
-inputs = {{ name = "Text" }}
-output = "Text"
-steps = [{steps}]
-"""
 
 
 def base_environment(net: VirtualNetwork, bucket: str, task_queue: str) -> dict[str, str]:
@@ -246,7 +220,7 @@ async def test_runs_spread_over_hosts_and_survive_a_dead_host(tmp_path: Path) ->
     func_queue = f"{task_queue}-func"
     bucket = f"hosts-{uuid.uuid4().hex[:20]}"
     names = [f"hosts-{index:02d}" for index in range(RUNS)]
-    bundle = chain_bundle()
+    bundle = chain_bundle(SLOW, STEPS, "hosts")
     clock = time.monotonic()
     with virtual_network(HOSTS, tmp_path) as net:
         temporal = start_temporal(net, tmp_path)

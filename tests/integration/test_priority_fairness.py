@@ -29,6 +29,7 @@ from shared.runtime.function_registry import DEFAULT_REGISTRY, pipe_function
 from shared.runtime.stuff import Stuff
 from tests.helpers.api_server import assert_problem
 from tests.helpers.batch_functions import MARKED
+from tests.helpers.function_bundles import batch_bundle
 from tests.helpers.run_stack import RunStack, run_stack
 from tests.integration.test_run_bad_input import assert_never_started, connect_when_healthy, greet_body
 from worker.dev_server import free_port, start_dev_server
@@ -65,25 +66,7 @@ output = "Text"
 function_name = "{MARKED}"
 """
 
-BIG_BATCH = f"""domain = "big"
-main_pipe = "echo_all"
-
-[pipe.echo_all]
-type = "PipeBatch"
-description = "Echoes every item, slowly"
-inputs = {{ items = "Text[]" }}
-output = "Text[]"
-branch_pipe_code = "echo_one"
-input_list_name = "items"
-input_item_name = "item"
-
-[pipe.echo_one]
-type = "PipeFunc"
-description = "Echoes one item, slowly"
-inputs = {{ item = "Text" }}
-output = "Text"
-function_name = "{SLOW}"
-"""
+BIG_BATCH = batch_bundle(SLOW, "big")
 
 # A short run: three activities one after the other, each waiting for a slot behind whatever is queued.
 SHORT_RUN = f"""domain = "short"

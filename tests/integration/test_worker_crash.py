@@ -14,39 +14,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.function_bundles import chain_bundle
 from tests.helpers.run_functions import COUNTED, read_counted
 from tests.helpers.run_stack import RunStack, run_stack
 from tests.helpers.worker_process import worker_environment, worker_processes
 
 RUNS = 20
 STEPS = 5
-
-
-def chain_bundle() -> str:
-    """`step_1` → ... → `step_5`, each a slow counted echo of the previous step's text plus one '+'."""
-    inputs = ["name", *(f"text_{step}" for step in range(1, STEPS))]
-    pipes = "".join(
-        f"""
-[pipe.step_{step}]
-type = "PipeFunc"
-description = "Slow counted echo {step}"
-inputs = {{ {source} = "Text" }}
-output = "Text"
-function_name = "{COUNTED}"
-"""
-        for step, source in enumerate(inputs, start=1)
-    )
-    steps = ", ".join(f'{{ pipe = "step_{step}", result = "text_{step}" }}' for step in range(1, STEPS + 1))
-    return f"""domain = "crash"
-main_pipe = "chain"
-{pipes}
-[pipe.chain]
-type = "PipeSequence"
-description = "Five slow steps, each feeding the next"
-inputs = {{ name = "Text" }}
-output = "Text"
-steps = [{steps}]
-"""
 
 
 def step_text(name: str, step: int) -> str:
@@ -98,7 +72,7 @@ async def test_runs_survive_a_killed_worker(temporal_address: str, tmp_path: Pat
         with worker_processes(env, tmp_path) as workers:
             first = workers.start()
             await first.wait_polling()
-            bundle = chain_bundle()
+            bundle = chain_bundle(COUNTED, STEPS, "crash")
             started = await asyncio.gather(
                 *(
                     stack.client.post(
