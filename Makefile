@@ -43,8 +43,11 @@ $(KUBECTL):
 run: $(STAMP)
 	$(BIN)/methodflow dev --port $(PORT)
 
+# Two pytest processes, a file at a time each (`--dist loadfile`), each with its own Temporal dev server
+# and moto: most tests wait on Temporal, processes and sockets, so two share the 2 CPUs well
+# (2026-12-03: 520 s instead of 860 s for the same 1,468 tests).
 test: $(STAMP) $(CHROMIUM) $(KUBECTL)
-	$(BIN)/python -m pytest -q --durations=30
+	$(BIN)/python -m pytest -q --durations=30 -n 2 --dist loadfile
 
 # What `make test` leaves out for time (tests marked soak, minutes each): the 20,000-item batch.
 soak: $(STAMP)
