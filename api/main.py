@@ -33,7 +33,7 @@ from api.routes import (
 from api.routes.docs import install_docs
 from api.settings import ApiSettings, get_settings
 from api.temporal_gateway import TemporalGateway
-from api.tracing import RequestLogFieldsMiddleware, client_interceptors, fastapi_telemetry, tracer_provider
+from api.tracing import client_interceptors, fastapi_telemetry, tracer_provider
 from api.validation_cache import ValidationCache
 from shared.observability.json_logs import use_json_logs
 from shared.runtime.function_registry import load_entry_points, load_function_modules
@@ -105,7 +105,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         middleware=[
             Middleware(RequestIdMiddleware),
             *measured,
-            Middleware(RequestLogFieldsMiddleware),
             _cors(settings),
             Middleware(UnexpectedErrorMiddleware),
             Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_body_bytes),

@@ -12,6 +12,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ulid import ULID
 
+from shared.observability.log_fields import log_fields
+
 # 1-128 visible ASCII characters: anything else (spaces, controls, non-ASCII, too long) is replaced.
 _ACCEPTABLE_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
@@ -65,6 +67,8 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_stamped)
+            # The request's log fields start with its id (LOG_FORMAT=json lines carry it).
+            with log_fields(request_id=request_id):
+                await self.app(scope, receive, send_stamped)
         finally:
             current_request_id.reset(token)

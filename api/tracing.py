@@ -17,13 +17,11 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio import client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-from api.request_id import request_id_of
 from api.settings import ApiSettings
-from shared.observability.log_fields import add_log_fields, log_fields, run_fields
+from shared.observability.log_fields import add_log_fields, run_fields
 from shared.runs.workflow_io import RunSpec
 
 DEFAULT_SERVICE_NAME = "methodflow-api"
@@ -73,20 +71,6 @@ def client_interceptors(provider: TracerProvider | None) -> list[client.Intercep
         interceptors.append(TracingInterceptor(provider.get_tracer(TRACER_NAME)))
     interceptors.append(RunLogFieldsInterceptor())
     return interceptors
-
-
-class RequestLogFieldsMiddleware:
-    """Opens the request's log fields with its request id (`RequestIdMiddleware` runs outside). Pure ASGI."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        with log_fields(request_id=request_id_of(scope)):
-            await self.app(scope, receive, send)
 
 
 class RunLogFieldsInterceptor(client.Interceptor):

@@ -18,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from shared.language.model_deck import ModelDeck
 from shared.runs.task_routes import required_queues, routing_for
 from shared.runtime.function_registry import (
     DEFAULT_REGISTRY,
@@ -67,16 +68,17 @@ def build_worker(
     *,
     task_queue: str | None = None,
     pool: str | None = None,
+    deck: ModelDeck | None = None,
     functions: FunctionRegistry = DEFAULT_REGISTRY,
     extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> WorkerGroup:
     """The workers of one process of `pool` (default `WORKER_POOL`, `all`) around the main task queue
     `task_queue` (default `TEMPORAL_TASK_QUEUE`): one SDK worker per queue the pool polls
     (`worker/pools.py`). Callback deliveries have their own queue, `<task queue>-callbacks`, so a burst
-    of new runs never queues ahead of the deliveries of runs that have ended. `UnknownPoolError` for a
-    pool the routes do not have."""
+    of new runs never queues ahead of the deliveries of runs that have ended. `deck` defaults to
+    `MODEL_DECK`'s. `UnknownPoolError` for a pool the routes do not have."""
     queue = task_queue or settings.temporal_task_queue
-    deck = settings.load_model_deck()
+    deck = deck or settings.load_model_deck()
     routes = settings.routes
     polled = polled_queues(queue, routes, deck, pool or settings.worker_pool)
     store = settings.blob_store
@@ -204,12 +206,13 @@ async def run_worker(settings: WorkerSettings, *, address: str | None = None) ->
     start_tracing(settings)  # before connecting: the client's interceptors read it
     metrics = await serve_worker_metrics(settings)  # None when WORKER_METRICS_PORT is unset
     client = await connect(address, runtime=metrics.runtime if metrics is not None else None)
-    worker = build_worker(client, settings)
+    deck = settings.load_model_deck()  # read once: for the workers and for the readiness report
+    worker = build_worker(client, settings, deck=deck)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    required = required_queues(settings.temporal_task_queue, settings.routes, settings.load_model_deck())
+    required = required_queues(settings.temporal_task_queue, settings.routes, deck)
     readiness = PoolReadiness(client, settings.worker_pool, worker.queues, required)
     health = (
         await serve_health(settings.worker_health_port, ready=readiness.report)
