@@ -71,6 +71,10 @@ class ProblemCode(StrEnum):
     DELIVERY_IN_PROGRESS = "delivery.in_progress"
     DELIVERY_ENDED = "delivery.ended"
     TENANT_RUN_LIMIT_REACHED = "tenant.run_limit_reached"
+    REQUEST_UNSUPPORTED = "request.unsupported"
+    AUTH_FORBIDDEN = "auth.forbidden"
+    SECURITY_INPUT_PATH_REFUSED = "security.input_path_refused"
+    BUILD_NO_BUNDLE = "build.no_bundle"
 
     @property
     def type_uri(self) -> str:
@@ -148,5 +152,9 @@ CATALOGUE: dict[ProblemCode, ProblemSpec] = {
     ProblemCode.DELIVERY_IN_PROGRESS: _S(409, "input", "yes", "The delivery is still being attempted", "wait", "Wait until it ends, or cancel it, then redeliver."),
     ProblemCode.DELIVERY_ENDED: _S(409, "input", "no", "The delivery has already ended", "read_run", "Read the run's deliveries; redeliver to send the event again."),
     ProblemCode.TENANT_RUN_LIMIT_REACHED: _S(429, "account", "yes", "The tenant has as many runs running as it may", "wait", "Wait for one of the tenant's runs to end (Retry-After gives a delay), then send the request again."),
+    ProblemCode.REQUEST_UNSUPPORTED: _S(422, "input", "no", "The request asks for something this service does not do", "change_input", _FIX),
+    ProblemCode.AUTH_FORBIDDEN: _S(403, "account", "no", "The request is not allowed", "request_access", "Ask for a fresh signed upload target (POST /v1/blobs/missing), then upload again."),
+    ProblemCode.SECURITY_INPUT_PATH_REFUSED: _S(422, "input", "no", "A path of the method tree is refused", "change_input", "Use relative paths inside the tree, without '..' segments."),
+    ProblemCode.BUILD_NO_BUNDLE: _S(None, "runtime", "no", "The builder's model answered no MTHDS bundle", "retry", "Rephrase the brief, or choose another model for the builder."),
     ProblemCode.RUN_TERMINATED: _S(None, "operator", "no", "The run was terminated by an operator", "report", "Ask the operator why the run was terminated."),
 }  # fmt: skip
