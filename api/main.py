@@ -21,13 +21,19 @@ from api.metrics import ApiMetrics, RequestMetricsMiddleware, install_metrics_ro
 from api.problems import UnexpectedErrorMiddleware, install_problem_handlers
 from api.request_id import RequestIdMiddleware
 from api.routes import (
+    blobs,
+    build_pipeline,
+    build_tools,
+    crate_tools,
     meta,
     models,
+    pipe_io,
     run_deliveries,
     run_events,
     run_lifecycle,
     run_result_items,
     runs,
+    text_tools,
     validate,
 )
 from api.routes.docs import install_docs
@@ -130,4 +136,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(run_result_items.router)
     app.include_router(run_events.router)
     app.include_router(run_deliveries.router)
+    # The method tooling and the Pipe Builder (issue 16).
+    app.include_router(pipe_io.router)
+    app.include_router(crate_tools.router)
+    app.include_router(text_tools.router)
+    app.include_router(blobs.router)
+    app.include_router(build_tools.router)
+    app.include_router(build_pipeline.router)
     return app
