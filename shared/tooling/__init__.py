@@ -1,0 +1,1 @@
+"""Method tooling: formatting, linting, code generation, templates of inputs and runners. Pure."""
