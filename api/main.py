@@ -41,6 +41,7 @@ from api.settings import ApiSettings, get_settings
 from api.temporal_gateway import TemporalGateway
 from api.tracing import client_interceptors, fastapi_telemetry, tracer_provider
 from api.validation_cache import ValidationCache
+from shared.builder.draft_check import register_builder_functions
 from shared.observability.json_logs import use_json_logs
 from shared.runtime.function_registry import load_entry_points, load_function_modules
 
@@ -125,6 +126,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     if metrics is not None:
         install_metrics_route(app, metrics, gateway)
     load_entry_points()
+    register_builder_functions()  # the Pipe Builder's own method calls them
     load_function_modules(settings.function_modules)
     install_problem_handlers(app)
     install_docs(app)

@@ -92,6 +92,19 @@ async def submit_run(
     gateway: TemporalGateway,
 ) -> Submission:
     data = await read_json_object(request)
+    return await submit_run_data(request, data, caller, settings, verdicts, gateway)
+
+
+async def submit_run_data(
+    request: Request,
+    data: dict[str, Any],
+    caller: Caller,
+    settings: ApiSettings,
+    verdicts: ValidationCache,
+    gateway: TemporalGateway,
+) -> Submission:
+    """Submit the run request `data` (a JSON object), as `/v1/start` does with its body; the Pipe Builder
+    submits its own requests through here."""
     body = parse_request(RunRequestBody, data)
     # Python files in a tree are refused at step 6, after the checks of steps 3 to 5 (§4.5).
     sources = bundle_sources(body, settings, refuse_custom_code=False)

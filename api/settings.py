@@ -121,6 +121,18 @@ class ApiSettings(ServiceSettings):
     # Prometheus metrics at `/metrics` on the API's port.
     metrics_enabled: bool = True
 
+    # Method files by hash (issue 16): the key signing upload targets (unset: one random key per
+    # process, so targets do not cross instances or restarts) and how long a target lives.
+    blob_upload_signing_key: SecretStr | None = None
+    blob_upload_url_ttl_seconds: PositiveInt = 3600
+
+    # The Pipe Builder (§11.1): its model (a deck reference), default repair rounds, longest brief,
+    # and how long `/v1/build/pipeline` waits for a build before answering 504 with the run's id.
+    builder_model: str = "@default-premium"
+    builder_max_repairs: int = Field(default=3, ge=0, le=5)
+    max_brief_chars: PositiveInt = 8000
+    build_timeout_seconds: PositiveFloat = 300
+
     @property
     def max_input_file_bytes(self) -> int:
         return self.max_input_file_mib * 1024 * 1024

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 import typer
 from ulid import ULID
 
+from shared.builder.draft_check import register_builder_functions
 from shared.language.library import PipeEntry
 from shared.language.report import BundleSource
 from shared.runtime.call_site import InvocationPath
@@ -105,6 +106,7 @@ def execute(
 ) -> int:
     """Run and print; returns the exit code."""
     load_entry_points()
+    register_builder_functions()  # the Pipe Builder's own method calls them
     try:
         outcome = asyncio.run(_run(sources, request, settings, deck, dry_run=dry_run, storage=storage))
     except MethodInvalid as invalid:

@@ -18,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from shared.builder.draft_check import register_builder_functions
 from shared.language.model_deck import ModelDeck
 from shared.runs.task_routes import required_queues, routing_for
 from shared.runtime.function_registry import (
@@ -202,6 +203,7 @@ class WorkerGroup:
 async def run_worker(settings: WorkerSettings, *, address: str | None = None) -> None:
     """Run until SIGTERM or SIGINT, then let in-flight activities finish (up to the graceful timeout)."""
     load_entry_points()
+    register_builder_functions()  # the Pipe Builder's own method calls them
     load_function_modules(settings.function_modules)
     start_tracing(settings)  # before connecting: the client's interceptors read it
     metrics = await serve_worker_metrics(settings)  # None when WORKER_METRICS_PORT is unset

@@ -155,6 +155,6 @@ CATALOGUE: dict[ProblemCode, ProblemSpec] = {
     ProblemCode.REQUEST_UNSUPPORTED: _S(422, "input", "no", "The request asks for something this service does not do", "change_input", _FIX),
     ProblemCode.AUTH_FORBIDDEN: _S(403, "account", "no", "The request is not allowed", "request_access", "Ask for a fresh signed upload target (POST /v1/blobs/missing), then upload again."),
     ProblemCode.SECURITY_INPUT_PATH_REFUSED: _S(422, "input", "no", "A path of the method tree is refused", "change_input", "Use relative paths inside the tree, without '..' segments."),
-    ProblemCode.BUILD_NO_BUNDLE: _S(None, "runtime", "no", "The builder's model answered no MTHDS bundle", "retry", "Rephrase the brief, or choose another model for the builder."),
+    ProblemCode.BUILD_NO_BUNDLE: _S(502, "runtime", "no", "The builder's model answered no MTHDS bundle", "retry", "Rephrase the brief, or choose another model for the builder."),
     ProblemCode.RUN_TERMINATED: _S(None, "operator", "no", "The run was terminated by an operator", "report", "Ask the operator why the run was terminated."),
 }  # fmt: skip

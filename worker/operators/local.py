@@ -25,6 +25,7 @@ from shared.language.pipe_blueprints import (
     PipeSearch,
     PipeStructure,
 )
+from shared.runtime.function_context import function_deck
 from shared.runtime.function_registry import DEFAULT_REGISTRY, FunctionRegistry
 from shared.runtime.json_values import as_mapping
 from shared.runtime.operator_call import OperatorCall, Produced
@@ -80,7 +81,8 @@ class LocalOperatorExecutor:
     async def run_operator(self, call: OperatorCall) -> Produced:
         blueprint = call.pipe.blueprint
         if isinstance(blueprint, PipeFunc):
-            return await run_function(call, self.functions)
+            with function_deck(self.deck):
+                return await run_function(call, self.functions)
         if isinstance(blueprint, PipeDocGen):
             # Off the loop: rendering is CPU-bound and the store's put may be a blocking S3 request.
             produced = await asyncio.to_thread(
