@@ -1,4 +1,5 @@
-"""`GET /v1/models` and its legacy alias (http-api.md §8.2, §12): the model deck the app was built with.
+"""`GET /v1/models` and its legacy alias (http-api.md §8.2, §12): the model deck the app was built with;
+`GET /v1/models/check` (§11.5): one model reference checked against it.
 
 Read-only: the deck is loaded once at start-up (`MODEL_DECK` or the built-in one), so an answer costs no I/O.
 """
@@ -14,6 +15,13 @@ from api.auth import authenticate
 from api.deps import ModelDeckDep
 from api.problems import request_invalid
 from shared.language.model_deck import ModelDeck, ModelFamily
+from shared.language.model_reference_check import (
+    MAX_MODEL_REFERENCE_CHARS,
+    ModelReferenceError,
+    ModelReferenceVerdict,
+    check_model_reference,
+    parse_reference,
+)
 
 # Every route here is authenticated (§3b), the legacy alias as its target.
 router = APIRouter(tags=["models"], dependencies=[Depends(authenticate)])
@@ -86,3 +94,39 @@ async def models(request: Request, deck: ModelDeckDep, category: TypeQuery = Non
 async def legacy_models(request: Request, deck: ModelDeckDep, category: TypeQuery = None) -> ModelListing:
     """Legacy alias of `GET /v1/models`."""
     return await models(request, deck, category)
+
+
+# The check covers `doc_gen` too: a bundle names its models like any other's.
+CheckCategory = Literal["llm", "extract", "img_gen", "search", "judgment", "doc_gen"]
+
+
+@router.get("/v1/models/check")
+async def check_model(
+    request: Request,
+    deck: ModelDeckDep,
+    reference: Annotated[
+        str,
+        Query(
+            description=(
+                "A model reference as a bundle's `model` field writes it: `$preset`, `@alias`, `~waterfall`, "
+                "a bare handle, or `preset:`/`alias:`/`waterfall:`/`handle:` namespaces; trimmed, at most "
+                f"{MAX_MODEL_REFERENCE_CHARS} characters."
+            )
+        ),
+    ],
+    category: Annotated[
+        CheckCategory | None,
+        Query(alias="type", description="The category to check in; every category when absent."),
+    ] = None,
+) -> ModelReferenceVerdict:
+    """Check one model reference against the deck: resolved (as what, to which model), not found (with
+    suggestions) or ambiguous (a bare name standing for different models; give `type`)."""
+    for name in ("reference", "type"):
+        # FastAPI would silently keep one of several values; a check is of one reference.
+        if len(request.query_params.getlist(name)) > 1:
+            raise request_invalid(field=name, reason="give a single value.")
+    try:
+        parsed = parse_reference(reference)
+    except ModelReferenceError as exc:
+        raise request_invalid(field="reference", reason=str(exc)) from exc
+    return check_model_reference(deck, parsed, None if category is None else ModelFamily(category))
