@@ -214,3 +214,38 @@ async def test_a_builder_model_missing_from_the_deck_is_a_501(tmp_path: Path, te
         response = await stack.client.post("/v1/build/pipeline", json={"brief": "Greet a guest."})
         problem = assert_problem(response, 501, "runtime.unsupported")
         assert problem["params"]["capability"] == "pipeline building"
+
+
+@pytest.mark.timeout(180)
+async def test_the_legacy_route_answers_with_its_old_members(tmp_path: Path, temporal_address: str) -> None:
+    server = ModelServer()
+    server.script(Fault(path=CHAT, text=GOOD_DRAFT))
+    async with builder_stack(tmp_path, temporal_address, server) as stack:
+        response = await stack.client.post(
+            "/api/v1/pipe-builder/build", json={"brief": "Greet a guest by name."}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["success"] is True
+        assert body["plx_content"] == body["mthds_content"]
+        assert body["pipelex_bundle_blueprint"]["main_pipe"] == "greet"
+        assert body["pipe_structures"] is None
+
+
+@pytest.mark.timeout(180)
+async def test_a_build_past_its_wait_answers_504_and_goes_on(tmp_path: Path, temporal_address: str) -> None:
+    server = ModelServer()
+    server.script(Fault(path=CHAT, text=GOOD_DRAFT, delay=3))
+    async with model_stack(
+        temporal_address,
+        tmp_path,
+        [server],
+        deck=DECK,
+        keys={"openai": "sk-builder"},
+        api_overrides={"builder_model": "test-llm", "build_timeout_seconds": 0.5},
+    ) as stack:
+        response = await stack.client.post("/v1/build/pipeline", json={"brief": "Greet a guest by name."})
+        problem = assert_problem(response, 504, "provider.timeout")
+        run_id = problem["params"]["pipeline_run_id"]
+        status = await stack.wait_for_end(run_id, within=60)
+        assert status["state"] == "COMPLETED"
