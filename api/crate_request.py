@@ -28,6 +28,7 @@ from shared.language.validator import validate_sources
 from shared.problems.catalogue import ProblemCode
 from shared.runtime.caller_inputs import InputRefused
 from shared.runtime.run_pipeline import select_pipe
+from shared.storage.method_blobs import MethodBlobReader
 
 
 class CrateMethodFields(MethodSourceFields):
@@ -52,11 +53,24 @@ def method_ref_refused() -> ProblemError:
     )
 
 
-def crate_sources(fields: CrateMethodFields, settings: ApiSettings) -> list[BundleSource]:
-    """The bundles of the request's method; `ProblemError` when it carries none usable."""
+def crate_sources(
+    fields: CrateMethodFields, settings: ApiSettings, *, blobs: MethodBlobReader | None = None
+) -> list[BundleSource]:
+    """The bundles of the request's method; `ProblemError` when it carries none usable.
+
+    `blobs`: the caller's method blobs (`api.method_source.MethodBlobsDep`), where `files` hash entries
+    are read; without them every hash entry is answered `request.blobs_missing`.
+    """
     if fields.method_ref is not None:
         raise method_ref_refused()
-    return bundle_sources(fields, settings, refuse_custom_code=False)
+    return bundle_sources(fields, settings, refuse_custom_code=False, blobs=blobs)
+
+
+async def read_crate_sources(
+    fields: CrateMethodFields, settings: ApiSettings, blobs: MethodBlobReader
+) -> list[BundleSource]:
+    """`crate_sources` off the event loop: reading blobs may be network I/O (an S3 store)."""
+    return await run_in_threadpool(crate_sources, fields, settings, blobs=blobs)
 
 
 async def validated(sources: list[BundleSource], deck: ModelDeck) -> ValidationReport:

@@ -1,19 +1,24 @@
 """The method a validate or run request carries, turned into bundle sources (http-api.md §4.1, §4.5, §8.1).
 
 Exactly one of `files`, `mthds_contents`, `mthds_content`, `plx_content`. Limits are checked before any
-large decoding, so a refused request costs little.
+large decoding, so a refused request costs little. Hash entries of `files` are read from the caller's
+method blobs: a route passes `blobs=` (`MethodBlobsDep`, or `caller_blobs(caller, settings)`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import Caller
+from api.deps import CallerDep, SettingsDep
 from api.method_tree import default_bundle_paths, tree_bundle_sources
 from api.problems import request_invalid, request_too_large
 from api.settings import ApiSettings
 from shared.language.report import BundleSource
+from shared.storage.method_blobs import MethodBlobReader, MethodBlobs
 
 # The order decides which field a "two sources" refusal names: the later one (§4.5 step 3).
 SOURCE_FIELDS = ("files", "mthds_contents", "mthds_content", "plx_content")
@@ -39,13 +44,32 @@ class MethodSourceFields(BaseModel):
     plx_content: str | None = Field(default=None, description="Legacy (2025 API): one bundle text.")
 
 
+def caller_blobs(caller: Caller, settings: ApiSettings) -> MethodBlobs:
+    """The method blobs of `caller`'s scope (its tenant): where its hash entries are read."""
+    return MethodBlobs(settings.blob_store, caller.storage_prefix)
+
+
+def _method_blobs(caller: CallerDep, settings: SettingsDep) -> MethodBlobs:
+    return caller_blobs(caller, settings)
+
+
+# The authenticated caller's method blobs, for a route reading `files` (authenticates, as `CallerDep`).
+MethodBlobsDep = Annotated[MethodBlobs, Depends(_method_blobs)]
+
+
 def bundle_sources(
-    fields: MethodSourceFields, settings: ApiSettings, *, refuse_custom_code: bool
+    fields: MethodSourceFields,
+    settings: ApiSettings,
+    *,
+    refuse_custom_code: bool,
+    blobs: MethodBlobReader | None = None,
 ) -> list[BundleSource]:
-    """The bundles of the request's one method source; `ProblemError` (413/422/501) when it has none usable.
+    """The bundles of the request's one method source; `ProblemError` (413/422/500/501) when it has none usable.
 
     `refuse_custom_code`: runs refuse `.py` files (501); validation ignores them, since it reads
     only bundles and a verdict on the bundles is still useful to a client holding such a tree.
+    `blobs`: where hash entries of `files` are read (None: every one is missing). Reading them is
+    blocking I/O: on an event loop, call this through `run_in_threadpool`.
     """
     present = [name for name in SOURCE_FIELDS if getattr(fields, name) is not None]
     if not present:
@@ -57,7 +81,7 @@ def bundle_sources(
             field=present[1], reason=f"only one method source is allowed and '{present[0]}' is already given."
         )
     if fields.files is not None:
-        return tree_bundle_sources(fields.files, settings, refuse_custom_code=refuse_custom_code)
+        return tree_bundle_sources(fields.files, settings, refuse_custom_code=refuse_custom_code, blobs=blobs)
     source = present[0]
     if fields.mthds_contents is not None:
         return _texts_as_sources(source, fields.mthds_contents, fields.mthds_sources, settings)

@@ -29,7 +29,7 @@ from api.auth import Caller
 from api.callback_urls import check_callback_urls
 from api.deps import public_origin
 from api.input_urls import check_input_urls
-from api.method_source import SOURCE_FIELDS, bundle_sources
+from api.method_source import SOURCE_FIELDS, bundle_sources, caller_blobs
 from api.problems import ProblemError, request_too_large
 from api.request_body import parse_request, read_json_object
 from api.request_id import request_id_of
@@ -107,7 +107,9 @@ async def submit_run_data(
     submits its own requests through here."""
     body = parse_request(RunRequestBody, data)
     # Python files in a tree are refused at step 6, after the checks of steps 3 to 5 (§4.5).
-    sources = bundle_sources(body, settings, refuse_custom_code=False)
+    # Hash entries of `files` are read from the caller's own blobs, off the event loop.
+    blobs = caller_blobs(caller, settings)
+    sources = await run_in_threadpool(bundle_sources, body, settings, refuse_custom_code=False, blobs=blobs)
     check_request_fields(body, data, settings)
     chosen = chosen_run_id(body, request.headers.get("idempotency-key"))
     try:
@@ -133,7 +135,8 @@ async def submit_run_data(
         if existing is not None:
             return _same_request_or_conflict(existing, chosen, digest)
     if body.files is not None:
-        bundle_sources(body, settings, refuse_custom_code=True)  # step 6: 501 for Python files
+        # Step 6: 501 for Python files.
+        await run_in_threadpool(bundle_sources, body, settings, refuse_custom_code=True, blobs=blobs)
     # After the replay above (a repeat of a run already started is answered, never refused) and before
     # the method is validated and anything stored: a tenant over its limit costs the service one count.
     await check_run_limit(client, caller, settings.tenant_max_concurrent_runs)

@@ -119,7 +119,7 @@ CATALOGUE: dict[ProblemCode, ProblemSpec] = {
     ProblemCode.REQUEST_PIPE_NOT_FOUND: _S(422, "input", "no", "The pipe was not found", "change_input", "Name a pipe of the method, or one of the suggestions."),
     ProblemCode.REQUEST_PIPE_UNSPECIFIED: _S(422, "input", "no", "No pipe to run was named", "change_input", "Send 'pipe_code', or declare 'main_pipe' in the bundle."),
     ProblemCode.REQUEST_PIPE_AMBIGUOUS: _S(422, "input", "no", "The pipe code names pipes in several domains", "change_input", "Prefix the pipe code with its domain."),
-    ProblemCode.REQUEST_BLOBS_MISSING: _S(422, "input", "no", "The request refers to files the service does not hold", "change_input", "Send every file's content inline; this service keeps no blob store."),
+    ProblemCode.REQUEST_BLOBS_MISSING: _S(422, "input", "no", "The request refers to files the service does not hold", "change_input", "Upload the files named in 'missing_blobs' (POST /v1/blobs/missing, then PUT each to the URL it names), or send them inline."),
     ProblemCode.METHOD_INVALID: _S(422, "method", "no", "The method does not validate", "change_method", "Fix the faults listed in 'errors', then send the method again."),
     ProblemCode.INPUT_MISSING: _S(422, "input", "no", "A declared input is missing", "change_input", "Supply every input the pipe declares."),
     ProblemCode.INPUT_WRONG_CONCEPT: _S(422, "input", "no", "An input has the wrong concept", "change_input", "Give the input a concept the pipe accepts."),

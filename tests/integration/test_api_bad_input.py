@@ -133,7 +133,8 @@ async def test_hash_entries_are_missing_blobs(client: httpx.AsyncClient) -> None
     digest = "ab" * 32
     body = {"files": {"main.mthds": GREET, "lib/other.mthds": {"sha256": digest, "size": 120}}}
     document = assert_problem(await _post(client, body), 422, "request.blobs_missing")
-    assert document["params"]["missing_blobs"] == [{"path": "lib/other.mthds", "sha256": digest, "size": 120}]
+    assert document["params"]["missing_blobs"] == [digest]
+    assert document["location"] == {"field": "files"}
 
 
 @pytest.mark.parametrize(
