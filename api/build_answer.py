@@ -14,7 +14,8 @@ from shared.builder.draft_check import DRAFT_PATH
 from shared.language.model_deck import ModelDeck
 from shared.language.report import BundleSource
 from shared.language.validator import validate_sources
-from shared.runtime.schema_mocks import mock_from_schema
+from shared.tooling.input_forms import input_form
+from shared.tooling.inputs_template import inputs_template
 
 VALID_MESSAGE = "Pipeline generated and validated"
 
@@ -35,9 +36,11 @@ def build_answer(
         body["pipe_ref"] = pipe_ref
         body["mthds_content"] = bundle
         body["files"] = {DRAFT_PATH: bundle}
-        contract = report.pipe_io_contracts.get(pipe_ref, {})
-        body["inputs"] = _inputs_template(contract)
-        body["pipe_io_contracts"] = {pipe_ref: contract}
+        contracts = {pipe_ref: report.pipe_io_contracts[pipe_ref]}
+        if report.library is not None:
+            form = input_form(report.library, report.bundle_blueprints, contracts)
+            body["inputs"] = inputs_template(form[pipe_ref], explicit=True)
+        body["pipe_io_contracts"] = contracts
         blueprint = report.bundle_blueprints[0] if report.bundle_blueprints else None
         message = VALID_MESSAGE
     else:
@@ -54,13 +57,6 @@ def build_answer(
         body.update(plx_content=bundle, pipelex_bundle_blueprint=blueprint, pipe_structures=None)
         body["success"] = body["is_valid"]
     return body
-
-
-def _inputs_template(contract: dict[str, Any]) -> dict[str, Any]:
-    return {
-        name: {"concept": slot["concept_ref"], "content": mock_from_schema(slot["json_schema"], name)}
-        for name, slot in contract.get("inputs", {}).items()
-    }
 
 
 def usage_summary(usages: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -94,7 +94,7 @@ async def test_a_broken_draft_is_repaired_with_the_validators_message_then_runs(
         assert body["mthds_content"] == body["files"]["bundle.mthds"]
         assert 'output = "Text"' in body["mthds_content"]
         assert set(body["pipe_io_contracts"]) == {"greetings.greet"}
-        assert set(body["inputs"]) == {"name"}
+        assert body["inputs"] == {"name": {"concept": "native.Text", "content": {"text": "text_value"}}}
         assert body["message"] == "Pipeline generated and validated"
 
         # The bundle it built runs, its model step answered by the same test server.
