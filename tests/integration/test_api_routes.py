@@ -48,7 +48,7 @@ async def test_version_reports_the_configured_limits() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/nope", "/v1/validate/", "/v1/version/", "/v1/blobs/abc", "/api/v1/pipeline/validate/", "/v1"]
+    "path", ["/nope", "/v1/validate/", "/v1/version/", "/v1/blob/abc", "/api/v1/pipeline/validate/", "/v1"]
 )
 async def test_unknown_paths_are_not_found(client: httpx.AsyncClient, path: str) -> None:
     assert_problem(await client.get(path), 404, "request.not_found")
@@ -62,6 +62,8 @@ async def test_unknown_paths_are_not_found(client: httpx.AsyncClient, path: str)
         ("PUT", "/v1/validate", "POST"),
         ("POST", "/v1/version", "GET"),
         ("DELETE", "/health", "GET"),
+        # The upload target's path: a known route that only takes PUT.
+        ("GET", "/v1/blobs/abc", "PUT"),
     ],
 )
 async def test_wrong_method_is_not_allowed(
@@ -186,6 +188,8 @@ async def test_openapi_marks_only_the_protocol_operations(client: httpx.AsyncCli
         ("GET", "/v1/version"),
         ("POST", "/v1/execute"),
         ("POST", "/v1/start"),
+        ("POST", "/v1/blobs/missing"),
+        ("PUT", "/v1/blobs/{sha256}"),
     }
     schema = paths["/v1/validate"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert {"files", "mthds_contents", "render", "views"} <= set(schema["properties"])
