@@ -347,12 +347,17 @@ async def test_a_run_by_hash_completes_and_another_tenant_cannot_use_the_blob(
         root = done.json()["pipe_output"]["working_memory"]["root"]
         assert root["wrapped"]["content"] == {"text": ">> Hello, Ada! <<"}
 
+        legacy = await stack.client.post("/api/v1/pipeline/execute", json=body, headers=_bearer("acme"))
+        assert legacy.status_code == 200, legacy.text
+        assert legacy.json()["state"] == "COMPLETED"
+
         refused = await stack.client.post("/v1/execute", json=body, headers=_bearer("globex"))
         assert assert_problem(refused, 422, "request.blobs_missing")["params"] == {
             "missing_blobs": [BUNDLE_SHA]
         }
-        started = await stack.client.post("/v1/start", json=body, headers=_bearer("globex"))
-        assert_problem(started, 422, "request.blobs_missing")
+        for path in ("/v1/start", "/api/v1/pipeline/start", "/api/v1/pipeline/execute"):
+            started = await stack.client.post(path, json=body, headers=_bearer("globex"))
+            assert_problem(started, 422, "request.blobs_missing")
         listed = await stack.client.get("/v1/runs", headers=_bearer("globex"))
         assert listed.json()["items"] == [], "a refused request starts nothing"
 
