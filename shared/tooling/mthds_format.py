@@ -17,10 +17,10 @@ The rules, each checked against the reference on samples (docs/design/tooling-ro
   its source already broke lines between its brackets, when it holds comments, or when its key/value
   line (comment included, alignment padding not) would exceed `column_width` (80 by default) characters;
   in that last case every array of the value is expanded. Otherwise it is `[1, 2]`.
-- Runs of empty lines are capped at 2 (inside arrays too, and at the start of the text, where the
-  reference keeps 3), empty lines at the end are dropped, lines lose their indentation and trailing
-  blanks (comments keep theirs, but for those after a key/value, as in the reference), and the text
-  ends with one newline. Line ends become `\\n` outside strings.
+- Runs of empty lines are capped at 2, inside arrays too (3 at the start of the text, as the reference
+  does), empty lines at the end are dropped, lines lose their indentation and trailing
+  blanks (comments keep theirs, except one ending the text, as in the reference), and the text ends
+  with one newline. Line ends become `\\n` outside strings.
 
 A text that is not valid TOML (or has duplicate keys) is returned unchanged with its diagnostics. The
 result always parses (with `tomllib`) to the same data as the input: should a bug ever break that, the
@@ -52,6 +52,7 @@ from shared.tooling.toml_layout_reader import read_layout
 
 DEFAULT_COLUMN_WIDTH = 80
 MAX_EMPTY_LINES = 2
+MAX_LEADING_EMPTY_LINES = 3  # the reference's cap before the first line of the text
 _INDENT = "  "
 
 
@@ -95,15 +96,14 @@ def render_layout(statements: list[Statement], column_width: int) -> str:
         lines += _aligned_entries(group)
         group = []
         if isinstance(statement, Blank):
-            lines += [""] * min(statement.lines, MAX_EMPTY_LINES)
+            lines += [""] * min(statement.lines, MAX_EMPTY_LINES if lines else MAX_LEADING_EMPTY_LINES)
         elif isinstance(statement, CommentLine):
             lines.append(statement.text)
         else:
             lines.append(_header(statement))
     lines += _aligned_entries(group)
-    while lines and not lines[-1]:
-        lines.pop()
-    return "\n".join(lines) + "\n"
+    # As in the reference: the text loses its final blanks (a last comment's included), then ends a line.
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _header(header: Header) -> str:
@@ -122,15 +122,16 @@ def _entry_parts(entry: Entry, column_width: int) -> tuple[str, str, str | None]
     line = f"{key} = {value}" + (f" {entry.comment}" if entry.comment else "")
     if any(len(row) > column_width for row in line.split("\n")):
         value = _value(entry.value, 0, expand=True)
-    # The reference trims the blanks ending a key/value line's comment (and only those comments').
-    return key, value, entry.comment.rstrip(" \t") if entry.comment else None
+    return key, value, entry.comment
 
 
 def _aligned_entries(group: list[tuple[str, str, str | None]]) -> list[str]:
     if any("\n" in value for _, value, _ in group):
-        return [f"{key} = {value}" + (f" {comment}" if comment else "") for key, value, comment in group]
-    width = max((len(key) for key, _, _ in group), default=0)
-    return _with_comments([(f"{key.ljust(width)} = {value}", comment) for key, value, comment in group])
+        lines = [f"{key} = {value}" + (f" {comment}" if comment else "") for key, value, comment in group]
+    else:
+        width = max((len(key) for key, _, _ in group), default=0)
+        lines = _with_comments([(f"{key.ljust(width)} = {value}", comment) for key, value, comment in group])
+    return lines
 
 
 def _with_comments(rows: list[tuple[str, str | None]]) -> list[str]:
