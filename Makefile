@@ -78,6 +78,8 @@ bench: $(STAMP)
 compare-reference: $(STAMP)
 	test -x .cache/reference-venv/bin/uvicorn || ($(PYTHON) -m venv .cache/reference-venv && .cache/reference-venv/bin/pip install --quiet pipelex-api==0.92.2)
 	$(BIN)/python bench/compare_reference.py
+	$(BIN)/python bench/tooling.py
+	$(BIN)/python bench/tooling_agreement.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
