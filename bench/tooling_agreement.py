@@ -26,8 +26,9 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,6 +46,7 @@ IN_FLIGHT = 4  # requests at once per server: quicker than one by one, light on 
 REQUEST_TIMEOUT_S = 120.0
 IMPORT_TIMEOUT_S = 300.0
 EXAMPLE_CHARS = 150
+EVERY_SHOWN = 20
 # The end of a codegen artifact's stamp block (`# <<< pipelex-codegen-stamp <<<`, `//` in TypeScript).
 STAMP_END = re.compile(r"^(?:#|//) <<< [\w.-]*stamp <<<\n", re.MULTILINE)
 # Map members whose keys name the method's own things: one category for every pipe, input or property.
@@ -91,6 +93,7 @@ class Disagreement:
     category: str  # the kind and generic place of the first difference
     first: str  # that difference, concretely
     diff: str  # the full diff, for --show
+    every: frozenset[str] = frozenset()  # the categories of all its differences (whole-JSON routes)
 
 
 @dataclass
@@ -161,38 +164,37 @@ def json_array(value: Any) -> list[Any] | None:
     return cast("list[Any]", value) if isinstance(value, list) else None
 
 
-def first_json_difference(
+def json_differences(
     reference: Any, ours: Any, path: str = "", generic: str = ""
-) -> tuple[str, str] | None:
-    """`(category, concrete description)` of the first place two JSON values differ, or None when equal.
+) -> Iterator[tuple[str, str]]:
+    """`(category, concrete description)` of every place two JSON values differ, in document order.
 
     Object keys are walked in the reference's order, then ours' extra keys; key order itself is not compared.
     """
     reference_object, our_object = json_object(reference), json_object(ours)
     if reference_object is not None and our_object is not None:
-        return _first_member_difference(reference_object, our_object, path, generic)
+        yield from _member_differences(reference_object, our_object, path, generic)
+        return
     reference_array, our_array = json_array(reference), json_array(ours)
     if reference_array is not None and our_array is not None:
         for index, (left, right) in enumerate(zip(reference_array, our_array, strict=False)):
-            found = first_json_difference(left, right, f"{path}[{index}]", f"{generic}[*]")
-            if found is not None:
-                return found
-        if len(reference_array) == len(our_array):
-            return None
-        lengths = f"reference {len(reference_array)} items, ours {len(our_array)}"
-        return f"list length differs at {generic}", f"{path}: {lengths}"
+            yield from json_differences(left, right, f"{path}[{index}]", f"{generic}[*]")
+        if len(reference_array) != len(our_array):
+            lengths = f"reference {len(reference_array)} items, ours {len(our_array)}"
+            yield f"list length differs at {generic}", f"{path}: {lengths}"
+        return
     if reference == ours and type(reference) is type(ours):
-        return None
+        return
     kind = "value differs" if type(reference) is type(ours) else "type differs"
-    return (
+    yield (
         f"{kind} at {generic or '<answer>'}",
         f"{path or '<answer>'}: reference {short(reference)} / ours {short(ours)}",
     )
 
 
-def _first_member_difference(
+def _member_differences(
     reference: dict[str, Any], ours: dict[str, Any], path: str, generic: str
-) -> tuple[str, str] | None:
+) -> Iterator[tuple[str, str]]:
     # Under a map of the method's own names (pipes, inputs, properties), every key is one category.
     named = path.rpartition(".")[2] in NAMED_KEYS or path in NAMED_KEYS
     for key in [*reference, *(key for key in ours if key not in reference)]:
@@ -200,13 +202,11 @@ def _first_member_difference(
         place = "<name>" if named else key
         shape = f"{generic}.{place}" if generic else place
         if key not in ours:
-            return f"missing in ours at {shape}", f"{segment}: reference {short(reference[key])}"
-        if key not in reference:
-            return f"extra in ours at {shape}", f"{segment}: ours {short(ours[key])}"
-        found = first_json_difference(reference[key], ours[key], segment, shape)
-        if found is not None:
-            return found
-    return None
+            yield f"missing in ours at {shape}", f"{segment}: reference {short(reference[key])}"
+        elif key not in reference:
+            yield f"extra in ours at {shape}", f"{segment}: ours {short(ours[key])}"
+        else:
+            yield from json_differences(reference[key], ours[key], segment, shape)
 
 
 def first_line_difference(reference: str, ours: str) -> str:
@@ -246,7 +246,7 @@ def failed(reference: Answer, ours: Answer) -> tuple[str, str] | None:
 
 
 def compare_whole(reference: dict[str, Any], ours: dict[str, Any]) -> tuple[str, str, str] | None:
-    found = first_json_difference(reference, ours)
+    found = next(json_differences(reference, ours), None)
     return None if found is None else (*found, text_diff(pretty(reference), pretty(ours)))
 
 
@@ -317,29 +317,26 @@ def compare_codegen(reference: dict[str, Any], ours: dict[str, Any]) -> tuple[st
     if sorted(reference_bodies) != sorted(our_bodies):
         first = f"reference {sorted(reference_bodies)} / ours {sorted(our_bodies)}"
         return "artifact paths differ", first, ""
-    diffs = [
-        text_diff(reference_bodies[path], our_bodies[path], path)
-        for path in reference_bodies
-        if reference_bodies[path] != our_bodies[path]
-    ]
-    for path, body in reference_bodies.items():
-        if body == our_bodies[path]:
-            continue
-        # The comment banner under the stamp is each engine's own: say whether the code below it differs too.
-        reference_code, our_code = code_below_banner(body), code_below_banner(our_bodies[path])
-        if reference_code == our_code:
-            return (
-                f"{path}: comment banner only",
-                f"{path} {first_line_difference(body, our_bodies[path])}",
-                "\n".join(diffs),
-            )
-        kind = text_difference_kind(reference_code, our_code)
-        return (
-            f"{path}: code {kind}",
-            f"{path} code {first_line_difference(reference_code, our_code)}",
-            "\n".join(diffs),
+    differing = [path for path in reference_bodies if reference_bodies[path] != our_bodies[path]]
+    if not differing:
+        return None
+    diffs = "\n".join(text_diff(reference_bodies[path], our_bodies[path], path) for path in differing)
+    # The comment banner under the stamp is each engine's own: say whether the code below it differs too.
+    for path in differing:
+        reference_code, our_code = (
+            code_below_banner(reference_bodies[path]),
+            code_below_banner(our_bodies[path]),
         )
-    return None
+        if reference_code != our_code:
+            kind = text_difference_kind(reference_code, our_code)
+            return (
+                f"{path}: code {kind}",
+                f"{path} code {first_line_difference(reference_code, our_code)}",
+                diffs,
+            )
+    first = differing[0]
+    banners = f"{', '.join(differing)}: comment banner only"
+    return banners, f"{first} {first_line_difference(reference_bodies[first], our_bodies[first])}", diffs
 
 
 def code_below_banner(body: str) -> str:
@@ -351,6 +348,7 @@ def code_below_banner(body: str) -> str:
     return "".join(lines[start:])
 
 
+WHOLE_JSON_ROUTES = frozenset({"/v1/pipe-io"})
 COMPARERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], tuple[str, str, str] | None]] = {
     "/v1/pipe-io": compare_whole,
     "/v1/format": compare_format,
@@ -379,7 +377,10 @@ def route_reports(jobs: list[Job], references: list[Answer], ours: list[Answer])
         else:
             found = COMPARERS[job.route](reference_body, our_body)
         if found is not None:
-            report.disagreements.append(Disagreement(job.subject, *found))
+            every = frozenset[str]()
+            if job.route in WHOLE_JSON_ROUTES and reference_body is not None and our_body is not None:
+                every = frozenset(category for category, _ in json_differences(reference_body, our_body))
+            report.disagreements.append(Disagreement(job.subject, *found, every))
     return list(reports.values())
 
 
@@ -392,6 +393,13 @@ def print_report(report: RouteReport, show: int) -> None:
     for category, members in sorted(by_category.items(), key=lambda item: (-len(item[1]), item[0])):
         print(f"  {len(members):>4}  {category}")
         print(f"          e.g. {members[0].subject}: {members[0].first}")
+    every = Counter(category for disagreement in report.disagreements for category in disagreement.every)
+    if every:
+        print(f"  every difference, by the number of subjects showing it ({len(every)} categories):")
+        for category, times in sorted(every.items(), key=lambda item: (-item[1], item[0]))[:EVERY_SHOWN]:
+            print(f"  {times:>4}  {category}")
+        if len(every) > EVERY_SHOWN:
+            print(f"        ... {len(every) - EVERY_SHOWN} more categories (see --show K)")
     for disagreement in report.disagreements[:show]:
         print(f"  --- full diff, {disagreement.subject} ---")
         for line in (disagreement.diff or disagreement.first).splitlines():
@@ -467,7 +475,7 @@ def print_imports(side: str, jobs: list[Job], answers: list[Answer]) -> None:
         verdicts = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("[")]
         stages = Counter(stage for _, stage, _ in verdicts)
         print(
-            f"python-pydantic modules of {side}: {len(modules)} written, "
+            f"python-pydantic modules of {side} (pydantic {version('pydantic')}): {len(modules)} written, "
             f"{len(modules) - stages['compile']} compile, {stages['ok']} import (their models build)"
         )
         for path, stage, message in verdicts:
