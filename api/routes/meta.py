@@ -108,8 +108,9 @@ async def protocol_version(settings: SettingsDep) -> VersionInfo:
     return VersionInfo(
         protocol_version=PROTOCOL_VERSION,
         runner_version=IMPLEMENTATION_VERSION,
-        # No blob store: clients send every file inline (§3).
-        blob_store=False,
+        # Method files by hash (POST /v1/blobs/missing, PUT /v1/blobs/{sha256}): clients may upload large
+        # trees once and send `{sha256, size}` entries (issue 16 supersedes §3's "no blob store").
+        blob_store=True,
         implementation=IMPLEMENTATION,
         implementation_version=IMPLEMENTATION_VERSION,
         runtime_version=IMPLEMENTATION_VERSION,

@@ -37,7 +37,7 @@ async def test_version_reports_the_configured_limits() -> None:
             version = (await client.get(path)).json()
             assert version["protocol_version"] == "2.0.0"
             assert version["implementation"] == "methodflow"
-            assert version["blob_store"] is False
+            assert version["blob_store"] is True
             assert version["limits"]["method_tree"] == {
                 "max_inline_bytes": 3072,
                 "max_files": 7,

@@ -8,11 +8,12 @@ entries), the client's typed errors for a refused method and a failing run, and 
 from __future__ import annotations
 
 import base64
+import hashlib
 import tomllib
 from pathlib import Path
 
 import pytest
-from mthds.method_tree.file_entry import Base64FileEntry
+from mthds.method_tree.file_entry import Base64FileEntry, HashFileEntry
 from mthds.protocol.models import InvalidValidationReport, ModelCategory, ValidationReport
 from mthds.runners.api.client import MthdsAPIClient
 from mthds.runners.api.exceptions import ApiResponseError
@@ -51,20 +52,28 @@ def _client(base_url: str) -> MthdsAPIClient:
     return MthdsAPIClient(api_key=API_KEY, base_url=base_url, request_timeout_seconds=60)
 
 
-async def test_version_keeps_the_client_inline(temporal_address: str, tmp_path: Path) -> None:
+async def test_version_offers_the_blob_store(temporal_address: str, tmp_path: Path) -> None:
     async with (
         run_stack(temporal_address, tmp_path, worker=False) as stack,
         _client(stack.base_url) as client,
     ):
         info = await client.version()
         assert info.protocol_version == "2.0.0"
-        assert info.blob_store is False
+        assert info.blob_store is True
         extra = info.model_extra or {}
         assert extra["implementation"] == "methodflow"
         assert extra["limits"]["method_tree"]["max_files"] > 0
-        # No blob store: `prepare_files_from_contents` answers an inline map, whatever the size.
+        # A blob store: a tree over the inline size is uploaded by hash, then sent as hash entries.
         files = await client.prepare_files_from_contents({"greet.mthds": GREET.encode()}, inline_max_bytes=1)
-        assert files == {"greet.mthds": GREET}
+        entry = files["greet.mthds"]
+        assert isinstance(entry, HashFileEntry)
+        assert (entry.sha256, entry.size) == (hashlib.sha256(GREET.encode()).hexdigest(), len(GREET))
+        hashed = {"greet.mthds": {"sha256": entry.sha256, "size": entry.size}}
+        verdict = await stack.client.post("/v1/validate", json={"files": hashed})
+        assert verdict.json()["is_valid"] is True
+        # Under the inline size, the tree stays inline.
+        inline = await client.prepare_files_from_contents({"greet.mthds": GREET.encode()})
+        assert inline == {"greet.mthds": GREET}
 
 
 async def test_validate_answers_both_verdicts(temporal_address: str, tmp_path: Path) -> None:
