@@ -6,6 +6,8 @@ The shapes are the reference's (pipelex-tools 0.7.0): a range has 0-based UTF-8 
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import tomllib
 from typing import Any, Literal
@@ -21,6 +23,7 @@ Severity = Literal["error", "warning"]
 _POSITION = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
 # tomllib's messages for a text that parses but defines a key twice (its other messages are syntax).
 _CONFLICTS = ("Cannot overwrite", "Cannot declare", "Cannot mutate", "Cannot redefine", "Duplicate inline")
+_NEWLINE = re.compile("\n")
 _QUOTED_NAME = re.compile(r"'([^']*)'")
 TOO_DEEP = "The text nests arrays or tables too deeply to be read."
 
@@ -50,22 +53,51 @@ class Diagnostic(BaseModel):
     range: TextRange | None
 
 
+def too_deep() -> Diagnostic:
+    """The text nests deeper than it can be read (a recursion limit): no range."""
+    return Diagnostic(kind="syntax", severity="error", message=TOO_DEEP, location=None, range=None)
+
+
+class TextPositions:
+    """Character offsets of one text to ranges, each in logarithmic time (a text may get many diagnostics)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.line_starts = [0, *(match.end() for match in _NEWLINE.finditer(text))]
+        self.line_bytes = [0]  # UTF-8 offset of each line start
+        for start, end in itertools.pairwise(self.line_starts):
+            self.line_bytes.append(self.line_bytes[-1] + _utf8_length(text[start:end]))
+
+    def range(self, span: Span) -> TextRange:
+        start_line, start_col, start_offset = self._position(span.start)
+        end_line, end_col, end_offset = self._position(span.end)
+        return TextRange(
+            start_offset=start_offset,
+            end_offset=end_offset,
+            start_line=start_line,
+            start_col=start_col,
+            end_line=end_line,
+            end_col=end_col,
+        )
+
+    def _position(self, offset: int) -> tuple[int, int, int]:
+        """1-based line and column, and UTF-8 offset, of a character offset."""
+        index = bisect.bisect_right(self.line_starts, offset) - 1
+        line_start = self.line_starts[index]
+        return (
+            index + 1,
+            offset - line_start + 1,
+            self.line_bytes[index] + _utf8_length(self.text[line_start:offset]),
+        )
+
+
+def _utf8_length(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def text_range(text: str, span: Span) -> TextRange:
     """`span` (character offsets in `text`) as a `TextRange`."""
-    start_line, start_col = _line_and_column(text, span.start)
-    end_line, end_col = _line_and_column(text, span.end)
-    return TextRange(
-        start_offset=len(text[: span.start].encode("utf-8", "surrogatepass")),
-        end_offset=len(text[: span.end].encode("utf-8", "surrogatepass")),
-        start_line=start_line,
-        start_col=start_col,
-        end_line=end_line,
-        end_col=end_col,
-    )
-
-
-def _line_and_column(text: str, offset: int) -> tuple[int, int]:
-    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return TextPositions(text).range(span)
 
 
 def read_toml(text: str) -> tuple[dict[str, Any] | None, list[Diagnostic]]:

@@ -33,7 +33,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-from shared.tooling.mthds_diagnostics import Diagnostic, read_toml
+from shared.tooling.mthds_diagnostics import Diagnostic, read_toml, too_deep
 from shared.tooling.toml_layout import (
     Array,
     ArrayBlank,
@@ -70,8 +70,13 @@ def format_mthds(text: str, *, column_width: int = DEFAULT_COLUMN_WIDTH) -> Form
     data, diagnostics = read_toml(text)
     if data is None:
         return FormatOutcome(text, False, tuple(diagnostics))
-    formatted = render_layout(read_layout(text), column_width)
-    if not _same_data(data, formatted):
+    try:
+        formatted = render_layout(read_layout(text), column_width)
+        same = _same_data(data, formatted)
+    except RecursionError:
+        # `tomllib` read it, but laying it out nests deeper still.
+        return FormatOutcome(text, False, (too_deep(),))
+    if not same:
         return FormatOutcome(text, False, ())
     return FormatOutcome(formatted, formatted != text, ())
 

@@ -22,12 +22,12 @@ from shared.language.parser import parse_bundle
 from shared.language.report import BundleSource
 from shared.language.validator import validate_sources
 from shared.tooling.mthds_diagnostics import (
-    TOO_DEEP,
     Diagnostic,
     DiagnosticKind,
     Severity,
+    TextPositions,
     read_toml,
-    text_range,
+    too_deep,
 )
 from shared.tooling.mthds_text_positions import KeyPath, dotted_location, key_spans, span_of
 from shared.tooling.toml_layout import Span
@@ -46,31 +46,37 @@ def lint_mthds(
     try:
         index = key_spans(read_layout(text))
     except RecursionError:
-        return [Diagnostic(kind="syntax", severity="error", message=TOO_DEEP, location=None, range=None)]
+        return [too_deep()]
+    located = _Locator(TextPositions(text), index)
     bundle = BundleSource(path=source or DEFAULT_SOURCE, text=text)
     parsed = parse_bundle(bundle)
     if parsed.issues:
-        return [_diagnostic(text, index, issue, "schema", "error") for issue in parsed.issues]
+        return [located(issue, "schema", "error") for issue in parsed.issues]
     report = validate_sources([bundle, *companions], deck)
     own = [issue for issue in report.issues if issue.file in (None, bundle.path)]
     warnings = [issue for issue in report.warnings if issue.file in (None, bundle.path)]
-    return [_diagnostic(text, index, issue, "semantic", "error") for issue in own] + [
-        _diagnostic(text, index, issue, "semantic", "warning") for issue in warnings
+    return [located(issue, "semantic", "error") for issue in own] + [
+        located(issue, "semantic", "warning") for issue in warnings
     ]
 
 
-def _diagnostic(
-    text: str, index: dict[KeyPath, Span], issue: Issue, kind: DiagnosticKind, severity: Severity
-) -> Diagnostic:
-    location = issue_location(issue)
-    span = span_of(index, location) if location is not None else None
-    return Diagnostic(
-        kind=kind,
-        severity=severity,
-        message=issue.message,
-        location=location,
-        range=text_range(text, span) if span is not None else None,
-    )
+class _Locator:
+    """Issues to diagnostics, ranged on the keys of one text."""
+
+    def __init__(self, positions: TextPositions, index: dict[KeyPath, Span]) -> None:
+        self.positions = positions
+        self.index = index
+
+    def __call__(self, issue: Issue, kind: DiagnosticKind, severity: Severity) -> Diagnostic:
+        location = issue_location(issue)
+        span = span_of(self.index, location) if location is not None else None
+        return Diagnostic(
+            kind=kind,
+            severity=severity,
+            message=issue.message,
+            location=location,
+            range=self.positions.range(span) if span is not None else None,
+        )
 
 
 def issue_location(issue: Issue) -> str | None:

@@ -175,6 +175,20 @@ def test_too_deep_nesting_is_a_diagnostic_not_a_crash() -> None:
     assert [diagnostic.kind for diagnostic in outcome.diagnostics] == ["syntax"]
 
 
+@pytest.mark.parametrize("opening", ["[", "{ b = ["])
+def test_every_depth_is_formatted_or_refused(opening: str) -> None:
+    """Around the depth where `tomllib` stops, the layout may still run out of stack first: never a crash."""
+    closing = "]" if opening == "[" else "] }"
+    for depth in range(200, 1200, 25):
+        text = "a = " + opening * depth + closing * depth + "\n"
+        outcome = format_mthds(text)
+        if outcome.diagnostics:
+            assert (outcome.formatted, outcome.changed) == (text, False)
+            assert outcome.diagnostics[0].range is None
+        else:
+            assert repr(tomllib.loads(outcome.formatted)) == repr(tomllib.loads(text))
+
+
 # --- the pipelex 0.92.2 corpus -------------------------------------------------------------------
 
 # The three corpus bundles the reference formatter changes (pipelex-tools 0.7.0): each lost alignment

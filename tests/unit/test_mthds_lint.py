@@ -98,6 +98,9 @@ def test_a_key_defined_twice_is_ranged_on_its_second_definition(text: str, name:
 def test_too_deep_nesting_is_a_diagnostic() -> None:
     (diagnostic,) = lint("a = " + "[" * 5000 + "]" * 5000 + "\n")
     assert (diagnostic.kind, diagnostic.range) == ("syntax", None)
+    for depth in range(200, 1200, 25):  # never a crash, whichever reader runs out of stack first
+        text = '[pipe.a]\ntype = "PipeLLM"\nsteps = ' + "[" * depth + "]" * depth + "\n"
+        assert lint(text)
 
 
 # --- the bundle's shape --------------------------------------------------------------------------
