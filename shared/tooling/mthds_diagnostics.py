@@ -105,9 +105,7 @@ def read_toml(text: str) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
     try:
         return tomllib.loads(text), []
     except RecursionError:
-        return None, [
-            Diagnostic(kind="syntax", severity="error", message=TOO_DEEP, location=None, range=None)
-        ]
+        return None, [too_deep()]
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
     position = _POSITION.search(message)
@@ -129,9 +127,12 @@ def read_toml(text: str) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
 
 
 def _offset_of(text: str, line: int, column: int) -> int:
+    """The character offset of `tomllib`'s 1-based line and column (lines end at `\\n`)."""
     start = 0
     for _ in range(line - 1):
-        start = text.index("\n", start) + 1
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return len(text)
     return min(start + column - 1, len(text))
 
 

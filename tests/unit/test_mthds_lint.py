@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.language.model_deck import builtin_deck
 from shared.tooling.mthds_diagnostics import Diagnostic, TextRange
@@ -182,6 +184,31 @@ def test_the_source_name_is_accepted_and_not_echoed() -> None:
     diagnostics = lint(text, source="methods/hello.mthds")
     assert [diagnostic.location for diagnostic in diagnostics] == ["main_pipe"]
     assert "methods/hello.mthds" not in diagnostics[0].message
+
+
+# --- any text ------------------------------------------------------------------------------------
+
+
+def _assert_consistent(text: str, diagnostics: list[Diagnostic]) -> None:
+    for diagnostic in diagnostics:
+        assert diagnostic.message
+        if diagnostic.range is not None:
+            ranged_text(text, diagnostic)
+            assert 0 <= diagnostic.range.start_offset <= diagnostic.range.end_offset <= len(text.encode())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gets_diagnostics_whose_ranges_hold(text: str) -> None:
+    _assert_consistent(text, lint(text))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(HELLO.split("\n")), max_size=40), st.sampled_from(["\n", "\r\n"]))
+def test_shuffled_lines_of_a_bundle_get_diagnostics_whose_ranges_hold(lines: list[str], newline: str) -> None:
+    """Lines dropped, repeated and moved: duplicate keys, shape faults, unresolved references."""
+    text = newline.join(lines)
+    _assert_consistent(text, lint(text))
 
 
 # --- the pipelex 0.92.2 corpus -------------------------------------------------------------------
