@@ -8,8 +8,9 @@ these routes never reach it), then sends the corpus's valid methods to `/v1/vali
 clients: an untimed warm-up pass, then N requests per route per server in ABBA halves (reference, ours,
 ours, reference) so drift on the machine hits both alike. Prints requests/s, p50/p95/p99 latency, CPU ms
 per request of the server and of this client, every failure (any answer but a 200, or a verdict that is
-not valid), and ours/reference per route (target: pipe-io and format >= 10x). Nothing is pinned: both
-servers and this client share the machine's CPUs.
+not valid), and ours/reference per route (target: pipe-io and format >= 10x). Last, `GET /health` the
+same way: the floor of a request on each server (HTTP stack and middleware, no route work). Nothing is
+pinned: both servers and this client share the machine's CPUs.
 
 Run from the repo root once `make compare-reference` has installed the reference:
 `.venv/bin/python bench/tooling.py [--requests N] [--concurrency C]`.
@@ -48,6 +49,11 @@ REQUEST_TIMEOUT_S = 120.0
 FAILURE_EXAMPLES = 5
 # Issue 16: our pipe-io and format at least ten times the reference's requests/s.
 RATIO_TARGETS = {"/v1/pipe-io": 10.0, "/v1/format": 10.0}
+# Routes answering a verdict: a 200 counts only when the method is found valid (it is, in the corpus).
+VERDICT_ROUTES = frozenset({"/v1/validate", "/v1/pipe-io"})
+# Sent bodiless (GET) beside the routes: what a request costs each server when the route does no work.
+FLOOR_ROUTE = "/health"
+WARM_UP_FLOOR = 50
 REFERENCE_MARKER = "pipelex_api.main:app"  # in the reference server's command line: finds its pid
 INSTALL_HINT = (
     "run `make compare-reference` once (it installs pipelex-api==0.92.2 into .cache/reference-venv), or: "
@@ -211,7 +217,7 @@ def failure_of(path: str, response: httpx.Response) -> str | None:
         return (
             f"HTTP {response.status_code} {problem.get('code', '')}: {str(problem.get('detail', ''))[:200]}"
         )
-    if path == "/v1/format":
+    if path not in VERDICT_ROUTES:
         return None
     verdict: dict[str, Any] = response.json()
     if verdict.get("is_valid") is True:
@@ -229,12 +235,16 @@ async def measure(
     concurrency: int,
     tally: Tally,
 ) -> None:
-    """Send `count` requests (cycling over `bodies`) on `concurrency` lanes and add the figures to `tally`."""
+    """Send `count` requests (cycling over `bodies`; GETs when there are none) on `concurrency` lanes and
+    add the figures to `tally`."""
     answers: dict[int, httpx.Response | httpx.HTTPError] = {}
 
     async def one(index: int) -> None:
         try:
-            answers[index] = await http.post(path, json=bodies[index % len(bodies)])
+            if bodies:
+                answers[index] = await http.post(path, json=bodies[index % len(bodies)])
+            else:
+                answers[index] = await http.get(path)
         except httpx.HTTPError as exc:  # counted as a failure below, with its own message
             answers[index] = exc
 
@@ -308,7 +318,8 @@ async def bench(
     try:
         for path, bodies in routes.items():  # the warm-up pass: imports, caches, connections
             for server in servers:
-                await measure(clients[server.name], server, path, bodies, len(bodies), concurrency, Tally())
+                warm_up = len(bodies) or WARM_UP_FLOOR
+                await measure(clients[server.name], server, path, bodies, warm_up, concurrency, Tally())
         reference, ours = servers
         first, second = count // 2, count - count // 2
         for path, bodies in routes.items():
@@ -317,7 +328,10 @@ async def bench(
                 await measure(
                     clients[server.name], server, path, bodies, half, concurrency, tallies[server.name]
                 )
-            print(f"{path} ({len(bodies)} distinct bodies)")
+            what = (
+                f"{len(bodies)} distinct bodies" if bodies else "GET: the HTTP floor, a route doing no work"
+            )
+            print(f"{path} ({what})")
             for server in servers:
                 print(figures_line(server.name, tallies[server.name]))
                 print_failures(server.name, tallies[server.name])
@@ -353,6 +367,7 @@ def main() -> int:
         "/v1/validate": method_bodies,
         "/v1/pipe-io": method_bodies,
         "/v1/format": format_bodies(entries),
+        FLOOR_ROUTE: [],
     }
     print(
         f"tooling routes: {len(entries)} valid corpus methods, {count} requests per route per server after a "
