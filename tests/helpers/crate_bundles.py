@@ -1,5 +1,5 @@
-"""Methods the crate and codegen tests share: two domains holding every kind of structure field, and
-the valid entries of the reference corpus."""
+"""Methods the crate and codegen tests share: two domains holding every kind of structure field, names
+that collide or shadow, and the valid entries of the reference corpus."""
 
 from __future__ import annotations
 
@@ -106,6 +106,70 @@ Extract the customer from $text.
 '''
 
 SHOP_SOURCES = (BundleSource(path="shop.mthds", text=SHOP), BundleSource(path="crm/crm.mthds", text=CRM))
+
+
+# Names a generated module needs for itself or Python forbids, fields shadowing the names their
+# annotations use, a field named like a class, a docstring full of quotes, two domains spelled alike.
+TRICKY = '''domain = "trees.forest"
+description = "Tricky names"
+
+[concept.Node]
+description = """A node.
+It holds \\"\\"\\"quotes\\"\\"\\" and ends with one: \\""""
+
+[concept.Node.structure]
+label = { type = "text", description = "The label */ ends a comment", required = true }
+date = { type = "date", description = "A field named date", default_value = 2024-01-02 }
+time = { type = "time", description = "A field named time" }
+str = { type = "integer", description = "A field named str" }
+Field = { type = "text", description = "A field named Field" }
+Leaf = { type = "concept", concept_ref = "Leaf", description = "A field named like a class" }
+ratios = { type = "dict", key_type = "text", value_type = "number", description = "Ratios", default_value = { a = 1.5 } }
+kinds = { type = "list", item_type = "text", description = "Kinds", default_value = ["x", "y"] }
+
+[concept.Leaf]
+description = "A leaf"
+
+[concept.Leaf.structure]
+weight = { type = "number", description = "Weight", required = true }
+
+[concept.Field]
+description = "A concept named Field"
+
+[concept.Field.structure]
+value = { type = "text", description = "Value", required = true }
+
+[concept.BaseModel]
+description = "A concept named BaseModel"
+refines = "Leaf"
+
+[pipe.grow]
+type = "PipeLLM"
+description = "Grows a node"
+inputs = { seed = "Text", leaf = "Leaf", field = "Field", model = "BaseModel" }
+output = "Node"
+prompt = """
+Grow a node from $seed, with:
+
+@leaf
+
+@field
+
+@model
+"""
+'''
+TRICKY_TWIN = """domain = "trees_forest"
+
+[concept.Node]
+description = "Another node, its domain spelled like trees.forest"
+
+[concept.Node.structure]
+name = { type = "text", description = "Name", required = true }
+"""
+TRICKY_SOURCES = (
+    BundleSource(path="tree.mthds", text=TRICKY),
+    BundleSource(path="twin.mthds", text=TRICKY_TWIN),
+)
 
 
 def valid_corpus_entries() -> list[CorpusEntry]:
