@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import re
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -72,8 +73,6 @@ def output_python(library: Library, output: Mapping[str, Any], pipe_ref: str) ->
     lines = [
         f'"""Pydantic models of the output of `{pipe_ref}` ({_spec(output)}), as a run delivers it."""',
         "",
-        "from __future__ import annotations",
-        "",
         *(["import datetime"] if writer.uses_datetime else []),
         *([f"from typing import {', '.join(sorted(writer.typing_names))}"] if writer.typing_names else []),
         *([""] if writer.uses_datetime or writer.typing_names else []),
@@ -93,6 +92,12 @@ def output_python(library: Library, output: Mapping[str, Any], pipe_ref: str) ->
         ]
     else:
         lines += ["", "", f"Output = {top}"]
+    # A class naming one written after it (a cycle of structures) is completed once both exist.
+    lines += (
+        ["", *(f"{name}.model_rebuild()" for name in sorted(writer.forward_users))]
+        if writer.forward_users
+        else []
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -112,6 +117,9 @@ class _ModelWriter:
         self.names: dict[str, str] = {}  # concept ref -> class name, set before its fields are written
         self.uses_datetime = False
         self.typing_names: set[str] = set()  # what the source imports from `typing`
+        self.written: set[str] = set()
+        self.writing: list[str] = []  # the classes whose fields are being written, innermost last
+        self.forward_users: set[str] = set()  # classes naming a class not yet written
 
     def type_of(self, ref: str) -> str:
         """The Python type of a concept's content, writing its class first when needed."""
@@ -120,7 +128,9 @@ class _ModelWriter:
         if concept is None or structure is None or concept.code in SHAPELESS_NATIVES:
             self.typing_names.add("Any")
             return "dict[str, Any]"
-        if ref in self.names:  # written already, or being written (a cycle): annotations are lazy
+        if ref in self.names:
+            if self.names[ref] not in self.written:  # a cycle: named before it is defined
+                self.forward_users.add(self.writing[-1])
             return self.names[ref]
         taken = set(self.names.values())
         name = (
@@ -129,7 +139,9 @@ class _ModelWriter:
             else f"{concept.domain.title().replace('_', '')}{concept.code}"
         )
         self.names[ref] = name
+        self.writing.append(name)
         members = [self._member(field_name, field, concept.domain) for field_name, field in structure.items()]
+        self.writing.pop()
         # Natives are assembled with their code as description; their documented one reads better.
         description = (
             NATIVE_DESCRIPTIONS.get(concept.code, concept.description)
@@ -142,10 +154,16 @@ class _ModelWriter:
             '    model_config = ConfigDict(extra="forbid", populate_by_name=True)',
         ]
         self.blocks += ["", "", f"class {name}(BaseModel):", *body, *(["", *members] if members else [])]
+        self.written.add(name)
         return name
 
     def _member(self, name: str, field: FieldBlueprint, domain: str) -> str:
+        undefined = set(self.names.values()) - self.written
         python_type = self._field_type(field, domain)
+        if not field.required:
+            python_type = f"{python_type} | None"
+        if any(_names(python_type, class_name) for class_name in undefined):
+            python_type = f'"{python_type}"'  # resolved by the `model_rebuild()` at the end
         arguments = [f"description={_literal(field.description)}"]
         attribute = name
         if keyword.iskeyword(name) or hasattr(BaseModel, name) or name.startswith("_"):
@@ -153,8 +171,9 @@ class _ModelWriter:
             arguments.insert(0, f"alias={_literal(name)}")
         if field.required:
             return f"    {attribute}: {python_type} = Field({', '.join(arguments)})"
-        default = repr(field.default_value)
-        return f"    {attribute}: {python_type} | None = Field(default={default}, {', '.join(arguments)})"
+        return (
+            f"    {attribute}: {python_type} = Field(default={field.default_value!r}, {', '.join(arguments)})"
+        )
 
     def _field_type(self, field: FieldBlueprint, domain: str) -> str:
         if field.choices is not None:
@@ -195,6 +214,11 @@ def _scalar_type(type_name: str, writer: _ModelWriter) -> str | None:
         writer.uses_datetime = True
         return f"datetime.{type_name}"
     return None
+
+
+def _names(annotation: str, class_name: str) -> bool:
+    """Whether `annotation` names the class `class_name` (as a whole word)."""
+    return re.search(rf"\b{re.escape(class_name)}\b", annotation) is not None
 
 
 def _literal(text: str) -> str:
