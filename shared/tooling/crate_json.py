@@ -8,8 +8,12 @@ A crate is the library flattened into four key-sorted maps, every reference in i
   native, or to a concept without fields, is kept); a `list` field naming its item concept directly
   (`item_type = "Stop"`) is written in the explicit form (`item_type = "concept"`,
   `item_concept_ref`); and every native concept the method uses (in a refinement, a field, a pipe's
-  inputs or output), with the natives those hold, is materialized as `native.<Code>`;
-- `pipes`: each pipe's blueprint as authored (`type` first), concept specs and pipe refs qualified;
+  inputs or output), with the natives those hold, is materialized as `native.<Code>` (with this
+  service's native structures and texts, `shared.language.natives`, which word some descriptions
+  differently from the standard's pinned set the reference uses);
+- `pipes`: each pipe's blueprint as authored (`type` first, a signature given way to its pipe),
+  concept specs and pipe refs qualified (the construct of a PipeCompose stays in its authored form,
+  where the reference writes its internal `construct_blueprint`);
 - `domains`: each domain's header (`code`, `description`, `system_prompt`, `main_pipe`), the first
   bundle of a domain giving it;
 - `source_map`: the bundle path each concept and pipe was declared in.
