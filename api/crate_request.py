@@ -54,12 +54,12 @@ def method_ref_refused() -> ProblemError:
 
 
 def crate_sources(
-    fields: CrateMethodFields, settings: ApiSettings, *, blobs: MethodBlobReader | None = None
+    fields: CrateMethodFields, settings: ApiSettings, *, blobs: MethodBlobReader
 ) -> list[BundleSource]:
     """The bundles of the request's method; `ProblemError` when it carries none usable.
 
     `blobs`: the caller's method blobs (`api.method_source.MethodBlobsDep`), where `files` hash entries
-    are read; without them every hash entry is answered `request.blobs_missing`.
+    are read. Required, so that no route forgets them and refuses every hash entry.
     """
     if fields.method_ref is not None:
         raise method_ref_refused()

@@ -62,7 +62,7 @@ def bundle_sources(
     settings: ApiSettings,
     *,
     refuse_custom_code: bool,
-    blobs: MethodBlobReader | None = None,
+    blobs: MethodBlobReader | None,
 ) -> list[BundleSource]:
     """The bundles of the request's one method source; `ProblemError` (413/422/500/501) when it has none usable.
 

@@ -18,14 +18,16 @@ from pydantic import AliasChoices, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import authenticate
-from api.crate_request import CrateMethodFields, crate_sources, invalid_arm, request_fields, validated
+from api.crate_request import CrateMethodFields, invalid_arm, read_crate_sources, request_fields, validated
 from api.deps import ModelDeckDep, SettingsDep, public_origin
+from api.method_source import MethodBlobsDep
 from api.problems import request_invalid
 from api.routes.meta import IMPLEMENTATION_VERSION
 from api.routes.pipe_io import MAX_PIPE_REF_CHARS, CrateInvalid, describable_pipe
 from api.settings import ApiSettings
 from shared.language.model_deck import ModelDeck
 from shared.language.report import BundleSource, ValidationReport
+from shared.storage.method_blobs import MethodBlobs
 from shared.tooling.input_forms import input_form
 from shared.tooling.inputs_template import inputs_template, inputs_template_toml
 from shared.tooling.output_example import output_example, output_python, output_schema
@@ -130,10 +132,10 @@ Artifact = Callable[[ValidationReport, str, Any, list[BundleSource]], dict[str, 
 
 
 async def _build(
-    fields: BuildRequest, settings: ApiSettings, deck: ModelDeck, artifact: Artifact
+    fields: BuildRequest, settings: ApiSettings, deck: ModelDeck, blobs: MethodBlobs, artifact: Artifact
 ) -> dict[str, Any]:
     """The answer of a build tool: the invalid arm, or the selection and what `artifact` makes of it."""
-    sources = crate_sources(fields, settings)
+    sources = await read_crate_sources(fields, settings, blobs)
     report = await validated(sources, deck)
     if not report.is_valid:
         return invalid_arm(report)
@@ -195,13 +197,15 @@ def _runner(base_url: str) -> Artifact:
     return runner
 
 
-async def _runner_answer(request: Request, settings: ApiSettings, deck: ModelDeck) -> dict[str, Any]:
+async def _runner_answer(
+    request: Request, settings: ApiSettings, deck: ModelDeck, blobs: MethodBlobs
+) -> dict[str, Any]:
     fields = await request_fields(request, RunnerRequest)
     base_url = fields.base_url or public_origin(request, settings)
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise request_invalid(field="base_url", reason="an absolute http(s) URL is required.")
-    return await _build(fields, settings, deck, _runner(base_url.rstrip("/")))
+    return await _build(fields, settings, deck, blobs, _runner(base_url.rstrip("/")))
 
 
 @router.post(
@@ -210,10 +214,12 @@ async def _runner_answer(request: Request, settings: ApiSettings, deck: ModelDec
 @router.post(
     "/api/v1/build/inputs", response_model=InputsValid | CrateInvalid, openapi_extra=_body(InputsRequest)
 )
-async def build_inputs(request: Request, settings: SettingsDep, deck: ModelDeckDep) -> JSONResponse:
+async def build_inputs(
+    request: Request, settings: SettingsDep, deck: ModelDeckDep, blobs: MethodBlobsDep
+) -> JSONResponse:
     """The inputs template of a pipe, JSON or TOML, light or explicit."""
     fields = await request_fields(request, InputsRequest)
-    return JSONResponse(await _build(fields, settings, deck, _inputs))
+    return JSONResponse(await _build(fields, settings, deck, blobs, _inputs))
 
 
 @router.post(
@@ -222,10 +228,12 @@ async def build_inputs(request: Request, settings: SettingsDep, deck: ModelDeckD
 @router.post(
     "/api/v1/build/output", response_model=OutputValid | CrateInvalid, openapi_extra=_body(OutputRequest)
 )
-async def build_output(request: Request, settings: SettingsDep, deck: ModelDeckDep) -> JSONResponse:
+async def build_output(
+    request: Request, settings: SettingsDep, deck: ModelDeckDep, blobs: MethodBlobsDep
+) -> JSONResponse:
     """The output of a pipe as a JSON Schema, an example value or pydantic source."""
     fields = await request_fields(request, OutputRequest)
-    return JSONResponse(await _build(fields, settings, deck, _output))
+    return JSONResponse(await _build(fields, settings, deck, blobs, _output))
 
 
 @router.post(
@@ -234,9 +242,11 @@ async def build_output(request: Request, settings: SettingsDep, deck: ModelDeckD
 @router.post(
     "/api/v1/build/runner", response_model=RunnerValid | CrateInvalid, openapi_extra=_body(RunnerRequest)
 )
-async def build_runner(request: Request, settings: SettingsDep, deck: ModelDeckDep) -> JSONResponse:
+async def build_runner(
+    request: Request, settings: SettingsDep, deck: ModelDeckDep, blobs: MethodBlobsDep
+) -> JSONResponse:
     """A Python script that runs a pipe on this service and prints its main output."""
-    return JSONResponse(await _runner_answer(request, settings, deck))
+    return JSONResponse(await _runner_answer(request, settings, deck, blobs))
 
 
 @router.post(
@@ -244,9 +254,11 @@ async def build_runner(request: Request, settings: SettingsDep, deck: ModelDeckD
     response_model=LegacyRunnerValid | CrateInvalid,
     openapi_extra=_body(RunnerRequest),
 )
-async def legacy_generate_runner(request: Request, settings: SettingsDep, deck: ModelDeckDep) -> JSONResponse:
+async def legacy_generate_runner(
+    request: Request, settings: SettingsDep, deck: ModelDeckDep, blobs: MethodBlobsDep
+) -> JSONResponse:
     """Legacy alias of `POST /v1/build/runner` (body `{plx_content, pipe_code}`), adding `pipe_code` and `success`."""
-    body = await _runner_answer(request, settings, deck)
+    body = await _runner_answer(request, settings, deck, blobs)
     if body["is_valid"]:
         body["pipe_code"] = body["pipe_ref"]
     body["success"] = body["is_valid"]

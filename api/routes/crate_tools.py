@@ -16,8 +16,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import authenticate
-from api.crate_request import CrateMethodFields, crate_sources, invalid_arm, request_fields, validated
+from api.crate_request import CrateMethodFields, invalid_arm, read_crate_sources, request_fields, validated
 from api.deps import ModelDeckDep, SettingsDep
+from api.method_source import MethodBlobsDep
 from api.problems import ProblemError, request_invalid
 from api.routes.meta import IMPLEMENTATION_VERSION
 from shared.language.report import ValidationReport
@@ -126,10 +127,12 @@ def _request_body(model: type[BaseModel]) -> dict[str, Any]:
     response_model=ResolveAnswer | CrateInvalidReport,
     openapi_extra={"requestBody": _request_body(ResolveRequest)},
 )
-async def resolve(request: Request, settings: SettingsDep, deck: ModelDeckDep) -> JSONResponse:
+async def resolve(
+    request: Request, settings: SettingsDep, deck: ModelDeckDep, blobs: MethodBlobsDep
+) -> JSONResponse:
     """Resolve a method into its crate: 200 with `is_valid` true and the crate, or false and the errors."""
     fields = await request_fields(request, ResolveRequest)
-    report = await validated(crate_sources(fields, settings), deck)
+    report = await validated(await read_crate_sources(fields, settings, blobs), deck)
     if not report.is_valid:
         return JSONResponse(invalid_arm(report))
     # Building the crate walks the whole library: a worker thread keeps the event loop answering.
@@ -142,7 +145,9 @@ async def resolve(request: Request, settings: SettingsDep, deck: ModelDeckDep) -
     response_model=CodegenAnswer | CrateInvalidReport,
     openapi_extra={"requestBody": _request_body(CodegenRequest)},
 )
-async def codegen(request: Request, settings: SettingsDep, deck: ModelDeckDep) -> JSONResponse:
+async def codegen(
+    request: Request, settings: SettingsDep, deck: ModelDeckDep, blobs: MethodBlobsDep
+) -> JSONResponse:
     """Generate the types of a method's concepts in one language, stamped, with their lock."""
     fields = await _codegen_fields(request)
     if fields.pipe_ref is not None:
@@ -150,7 +155,7 @@ async def codegen(request: Request, settings: SettingsDep, deck: ModelDeckDep) -
             field="pipe_ref",
             reason="kind 'types' covers every concept of the method and takes no 'pipe_ref'.",
         )
-    report = await validated(crate_sources(fields, settings), deck)
+    report = await validated(await read_crate_sources(fields, settings, blobs), deck)
     if not report.is_valid:
         return JSONResponse(invalid_arm(report))
     body = await run_in_threadpool(_generated, report, fields.kind, fields.target)

@@ -18,13 +18,14 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import authenticate
 from api.crate_request import (
     CrateMethodFields,
-    crate_sources,
     invalid_arm,
+    read_crate_sources,
     request_fields,
     selected_pipe,
     validated,
 )
 from api.deps import ModelDeckDep, SettingsDep
+from api.method_source import MethodBlobsDep
 from api.problems import ProblemError
 from shared.language.library import Library
 from shared.language.report import BundleSource, ValidationReport
@@ -93,10 +94,12 @@ _REQUEST_BODY = {
 @router.post(
     "/v1/pipe-io", response_model=PipeIOValid | CrateInvalid, openapi_extra={"requestBody": _REQUEST_BODY}
 )
-async def pipe_io(request: Request, settings: SettingsDep, deck: ModelDeckDep) -> JSONResponse:
+async def pipe_io(
+    request: Request, settings: SettingsDep, deck: ModelDeckDep, blobs: MethodBlobsDep
+) -> JSONResponse:
     """A method's pipe I/O contracts, input form and output form (no dry run; pipelex-api extension)."""
     fields = await request_fields(request, PipeIORequest)
-    sources = crate_sources(fields, settings)
+    sources = await read_crate_sources(fields, settings, blobs)
     report = await validated(sources, deck)
     if not report.is_valid:
         return JSONResponse(invalid_arm(report))

@@ -281,6 +281,31 @@ async def test_validate_reads_uploaded_files_by_hash(client: httpx.AsyncClient) 
         assert response.json()["is_valid"] is True
 
 
+# Every route that reads a method, with the members it needs beside `files`.
+TOOLING_ROUTES: list[tuple[str, dict[str, Any]]] = [
+    ("/v1/pipe-io", {}),
+    ("/v1/resolve", {}),
+    ("/v1/codegen", {"kind": "types", "target": "python-pydantic"}),
+    ("/v1/build/inputs", {}),
+    ("/v1/build/output", {}),
+    ("/v1/build/runner", {}),
+    ("/api/v1/build/inputs", {}),
+    ("/api/v1/pipe-builder/generate-runner", {}),
+]
+
+
+@pytest.mark.parametrize(("path", "extra"), TOOLING_ROUTES)
+async def test_the_tooling_routes_read_uploaded_files_by_hash(
+    client: httpx.AsyncClient, path: str, extra: dict[str, Any]
+) -> None:
+    refused = await client.post(path, json=_hash_files(**extra))
+    assert assert_problem(refused, 422, "request.blobs_missing")["params"] == {"missing_blobs": [BUNDLE_SHA]}
+    await _upload(client, BUNDLE)
+    response = await client.post(path, json=_hash_files(**extra))
+    assert response.status_code == 200, response.text
+    assert response.json()["is_valid"] is True
+
+
 async def test_every_missing_hash_is_named_once(tmp_path: Path) -> None:
     async with asgi_client(_settings(tmp_path, max_bundle_files=10)) as client:
         await _upload(client, BUNDLE)
