@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from shared.language.issues import Issue
 from shared.language.report import BundleSource, ValidatedPipe, ValidationReport
+from shared.tooling.input_forms import input_form, output_form
 
 VALID_MESSAGE = "MTHDS content validated successfully"
 INVALID_MESSAGE = "The method does not validate."
@@ -73,8 +74,8 @@ def verdict_body(
             rendered_markdown=markdown,
         )
         return invalid.model_dump(mode="json", exclude=absent)
-    # The MTHDS form views are not produced yet: asked-for views are present and null (allowed by §8.1).
     absent.update(view for view in ("input_form", "output_form") if view not in views)
+    library = report.library
     valid = ValidVerdict(
         warnings=warnings,
         bundle_blueprint=report.bundle_blueprints[0] if report.bundle_blueprints else None,
@@ -85,6 +86,17 @@ def verdict_body(
         default_pipe_ref=report.default_pipe_ref,
         mthds_contents=[source.text for source in sources],
         rendered_markdown=markdown,
+        # The MTHDS form views, as `/v1/pipe-io` answers them, for every pipe of the contracts.
+        input_form=(
+            input_form(library, report.bundle_blueprints, report.pipe_io_contracts)
+            if library is not None and "input_form" in views
+            else None
+        ),
+        output_form=(
+            output_form(library, report.bundle_blueprints, report.pipe_io_contracts)
+            if library is not None and "output_form" in views
+            else None
+        ),
     )
     return valid.model_dump(mode="json", exclude=absent)
 

@@ -95,8 +95,11 @@ async def test_markdown_and_views_are_added_only_when_asked(client: httpx.AsyncC
     verdict = await _verdict(client, asked)
     assert set(verdict) == VALID_ARM | {"rendered_markdown", "input_form", "output_form"}
     assert verdict["rendered_markdown"].startswith("## Valid")
-    assert verdict["input_form"] is None
-    assert verdict["output_form"] is None
+    # The forms of every pipe, as /v1/pipe-io describes them.
+    described = await client.post("/v1/pipe-io", json={"mthds_contents": [GREET], "all_pipes": True})
+    assert verdict["input_form"] == described.json()["input_form"]
+    assert verdict["output_form"] == described.json()["output_form"]
+    assert set(verdict["input_form"]) == set(verdict["pipe_io_contracts"])
     invalid = await _verdict(
         client, {"mthds_contents": [BROKEN_TOML], "render": ["markdown"], "views": ["input_form"]}
     )
