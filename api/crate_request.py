@@ -10,6 +10,7 @@ An invalid method is a 200 verdict, `{"is_valid": false, "errors", "message"}` (
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -73,9 +74,11 @@ async def read_crate_sources(
     return await run_in_threadpool(crate_sources, fields, settings, blobs=blobs)
 
 
-async def validated(sources: list[BundleSource], deck: ModelDeck) -> ValidationReport:
-    """The verdict on `sources`, computed off the event loop (validation is CPU-bound)."""
-    return await run_in_threadpool(validate_sources, sources, deck)
+async def validated(sources: list[BundleSource], deck: ModelDeck, *, dry_run: bool) -> ValidationReport:
+    """The verdict on `sources`, computed off the event loop (validation is CPU-bound); `dry_run=False`
+    for the routes that describe a method (pipe-io, resolve, codegen), which the reference answers
+    from the static checks alone."""
+    return await run_in_threadpool(partial(validate_sources, sources, deck, dry_run=dry_run))
 
 
 def invalid_arm(report: ValidationReport) -> dict[str, Any]:

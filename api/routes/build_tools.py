@@ -136,7 +136,7 @@ async def _build(
 ) -> dict[str, Any]:
     """The answer of a build tool: the invalid arm, or the selection and what `artifact` makes of it."""
     sources = await read_crate_sources(fields, settings, blobs)
-    report = await validated(sources, deck)
+    report = await validated(sources, deck, dry_run=True)
     if not report.is_valid:
         return invalid_arm(report)
     pipe_ref = describable_pipe(report, fields.pipe_ref)

@@ -132,7 +132,7 @@ async def resolve(
 ) -> JSONResponse:
     """Resolve a method into its crate: 200 with `is_valid` true and the crate, or false and the errors."""
     fields = await request_fields(request, ResolveRequest)
-    report = await validated(await read_crate_sources(fields, settings, blobs), deck)
+    report = await validated(await read_crate_sources(fields, settings, blobs), deck, dry_run=False)
     if not report.is_valid:
         return JSONResponse(invalid_arm(report))
     # Building the crate walks the whole library: a worker thread keeps the event loop answering.
@@ -155,7 +155,7 @@ async def codegen(
             field="pipe_ref",
             reason="kind 'types' covers every concept of the method and takes no 'pipe_ref'.",
         )
-    report = await validated(await read_crate_sources(fields, settings, blobs), deck)
+    report = await validated(await read_crate_sources(fields, settings, blobs), deck, dry_run=False)
     if not report.is_valid:
         return JSONResponse(invalid_arm(report))
     body = await run_in_threadpool(_generated, report, fields.kind, fields.target)

@@ -100,7 +100,7 @@ async def pipe_io(
     """A method's pipe I/O contracts, input form and output form (no dry run; pipelex-api extension)."""
     fields = await request_fields(request, PipeIORequest)
     sources = await read_crate_sources(fields, settings, blobs)
-    report = await validated(sources, deck)
+    report = await validated(sources, deck, dry_run=False)
     if not report.is_valid:
         return JSONResponse(invalid_arm(report))
     return JSONResponse(await run_in_threadpool(_valid_arm, report, fields, sources))

@@ -39,11 +39,14 @@ def validate_sources(
     *,
     allow_signatures: bool = False,
     functions: Collection[str] | None = None,
+    dry_run: bool = True,
 ) -> ValidationReport:
     """Validate `sources` together as one library; never raises on bad input.
 
     `allow_signatures` is accepted for the protocol; as in the reference's strict mode, pending
-    signatures never invalidate a library, they only make it not runnable.
+    signatures never invalidate a library, they only make it not runnable. `dry_run=False` stops
+    after the static checks, as the reference's describing routes (`/v1/pipe-io`, `/v1/resolve`,
+    `/v1/codegen`) do: what a method offers is known before any dry run.
     """
     del allow_signatures
     bundles: list[BundleBlueprint] = []
@@ -75,7 +78,7 @@ def validate_sources(
     if issues:
         return ValidationReport(issues=tuple(issues), bundle_blueprints=blueprints)
 
-    issues = _run_to_end(dry_run_issues(library))
+    issues = _run_to_end(dry_run_issues(library)) if dry_run else []
     pending = tuple(ref for ref, entry in library.pipes.items() if entry.is_signature)
     failed = {(issue.domain, issue.pipe) for issue in issues}
     return ValidationReport(

@@ -162,6 +162,39 @@ async def test_an_invalid_method_is_the_200_invalid_arm(client: httpx.AsyncClien
     assert item["code"] == "method.syntax"
 
 
+# Statically sound, but its condition renders to nothing: only a dry run finds that.
+DRY_RUN_FAULT = """domain = "parcels"
+main_pipe = "route"
+
+[pipe.route]
+type = "PipeCondition"
+description = "Choose a lane"
+inputs = { parcel = "Text" }
+output = "Text"
+expression = "''"
+outcomes = { express = "note" }
+default_outcome = "note"
+
+[pipe.note]
+type = "PipeCompose"
+description = "Note the parcel"
+inputs = { parcel = "Text" }
+output = "Text"
+template = "{{ parcel }}"
+"""
+
+
+async def test_describing_runs_no_dry_run_as_the_reference(client: httpx.AsyncClient) -> None:
+    files = {"files": {"parcels.mthds": DRY_RUN_FAULT}}
+    described = (await client.post("/v1/pipe-io", json=files)).json()
+    assert described["is_valid"] is True
+    assert described["pipe_ref"] == "parcels.route"
+    # /v1/validate dry-runs the method and finds the fault.
+    verdict = (await client.post("/v1/validate", json=files)).json()
+    assert verdict["is_valid"] is False
+    assert [item["code"] for item in verdict["errors"]] == ["pipe.condition_unmatched"]
+
+
 async def test_an_unknown_pipe_is_a_422_with_suggestions(client: httpx.AsyncClient) -> None:
     for body in ({"pipe_ref": "gret"}, {"pipe_ref": "hello.nope"}, {"pipe_ref": "gre", "all_pipes": True}):
         response = await client.post("/v1/pipe-io", json={"files": {"hello.mthds": HELLO}, **body})
