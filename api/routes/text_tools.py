@@ -6,6 +6,7 @@ fit the route's schema is a problem. Formatting and linting are CPU work: they r
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Request
@@ -17,6 +18,7 @@ from api.deps import ModelDeckDep, SettingsDep
 from api.problems import request_invalid
 from api.request_body import parse_request, read_json_object
 from api.settings import ApiSettings
+from shared.language.report import BundleSource
 from shared.tooling.mthds_diagnostics import Diagnostic
 from shared.tooling.mthds_format import DEFAULT_COLUMN_WIDTH, format_mthds
 from shared.tooling.mthds_lint import lint_mthds
@@ -34,6 +36,14 @@ class LintRequest(_TextRequest):
 
     source: str | None = Field(
         default=None, description="Logical file name of the text; accepted, not echoed in diagnostics."
+    )
+    companions: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Methodflow extension: the other bundles of the same method, path -> text. The text is validated "
+            "with them, so what they declare resolves; their own faults are not reported. Without them the "
+            "text is judged as a whole method, and names only a sibling file declares are unresolved."
+        ),
     )
 
 
@@ -102,12 +112,30 @@ def _bounded(content: str, settings: ApiSettings) -> str:
     return content
 
 
+def _companions(texts: dict[str, str], settings: ApiSettings) -> list[BundleSource]:
+    if len(texts) >= settings.max_mthds_files_per_request:
+        raise request_invalid(
+            field="companions",
+            reason=f"a method of at most {settings.max_mthds_files_per_request} bundles is linted at once.",
+        )
+    for text in texts.values():
+        if len(text.encode("utf-8")) > settings.max_mthds_file_bytes:
+            raise request_invalid(
+                field="companions",
+                reason=f"each bundle may have at most {settings.max_mthds_file_bytes} bytes.",
+            )
+    return [BundleSource(path=path, text=text) for path, text in texts.items()]
+
+
 @router.post("/v1/lint", response_model=LintAnswer, openapi_extra={"requestBody": _request_body(LintRequest)})
 async def lint(request: Request, settings: SettingsDep, deck: ModelDeckDep) -> LintAnswer:
     """Lint one .mthds text: TOML syntax, duplicate keys, bundle shape and MTHDS validation, with ranges."""
     fields = parse_request(LintRequest, await read_json_object(request))
     content = _bounded(fields.content, settings)
-    diagnostics = await run_in_threadpool(lint_mthds, content, deck, source=fields.source)
+    companions = _companions(fields.companions or {}, settings)
+    diagnostics = await run_in_threadpool(
+        partial(lint_mthds, content, deck, source=fields.source, companions=companions)
+    )
     return LintAnswer(diagnostics=diagnostics)
 
 

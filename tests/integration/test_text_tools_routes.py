@@ -139,6 +139,43 @@ async def test_lint_reports_an_unresolved_concept_on_its_key(client: httpx.Async
     }
 
 
+SIBLING = 'domain = "briefs"\n\n[concept]\nFinding = "A finding"\n'
+READER = """domain = "briefs"
+main_pipe = "quote"
+
+[pipe.quote]
+type = "PipeCompose"
+description = "Quote a finding"
+inputs = { finding = "Finding" }
+output = "Text"
+template = "{{ finding }}"
+"""
+
+
+async def test_lint_resolves_what_companion_bundles_declare(client: httpx.AsyncClient) -> None:
+    alone = (await client.post("/v1/lint", json={"content": READER})).json()["diagnostics"]
+    assert [(item["kind"], item["severity"]) for item in alone] == [("semantic", "error")]
+    assert "Finding" in alone[0]["message"]
+    together = await client.post(
+        "/v1/lint", json={"content": READER, "companions": {"findings.mthds": SIBLING}}
+    )
+    assert together.status_code == 200, together.text
+    assert together.json() == {"diagnostics": []}
+    # A companion's own faults are not the text's.
+    broken = await client.post(
+        "/v1/lint", json={"content": READER, "companions": {"findings.mthds": SIBLING + "[pipe.x]\n"}}
+    )
+    assert all("pipe.x" not in (item["location"] or "") for item in broken.json()["diagnostics"])
+
+
+@pytest.mark.parametrize(
+    "companions", [["not", "a map"], {"a.mthds": 3}, {f"{n}.mthds": "" for n in range(20)}]
+)
+async def test_lint_refuses_bad_companions(client: httpx.AsyncClient, companions: object) -> None:
+    response = await client.post("/v1/lint", json={"content": READER, "companions": companions})
+    assert assert_problem(response, 422, "request.invalid")["params"]["field"].startswith("companions")
+
+
 async def test_lint_reports_a_key_defined_twice(client: httpx.AsyncClient) -> None:
     assert await _answer(client, "/v1/lint", {"content": 'domain = "a"\ndomain = "b"\n'}) == {
         "diagnostics": [
@@ -201,7 +238,7 @@ async def test_the_routes_are_authenticated(path: str) -> None:
 async def test_openapi_documents_both_bodies_and_answers(client: httpx.AsyncClient) -> None:
     document = (await client.get("/openapi.json")).json()
     for path, members, answer in (
-        ("/v1/lint", {"content", "source"}, "LintAnswer"),
+        ("/v1/lint", {"content", "source", "companions"}, "LintAnswer"),
         ("/v1/format", {"content", "options"}, "FormatAnswer"),
     ):
         operation = document["paths"][path]["post"]
