@@ -72,7 +72,8 @@ def format_mthds(text: str, *, column_width: int = DEFAULT_COLUMN_WIDTH) -> Form
         return FormatOutcome(text, False, tuple(diagnostics))
     try:
         formatted = render_layout(read_layout(text), column_width)
-        same = _same_data(data, formatted)
+        # A text already formatted needs no second parse: it holds its own data.
+        same = formatted == text or _same_data(data, formatted)
     except RecursionError:
         # `tomllib` read it, but laying it out nests deeper still.
         return FormatOutcome(text, False, (too_deep(),))
