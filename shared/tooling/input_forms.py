@@ -20,8 +20,8 @@ from typing import Any, cast
 from shared.language.blueprint import FieldBlueprint, FieldType
 from shared.language.library import Concept, Library, PipeEntry
 from shared.language.natives import NATIVE_DOMAIN
+from shared.language.pinned_natives import PINNED_DESCRIPTIONS, PINNED_STRUCTURES
 from shared.language.pipe_blueprints import InputTable
-from shared.tooling.pinned_natives import PINNED_DESCRIPTIONS, PINNED_STRUCTURES
 
 Node = dict[str, Any]
 

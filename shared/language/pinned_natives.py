@@ -1,9 +1,11 @@
 """The native concepts as the MTHDS standard pins them (native-concepts page, pinned set of MTHDS 5.0.0). Pure.
 
-The input and output forms describe a native by the standard's own words: its description and its
-structure fields' descriptions and required flags. Those are wire text, which two implementations must
-state alike, so they are kept here apart from `shared.language.natives`, whose descriptions are this
-service's own (they feed the JSON Schemas of `pipe_io_contracts`).
+Each native's description and structure in the standard's own words: its fields' descriptions, types and
+required flags. Those are wire text, which two implementations must state alike, so every surface that
+states a native to a caller reads them here: the input and output forms, the crate of `/v1/resolve` (and
+the code generated from it), and the JSON Schemas of `pipe_io_contracts` (`contract_schema`). They are
+kept apart from `shared.language.natives`, whose structures and descriptions are this service's own
+(content models, structured output, dry runs).
 """
 
 from __future__ import annotations
@@ -54,9 +56,45 @@ PINNED_DESCRIPTIONS: dict[str, str] = {
 
 _TIME_OF_DAY = "The time of day, in ISO 8601 (e.g. 15:40:00, or 15:40:00+02:00 with a UTC offset)."
 
-# Only the natives a form states as an `object` need their fields here: the others are leaves
-# (prose, number, boolean, text, image, document) or have no shape at all (unknown).
+# Every native with a shape, in the standard's order; Dynamic, Anything and Composite have none (their
+# shape is open by design).
 PINNED_STRUCTURES: dict[str, dict[str, FieldBlueprint]] = {
+    "Text": {"text": _text("The text", required=True)},
+    "Markdown": {"text": _text("The text, written in Markdown", required=True)},
+    "Image": {
+        "url": _text("The image URL: a storage URI, an HTTP(S) URL, or a base64 data URL", required=True),
+        "public_url": _text("The public URL of the image"),
+        "source_prompt": _text("The source prompt of the image"),
+        "source_negative_prompt": _text("The source negative prompt of the image"),
+        "caption": _text("The caption of the image"),
+        "mime_type": _text("The MIME type of the image"),
+        "width": _field(FieldType.INTEGER, "The width of the image, in pixels"),
+        "height": _field(FieldType.INTEGER, "The height of the image, in pixels"),
+        "filename": _text("The original filename of the image"),
+    },
+    "Document": {
+        "url": _text("The document URL: a storage URI, an HTTP(S) URL, or a base64 data URL", required=True),
+        "public_url": _text("The public HTTPS URL of the document"),
+        "mime_type": _text("The MIME type of the document"),
+        "filename": _text("The original filename of the document"),
+        "title": _text("The title of the document or source"),
+        "snippet": _text("A text snippet or excerpt from the document"),
+    },
+    "Html": {
+        "inner_html": _text("The inner HTML of the content", required=True),
+        "css_class": _text("The CSS class of the content"),
+    },
+    "TextAndImages": {
+        "text": _field(FieldType.CONCEPT, "A text content", concept_ref="native.Text"),
+        "images": _field(
+            FieldType.LIST,
+            "A list of images that were extracted from the text",
+            item_type="concept",
+            item_concept_ref="native.Image",
+        ),
+        "raw_html": _text("The raw HTML of the fetched page, if requested"),
+    },
+    "Number": {"number": _field(FieldType.NUMBER, "The number", required=True)},
     "YesNo": {
         "yes_no": _field(FieldType.BOOLEAN, "Whether the answer is yes (true) or no (false).", required=True),
         "probability": _number(
@@ -99,25 +137,7 @@ PINNED_STRUCTURES: dict[str, dict[str, FieldBlueprint]] = {
             "invent a time. Keep the UTC offset exactly when the source states one.",
         ),
     },
-    "Html": {
-        "inner_html": _text("The inner HTML of the content", required=True),
-        "css_class": _text("The CSS class of the content"),
-    },
-    "JSON": {
-        "json_obj": _field(
-            FieldType.DICT, "The JSON object", required=True, key_type="text", value_type="any"
-        )
-    },
-    "TextAndImages": {
-        "text": _field(FieldType.CONCEPT, "A text content", concept_ref="native.Text"),
-        "images": _field(
-            FieldType.LIST,
-            "A list of images that were extracted from the text",
-            item_type="concept",
-            item_concept_ref="native.Image",
-        ),
-        "raw_html": _text("The raw HTML of the fetched page, if requested"),
-    },
+    "Time": {"time": _field(FieldType.TIME, _TIME_OF_DAY, required=True)},
     "Page": {
         "text_and_images": _field(
             FieldType.CONCEPT,
@@ -126,6 +146,11 @@ PINNED_STRUCTURES: dict[str, dict[str, FieldBlueprint]] = {
             concept_ref="native.TextAndImages",
         ),
         "page_view": _field(FieldType.CONCEPT, "The screenshot of the page", concept_ref="native.Image"),
+    },
+    "JSON": {
+        "json_obj": _field(
+            FieldType.DICT, "The JSON object", required=True, key_type="text", value_type="Any"
+        )
     },
     "SearchResult": {
         "answer": _text("The answer to the search query", required=True),
