@@ -6,11 +6,16 @@ from typing import Any
 
 from shared.language.check_context import CheckContext
 from shared.language.concept_spec import ConceptSpec, Multiplicity, Presence
-from shared.language.content_schema import concept_json_schema
+from shared.language.contract_schema import ContractSchemas
 
 
 def pipe_io_contracts(context: CheckContext) -> dict[str, dict[str, Any]]:
-    """Contracts of every pipe of the library, keyed `domain.pipe_code`."""
+    """Contracts of every pipe of the library, keyed `domain.pipe_code`.
+
+    The JSON Schemas are built once per concept for the whole library, so pipes sharing a concept share
+    its schema object: the contracts are read-only.
+    """
+    schemas = ContractSchemas(context.library)
     contracts: dict[str, dict[str, Any]] = {}
     for ref, entry in context.library.pipes.items():
         contract = context.contract(entry)
@@ -19,7 +24,7 @@ def pipe_io_contracts(context: CheckContext) -> dict[str, dict[str, Any]]:
                 "concept_ref": concept,
                 "presence": spec.presence.value,
                 **_multiplicity(spec),
-                "json_schema": _schema(context, concept),
+                "json_schema": schemas.input_schema(concept, spec),
             }
             for name, (spec, concept) in contract.inputs.items()
         }
@@ -28,7 +33,7 @@ def pipe_io_contracts(context: CheckContext) -> dict[str, dict[str, Any]]:
             "concept_ref": concept,
             **_multiplicity(spec),
             "optional": spec.presence is Presence.OPTIONAL,
-            "json_schema": _schema(context, concept),
+            "json_schema": schemas.output_schema(concept, spec),
         }
         contracts[ref] = {"inputs": inputs, "output": output}
     return contracts
@@ -37,7 +42,3 @@ def pipe_io_contracts(context: CheckContext) -> dict[str, dict[str, Any]]:
 def _multiplicity(spec: ConceptSpec) -> dict[str, Any]:
     fixed = spec.multiplicity is Multiplicity.FIXED
     return {"multiplicity": spec.multiplicity.value, "item_count": spec.count if fixed else None}
-
-
-def _schema(context: CheckContext, concept: str | None) -> dict[str, Any]:
-    return concept_json_schema(context.library, concept) if concept else {}

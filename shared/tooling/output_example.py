@@ -2,8 +2,8 @@
 
 All three describe the content a run delivers as the main stuff (`/v1/runs/{id}/results`'s
 `main_stuff`): a concept's content object, and for a plural output `{"items": [...]}`. The schema is
-the output's `pipe_io_contracts` schema (list-wrapped when plural); the example is built from that
-schema with the inputs template's placeholders (`<field>_value`, `0`, `false`, `2026-01-01`...), so
+the output's `pipe_io_contracts` schema (which states the `ListContent` envelope of a plural output); the
+example is built from that schema (following its `$ref`s into its `$defs`) with the inputs template's placeholders (`<field>_value`, `0`, `false`, `2026-01-01`...), so
 it always fits it; the source declares one model per concept the output reaches.
 """
 
@@ -22,18 +22,12 @@ from shared.language.library import Library
 from shared.language.natives import NATIVE_DESCRIPTIONS, SHAPELESS_NATIVES
 
 _FORMAT_EXAMPLES = {"date": "2026-01-01", "date-time": "2026-01-01T12:00:00", "time": "12:00:00"}
-_MAX_DEPTH = 8  # the schemas stop there too (`content_schema`)
+_MAX_DEPTH = 8  # where an example stops: a cycle of structures nests without end
 
 
 def output_schema(output: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON Schema of the delivered content, from the output's `pipe_io_contracts` entry."""
-    schema = dict(cast("Mapping[str, Any]", output.get("json_schema") or {}))
-    if output.get("multiplicity", "single") == "single":
-        return schema
-    items: dict[str, Any] = {"type": "array", "items": schema}
-    if output.get("item_count") is not None:
-        items |= {"minItems": output["item_count"], "maxItems": output["item_count"]}
-    return {"type": "object", "properties": {"items": items}, "required": ["items"]}
+    """The JSON Schema of the delivered content: the output's `pipe_io_contracts` schema."""
+    return dict(cast("Mapping[str, Any]", output.get("json_schema") or {}))
 
 
 def output_example(output: Mapping[str, Any]) -> Any:
@@ -41,25 +35,43 @@ def output_example(output: Mapping[str, Any]) -> Any:
     return example_from_schema(output_schema(output), "output")
 
 
-def example_from_schema(schema: Mapping[str, Any], name: str, depth: int = 0) -> Any:
-    """A placeholder value valid for `schema` (the subset `content_schema` writes), every member filled."""
+def example_from_schema(
+    schema: Mapping[str, Any], name: str, depth: int = 0, defs: Mapping[str, Any] | None = None
+) -> Any:
+    """A placeholder value valid for `schema` (the subset `contract_schema` writes), every member filled;
+    `defs` is the top-level `$defs` its `$ref`s point into (the schema's own at the top)."""
+    if defs is None:
+        defs = cast("Mapping[str, Any]", schema.get("$defs") or {})
+    if "$ref" in schema:
+        schema = cast("Mapping[str, Any]", defs.get(str(schema["$ref"]).rpartition("/")[2]) or {})
+    if "const" in schema:
+        return schema["const"]
     if "enum" in schema:
         return cast("list[Any]", schema["enum"])[0]
     if "anyOf" in schema:
         options = cast("list[Mapping[str, Any]]", schema["anyOf"])
         return next(
-            (example_from_schema(option, name, depth) for option in options if option.get("type") != "null"),
+            (
+                example_from_schema(option, name, depth, defs)
+                for option in options
+                if option.get("type") != "null"
+            ),
             None,
         )
     kind = schema.get("type")
     if (kind == "object" or "properties" in schema) and depth <= _MAX_DEPTH:
         properties = cast("Mapping[str, Mapping[str, Any]]", schema.get("properties") or {})
-        return {member: example_from_schema(sub, member, depth + 1) for member, sub in properties.items()}
+        return {
+            member: example_from_schema(sub, member, depth + 1, defs) for member, sub in properties.items()
+        }
     if kind == "array":
         item = cast("Mapping[str, Any]", schema.get("items") or {})
         count = int(schema.get("minItems") or 1) if depth <= _MAX_DEPTH else 0
-        return [example_from_schema(item, f"{name}_item", depth + 1) for _ in range(count)]
+        return [example_from_schema(item, f"{name}_item", depth + 1, defs) for _ in range(count)]
     scalars: dict[str, Any] = {"integer": 0, "number": 0.0, "boolean": False}
+    if kind in ("integer", "number") and ("minimum" in schema or "exclusiveMinimum" in schema):
+        low = schema["minimum"] if "minimum" in schema else schema["exclusiveMinimum"] + 1  # e.g. a width
+        return int(low) if kind == "integer" else float(low)
     if kind == "string":
         return _FORMAT_EXAMPLES.get(str(schema.get("format")), f"{name}_value")
     return scalars.get(str(kind), {})
