@@ -8,9 +8,8 @@ A crate is the library flattened into four key-sorted maps, every reference in i
   native, or to a concept without fields, is kept); a `list` field naming its item concept directly
   (`item_type = "Stop"`) is written in the explicit form (`item_type = "concept"`,
   `item_concept_ref`); and every native concept the method uses (in a refinement, a field, a pipe's
-  inputs or output), with the natives those hold, is materialized as `native.<Code>` (with this
-  service's native structures and texts, `shared.language.natives`, which word some descriptions
-  differently from the standard's pinned set the reference uses);
+  inputs or output), with the natives those hold, is materialized as `native.<Code>`, in the words of
+  the standard's pinned set (`shared.language.pinned_natives`), as the reference materializes them;
 - `pipes`: each pipe's blueprint as authored (`type` first, a signature given way to its pipe),
   concept specs and pipe refs qualified (the construct of a PipeCompose stays in its authored form,
   where the reference writes its internal `construct_blueprint`);
@@ -36,7 +35,8 @@ from typing import Any, cast
 
 from shared.language.concept_spec import parse_concept_spec
 from shared.language.library import Library
-from shared.language.natives import NATIVE_DESCRIPTIONS, NATIVE_DOMAIN, NATIVE_STRUCTURES
+from shared.language.natives import NATIVE_DOMAIN
+from shared.language.pinned_natives import PINNED_DESCRIPTIONS, PINNED_STRUCTURES
 from shared.language.report import ValidationReport
 
 # The MTHDS standard version pipelex 0.92.2 implements (its `MTHDS_STANDARD_VERSION`), which this
@@ -244,7 +244,7 @@ def _used_natives(concepts: dict[str, Json], pipes: dict[str, Json]) -> dict[str
     while pending:
         ref = pending.pop()
         domain, _, code = ref.rpartition(".")
-        if domain != NATIVE_DOMAIN or ref in natives or code not in NATIVE_DESCRIPTIONS:
+        if domain != NATIVE_DOMAIN or ref in natives or code not in PINNED_DESCRIPTIONS:
             continue
         natives[ref] = _native(code)
         pending += _concept_refs_of(natives[ref])
@@ -256,8 +256,8 @@ def _spec_text(decl: Any) -> str:
 
 
 def _native(code: str) -> Json:
-    concept: Json = {"description": NATIVE_DESCRIPTIONS[code]}
-    structure = NATIVE_STRUCTURES.get(code)
+    concept: Json = {"description": PINNED_DESCRIPTIONS[code]}
+    structure = PINNED_STRUCTURES.get(code)
     if structure is not None:
         dumped = {name: field.model_dump(mode="json", exclude_none=True) for name, field in structure.items()}
         concept["structure"] = {name: _native_field(field) for name, field in dumped.items()}
@@ -265,9 +265,7 @@ def _native(code: str) -> Json:
 
 
 def _native_field(field: Json) -> Json:
-    for key in ("concept_ref", "item_concept_ref"):
-        if key in field:
-            field[key] = f"{NATIVE_DOMAIN}.{field[key]}"
+    """A pinned field in the crate's member order (its concept refs are pinned qualified)."""
     ordered = {key: field[key] for key in _FIELD_ORDER if key in field}
     return ordered | {key: value for key, value in field.items() if key not in ordered}
 
