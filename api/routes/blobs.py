@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api.blob_upload import EXPIRES_PARAM, SCOPE_PARAM, SIGNATURE_PARAM, upload_signer, upload_url
 from api.deps import CallerDep, SettingsDep, public_origin
 from api.method_tree import blob_damaged
+from api.openapi_bodies import request_body
 from api.problems import ProblemError, request_invalid, request_too_large
 from api.request_body import read_json_object
 from api.settings import ApiSettings
@@ -114,10 +115,7 @@ def _sizes(blobs: list[BlobRef], settings: ApiSettings) -> dict[str, int]:
     return sizes
 
 
-_MISSING_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": MissingBlobsRequest.model_json_schema()}},
-}
+_MISSING_BODY = request_body(MissingBlobsRequest)
 
 
 @router.post(

@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 
 from api.build_answer import build_answer
 from api.deps import CallerDep, GatewayDep, ModelDeckDep, SettingsDep, ValidationCacheDep
+from api.openapi_bodies import request_body
 from api.problems import ProblemError, RunProblem, request_invalid, request_too_large
 from api.request_body import parse_request, read_json_object
 from api.run_bodies import start_body, stored_memory_of, tokens_usages_of
@@ -76,10 +77,7 @@ class BuildPipelineRequest(BaseModel):
     pipeline_run_id: str | None = Field(default=None, description="The build's run id (default: a new UUID).")
 
 
-_REQUEST_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": BuildPipelineRequest.model_json_schema(by_alias=True)}},
-}
+_REQUEST_BODY = request_body(BuildPipelineRequest)
 
 
 def _checked(fields: BuildPipelineRequest, settings: ApiSettings, deck: ModelDeck) -> str:

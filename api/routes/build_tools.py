@@ -21,6 +21,7 @@ from api.auth import authenticate
 from api.crate_request import CrateMethodFields, invalid_arm, read_crate_sources, request_fields, validated
 from api.deps import ModelDeckDep, SettingsDep, public_origin
 from api.method_source import MethodBlobsDep
+from api.openapi_bodies import request_body
 from api.problems import request_invalid
 from api.routes.meta import IMPLEMENTATION_VERSION
 from api.routes.pipe_io import MAX_PIPE_REF_CHARS, CrateInvalid, describable_pipe
@@ -119,13 +120,7 @@ class LegacyRunnerValid(RunnerValid):
 
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:
-    # The body is parsed from raw bytes, so FastAPI cannot infer its schema from the signature.
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
+    return {"requestBody": request_body(model)}
 
 
 Artifact = Callable[[ValidationReport, str, Any, list[BundleSource]], dict[str, Any]]

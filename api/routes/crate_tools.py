@@ -19,6 +19,7 @@ from api.auth import authenticate
 from api.crate_request import CrateMethodFields, invalid_arm, read_crate_sources, request_fields, validated
 from api.deps import ModelDeckDep, SettingsDep
 from api.method_source import MethodBlobsDep
+from api.openapi_bodies import request_body
 from api.problems import ProblemError, request_invalid
 from api.routes.meta import IMPLEMENTATION_VERSION
 from shared.language.report import ValidationReport
@@ -116,16 +117,10 @@ class CodegenAnswer(BaseModel):
     message: str = GENERATED_MESSAGE
 
 
-# The body is parsed from raw bytes (JSON whatever the Content-Type), so FastAPI cannot infer its
-# schema from the signature; the OpenAPI document gets it from the models here.
-def _request_body(model: type[BaseModel]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}
-
-
 @router.post(
     "/v1/resolve",
     response_model=ResolveAnswer | CrateInvalidReport,
-    openapi_extra={"requestBody": _request_body(ResolveRequest)},
+    openapi_extra={"requestBody": request_body(ResolveRequest)},
 )
 async def resolve(
     request: Request, settings: SettingsDep, deck: ModelDeckDep, blobs: MethodBlobsDep
@@ -143,7 +138,7 @@ async def resolve(
 @router.post(
     "/v1/codegen",
     response_model=CodegenAnswer | CrateInvalidReport,
-    openapi_extra={"requestBody": _request_body(CodegenRequest)},
+    openapi_extra={"requestBody": request_body(CodegenRequest)},
 )
 async def codegen(
     request: Request, settings: SettingsDep, deck: ModelDeckDep, blobs: MethodBlobsDep

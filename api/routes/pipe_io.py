@@ -26,6 +26,7 @@ from api.crate_request import (
 )
 from api.deps import ModelDeckDep, SettingsDep
 from api.method_source import MethodBlobsDep
+from api.openapi_bodies import request_body
 from api.problems import ProblemError
 from shared.language.library import Library
 from shared.language.report import BundleSource, ValidationReport
@@ -85,10 +86,7 @@ class CrateInvalid(BaseModel):
 
 
 # The body is parsed from raw bytes, so FastAPI cannot infer its schema from the signature.
-_REQUEST_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": PipeIORequest.model_json_schema()}},
-}
+_REQUEST_BODY = request_body(PipeIORequest)
 
 
 @router.post(

@@ -14,6 +14,7 @@ from temporalio.service import RPCError
 
 from api.deps import CallerDep, GatewayDep, SettingsDep, ValidationCacheDep
 from api.json_stream import stream_json
+from api.openapi_bodies import request_body
 from api.problems import RunProblem
 from api.run_bodies import batch_failures_of, execute_body, start_body, stored_memory_of, tokens_usages_of
 from api.run_records import RunRecord, read_run
@@ -25,10 +26,7 @@ from shared.runs.workflow_io import RunEnd
 
 router = APIRouter(tags=["runs"])
 
-_REQUEST_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": RunRequestBody.model_json_schema()}},
-}
+_REQUEST_BODY = request_body(RunRequestBody)
 _LEGACY_MEMBERS = {"status": "success", "message": None, "error": None, "pipe_structures": None}
 
 

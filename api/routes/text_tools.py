@@ -7,7 +7,6 @@ fit the route's schema is a problem. Formatting and linting are CPU work: they r
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import authenticate
 from api.deps import ModelDeckDep, SettingsDep
+from api.openapi_bodies import request_body
 from api.problems import request_invalid
 from api.request_body import parse_request, read_json_object
 from api.settings import ApiSettings
@@ -81,27 +81,6 @@ class FormatAnswer(BaseModel):
     diagnostics: list[Diagnostic]
 
 
-def _request_body(model: type[BaseModel]) -> dict[str, Any]:
-    # The body is parsed from raw bytes (JSON whatever the Content-Type), so FastAPI cannot infer its
-    # schema from the signature; the OpenAPI document gets it from the model here, its nested models
-    # inlined (a `#/$defs/...` reference would not resolve inside the OpenAPI document).
-    schema = model.model_json_schema()
-    definitions: dict[str, Any] = schema.pop("$defs", {})
-    return {"required": True, "content": {"application/json": {"schema": _inlined(schema, definitions)}}}
-
-
-def _inlined(node: Any, definitions: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        members = cast(dict[str, Any], node)
-        reference = members.get("$ref")
-        if isinstance(reference, str) and reference.startswith("#/$defs/"):
-            return _inlined(definitions[reference.removeprefix("#/$defs/")], definitions)
-        return {key: _inlined(value, definitions) for key, value in members.items()}
-    if isinstance(node, list):
-        return [_inlined(item, definitions) for item in cast(list[Any], node)]
-    return node
-
-
 def _bounded(content: str, settings: ApiSettings) -> str:
     size = len(content.encode("utf-8"))
     if size > settings.max_mthds_file_bytes:
@@ -127,7 +106,7 @@ def _companions(texts: dict[str, str], settings: ApiSettings) -> list[BundleSour
     return [BundleSource(path=path, text=text) for path, text in texts.items()]
 
 
-@router.post("/v1/lint", response_model=LintAnswer, openapi_extra={"requestBody": _request_body(LintRequest)})
+@router.post("/v1/lint", response_model=LintAnswer, openapi_extra={"requestBody": request_body(LintRequest)})
 async def lint(request: Request, settings: SettingsDep, deck: ModelDeckDep) -> LintAnswer:
     """Lint one .mthds text: TOML syntax, duplicate keys, bundle shape and MTHDS validation, with ranges."""
     fields = parse_request(LintRequest, await read_json_object(request))
@@ -140,7 +119,7 @@ async def lint(request: Request, settings: SettingsDep, deck: ModelDeckDep) -> L
 
 
 @router.post(
-    "/v1/format", response_model=FormatAnswer, openapi_extra={"requestBody": _request_body(FormatRequest)}
+    "/v1/format", response_model=FormatAnswer, openapi_extra={"requestBody": request_body(FormatRequest)}
 )
 async def format_text(request: Request, settings: SettingsDep) -> FormatAnswer:
     """Format one .mthds text, keeping its comments; broken TOML comes back unchanged with diagnostics."""

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import authenticate
 from api.deps import ModelDeckDep, SettingsDep
 from api.method_source import MethodBlobsDep, MethodSourceFields, bundle_sources
+from api.openapi_bodies import request_body
 from api.request_body import parse_request, read_json_object
 from api.settings import ApiSettings
 from api.verdict import ValidationVerdict, verdict_body
@@ -38,10 +39,7 @@ class ValidateRequest(MethodSourceFields):
 
 # The body is parsed from raw bytes (JSON whatever the Content-Type), so FastAPI cannot infer its
 # schema from the signature; the OpenAPI document gets it from the model here.
-_REQUEST_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": ValidateRequest.model_json_schema()}},
-}
+_REQUEST_BODY = request_body(ValidateRequest)
 
 
 async def _validate(

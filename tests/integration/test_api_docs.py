@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -44,3 +45,17 @@ async def test_the_docs_pages_load_only_same_origin_assets(page: str, script: st
         # Nothing else in the page names another host (fonts, validator badge, favicon).
         assert "http://" not in response.text.replace("http://www.w3.org", "")
         assert "https://" not in response.text
+
+
+async def test_every_reference_of_the_openapi_document_resolves() -> None:
+    # ReDoc stops rendering at a reference it cannot follow (a pydantic `#/$defs/...` left in a body).
+    async with asgi_client() as client:
+        document = (await client.get("/openapi.json")).json()
+    references = set(re.findall(r'"\$ref":\s*"([^"]+)"', json.dumps(document)))
+    assert references
+    for reference in references:
+        node = document
+        assert reference.startswith("#/"), reference
+        for part in reference.removeprefix("#/").split("/"):
+            assert part in node, reference
+            node = node[part]

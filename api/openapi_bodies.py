@@ -1,0 +1,31 @@
+"""The OpenAPI `requestBody` of a route that parses its body from raw bytes.
+
+Those routes read JSON whatever the Content-Type (api/request_body.py), so FastAPI cannot infer the body
+from the signature: the document gets it from the request model. Nested models are inlined, since a
+pydantic `#/$defs/...` reference would not resolve inside the OpenAPI document (ReDoc stops on it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from pydantic import BaseModel
+
+
+def request_body(model: type[BaseModel], *, by_alias: bool = True) -> dict[str, Any]:
+    """`{"required": true, "content": {"application/json": {"schema": ...}}}` for `model`."""
+    schema = model.model_json_schema(by_alias=by_alias)
+    definitions: dict[str, Any] = schema.pop("$defs", {})
+    return {"required": True, "content": {"application/json": {"schema": _inlined(schema, definitions)}}}
+
+
+def _inlined(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        members = cast(dict[str, Any], node)
+        reference = members.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/$defs/"):
+            return _inlined(definitions[reference.removeprefix("#/$defs/")], definitions)
+        return {key: _inlined(value, definitions) for key, value in members.items()}
+    if isinstance(node, list):
+        return [_inlined(item, definitions) for item in cast(list[Any], node)]
+    return node
