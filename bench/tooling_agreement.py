@@ -7,7 +7,12 @@ byte for byte and `changed`), `/v1/lint` (each bundle; the sets of (kind, range.
 diagnostics, empty on both for a valid bundle) and `/v1/codegen` for each target (artifact paths, and bodies
 below the stamp block: stamps carry the engine version and differ by design). Per route it prints
 `N agree / M compared`, then its disagreements counted by category (the kind and place of each one's first
-difference, with an example); `--show K` adds K full diffs per route. Also: how many of the corpus's INVALID
+difference, with an example); `--show K` adds K full diffs per route. Per codegen target it also counts the
+methods whose every artifact agrees BELOW THE BANNER: the comment banner under the stamp is each engine's
+own (ours names Methodflow), and python-structures' base is ours by design (a local `StructuredContent`
+and local native classes where the reference imports pipelex's `StructuredContent`, `TextContent`...; our
+users do not install pipelex): that count sets aside the pipelex imports, our local base and native classes,
+and the name of every class's pipelex-or-local base, and compares the rest byte for byte. Also: how many of the corpus's INVALID
 entries each lint flags with at least one error (ours also reports MTHDS errors the reference's lint leaves
 to validation, by design), and whether our python-pydantic artifacts compile and import in a fresh interpreter.
 
@@ -39,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.compare_reference import ServerDidNotStart
 from bench.tooling import OurServerDidNotStart, Server, both_servers, method_body, reference_missing
+from shared.language.pinned_natives import PINNED_DESCRIPTIONS
 from tests.conformance.corpus import CorpusEntry, CorpusUnavailableError, Validity, fetch_wheel, load_entries
 
 CODEGEN_TARGETS = ("python-pydantic", "python-structures", "ts-zod")
@@ -101,6 +107,7 @@ class RouteReport:
     route: str
     compared: int = 0
     disagreements: list[Disagreement] = field(default_factory=list[Disagreement])
+    below_banner: int | None = None  # codegen: methods agreeing below the banner (deliberate part aside)
 
 
 def jobs_of(valid: list[CorpusEntry], invalid: list[CorpusEntry]) -> list[Job]:
@@ -348,6 +355,64 @@ def code_below_banner(body: str) -> str:
     return "".join(lines[start:])
 
 
+# python-structures: the import of a pipelex class, and the header of a class (its name and base).
+PIPELEX_IMPORT = re.compile(r"^from pipelex[\w.]* import (?:\([^)]*\)|[^\n]*)\n", re.MULTILINE)
+CLASS_HEADER = re.compile(r"^class (\w+)\((\w+)\):", re.MULTILINE)
+LOCAL_BASE = "StructuredContent"
+
+
+def agree_below_banner(route: str, reference: dict[str, Any], ours: dict[str, Any]) -> bool:
+    """Every artifact's code below its banner is the same on both, python-structures' base set aside."""
+    if reference.get("is_valid") is not True or ours.get("is_valid") is not True:
+        return reference == ours
+    reference_bodies, our_bodies = artifact_bodies(reference), artifact_bodies(ours)
+    if sorted(reference_bodies) != sorted(our_bodies):
+        return False
+    for path, reference_body in reference_bodies.items():
+        reference_code, our_code = code_below_banner(reference_body), code_below_banner(our_bodies[path])
+        if route == "/v1/codegen python-structures":
+            reference_code, our_code = structures_without_base(reference_code, our_code)
+        if reference_code != our_code:
+            return False
+    return True
+
+
+def structures_without_base(reference: str, ours: str) -> tuple[str, str]:
+    """Both structures modules with the deliberate difference taken out: the reference's pipelex imports
+    and our `BaseModel` import, our local `StructuredContent` class and the local classes standing for the
+    natives the reference imports (`Text` for `TextContent`), a reference to a native class spelled ours'
+    way, and the name of every base that is pipelex's or its local stand-in."""
+    imported = {
+        name.strip(" (),\n")
+        for line in PIPELEX_IMPORT.findall(reference)
+        for name in line.partition(" import ")[2].split(",")
+        if name.strip(" (),\n")
+    }
+    natives = {name.removesuffix("Content") for name in imported if name != LOCAL_BASE}
+    for name in natives:
+        reference = re.sub(rf"\b{name}Content\b", name, reference)
+    reference = PIPELEX_IMPORT.sub("", reference)
+    ours = re.sub(r"^(from pydantic import )BaseModel, ", r"\1", ours, flags=re.MULTILINE)
+    ours = re.sub(r"^from pydantic import BaseModel\n", "", ours, flags=re.MULTILINE)
+    kept = [
+        block
+        for block in ours.split("\n\n\n")
+        if (header := CLASS_HEADER.match(block)) is None
+        or header[1] not in {LOCAL_BASE, *PINNED_DESCRIPTIONS}
+    ]
+    ours = "\n\n\n".join(kept)
+    roots = {LOCAL_BASE, *natives}
+
+    def any_root(header: re.Match[str]) -> str:
+        return f"class {header[1]}(<base>):" if header[2] in roots else header[0]
+
+    def settled(code: str) -> str:
+        # Blank-line runs and the module's end as the blocks taken out leave them: not compared.
+        return CLASS_HEADER.sub(any_root, re.sub(r"\n{2,}", "\n\n", code)).rstrip("\n") + "\n"
+
+    return settled(reference), settled(ours)
+
+
 WHOLE_JSON_ROUTES = frozenset({"/v1/pipe-io"})
 COMPARERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], tuple[str, str, str] | None]] = {
     "/v1/pipe-io": compare_whole,
@@ -359,6 +424,9 @@ COMPARERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], tuple[str, str, 
 
 def route_reports(jobs: list[Job], references: list[Answer], ours: list[Answer]) -> list[RouteReport]:
     reports = {route: RouteReport(route) for route in COMPARERS}
+    for route in reports:
+        if route.startswith("/v1/codegen "):
+            reports[route].below_banner = 0
     for job, reference, our in zip(jobs, references, ours, strict=True):
         if job.route not in reports:
             continue
@@ -376,6 +444,8 @@ def route_reports(jobs: list[Job], references: list[Answer], ours: list[Answer])
             )
         else:
             found = COMPARERS[job.route](reference_body, our_body)
+            if report.below_banner is not None and agree_below_banner(job.route, reference_body, our_body):
+                report.below_banner += 1
         if found is not None:
             every = frozenset[str]()
             if job.route in WHOLE_JSON_ROUTES and reference_body is not None and our_body is not None:
@@ -387,6 +457,11 @@ def route_reports(jobs: list[Job], references: list[Answer], ours: list[Answer])
 def print_report(report: RouteReport, show: int) -> None:
     agree = report.compared - len(report.disagreements)
     print(f"{report.route}: {agree} agree / {report.compared} compared")
+    if report.below_banner is not None:
+        aside = "the banner"
+        if report.route == "/v1/codegen python-structures":
+            aside += " and our local StructuredContent base and native classes"
+        print(f"  {report.below_banner} agree / {report.compared} below the banner ({aside} set aside)")
     by_category: dict[str, list[Disagreement]] = {}
     for disagreement in report.disagreements:
         by_category.setdefault(disagreement.category, []).append(disagreement)

@@ -47,10 +47,17 @@ class FieldType:
     choices: tuple[str, ...] = ()
     concept_ref: str | None = None
     item: FieldType | None = None
+    imprecision: str | None = None  # why an `ANY` stands where the method left the type unsaid
 
     def concept_refs(self) -> set[str]:
         refs = {self.concept_ref} if self.concept_ref is not None else set[str]()
         return refs | (self.item.concept_refs() if self.item is not None else set())
+
+    def imprecisions(self) -> list[str]:
+        """The reasons of every unsaid type in this one, depth first, each once."""
+        reasons = [self.imprecision] if self.imprecision is not None else []
+        reasons += self.item.imprecisions() if self.item is not None else []
+        return list(dict.fromkeys(reasons))
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ class ConceptField:
 class CodegenConcept:
     """A concept of the crate. `base_ref`: the concept of the crate it refines (no fields of its own).
     `open_shape`: no declared fields, so any object is kept as sent (description-only concepts, the
-    shapeless natives)."""
+    shapeless natives); `imprecision` then says why, in the reference's words, for the generated docs."""
 
     ref: str
     domain: str
@@ -86,6 +93,7 @@ class CodegenConcept:
     fields: tuple[ConceptField, ...]
     base_ref: str | None
     open_shape: bool
+    imprecision: str | None = None
 
     @property
     def is_native(self) -> bool:
@@ -99,6 +107,8 @@ class CodegenConcept:
         return refs
 
 
+# The reference's words for an unsaid shape: the generated docs carry them (`Imprecise: ...`, `@imprecise`).
+_NO_STRUCTURE = "concept declares no structure"
 _SCALARS = {
     "text": Shape.TEXT,
     "str": Shape.TEXT,
@@ -129,7 +139,21 @@ def _concept(ref: str, concept: Json, *, known: set[str]) -> CodegenConcept:
         base_ref = refines
     open_shape = not isinstance(structure, dict) and base_ref is None
     description = str(concept.get("description", ""))
-    return CodegenConcept(ref, domain, code, description, fields, base_ref, open_shape)
+    imprecision = _shape_imprecision(structure, refines) if open_shape else None
+    return CodegenConcept(ref, domain, code, description, fields, base_ref, open_shape, imprecision)
+
+
+def _shape_imprecision(structure: Any, refines: Any) -> str | None:
+    if isinstance(structure, str) and structure:
+        return f"concept is backed by the Python class '{structure}', which has no MTHDS structure to project"
+    if isinstance(refines, str) and refines:
+        # A native base is always materialized in the crate; one missing is a cross-package reference.
+        return (
+            None
+            if refines.startswith("native.")
+            else f"refinement base '{refines}' is not available in this crate"
+        )
+    return _NO_STRUCTURE
 
 
 def _field(name: str, field: Json, known: set[str]) -> ConceptField:
@@ -145,23 +169,42 @@ def _field(name: str, field: Json, known: set[str]) -> ConceptField:
 def _field_type(field: Json, known: set[str]) -> FieldType:
     choices = field.get("choices")
     kind = field.get("type")
-    if choices is not None:  # an enum is a string enum whatever its type says, as in content_schema
+    if choices:  # an enum is a string enum whatever its type says, as in content_schema
         return FieldType(Shape.CHOICE, choices=tuple(str(choice) for choice in cast(list[Any], choices)))
+    if kind is None:
+        return FieldType(Shape.TEXT)
     if kind == "concept":
         return _concept_type(field.get("concept_ref"), known)
     if kind == "list":
-        item_type = str(field.get("item_type") or "text")
-        if item_type == "concept":
-            item = _concept_type(field.get("item_concept_ref"), known)
-        else:
-            item = FieldType(_SCALARS.get(item_type, Shape.ANY))
-        return FieldType(Shape.LIST, item=item)
+        if field.get("item_type") == "concept" and field.get("item_concept_ref"):
+            return FieldType(Shape.LIST, item=_concept_type(field.get("item_concept_ref"), known))
+        return FieldType(Shape.LIST, item=_named_type(field.get("item_type"), "list item"))
     if kind == "dict":
-        return FieldType(Shape.DICT, item=FieldType(_SCALARS.get(str(field.get("value_type")), Shape.ANY)))
+        return FieldType(Shape.DICT, item=_named_type(field.get("value_type"), "dict value"))
     return FieldType(_SCALARS.get(str(kind), Shape.ANY))
 
 
+def _named_type(name: Any, place: str) -> FieldType:
+    """A list item's or dict value's type, named by a word: what the method leaves unsaid is `ANY`, with
+    the reason the reference gives."""
+    if name is None or name == "Any":
+        return FieldType(Shape.ANY, imprecision=f"{place} type unspecified")
+    if name in _SCALARS:
+        return FieldType(_SCALARS[str(name)])
+    if name == "list":
+        unsaid = FieldType(Shape.ANY, imprecision=f"nested {place} list item type unspecified")
+        return FieldType(Shape.LIST, item=unsaid)
+    if name == "dict":
+        unsaid = FieldType(Shape.ANY, imprecision=f"nested {place} dict value type unspecified")
+        return FieldType(Shape.DICT, item=unsaid)
+    if name == "concept":
+        return FieldType(Shape.ANY, imprecision=f"{place} concept type carries no concept_ref")
+    return FieldType(Shape.ANY, imprecision=f"{place} type '{name}' is not a recognized field type")
+
+
 def _concept_type(ref: Any, known: set[str]) -> FieldType:
+    if not ref:
+        return FieldType(Shape.ANY, imprecision="concept field without concept_ref")
     # A concept the crate does not hold (a cross-package reference) has no type to name.
     return FieldType(Shape.CONCEPT, concept_ref=ref) if ref in known else FieldType(Shape.ANY)
 

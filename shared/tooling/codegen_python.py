@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import keyword
 import math
-import re
+from inspect import cleandoc
 from typing import Any, cast
 
 from shared.tooling.codegen_concepts import (
@@ -39,7 +39,8 @@ from shared.tooling.codegen_stamp import Artifact
 
 PYDANTIC_FILENAME = "models.py"
 STRUCTURES_FILENAME = "structures.py"
-_WIDTH = 88  # past it a `Field(...)` call is written one argument a line, as ruff format would
+_WIDTH = 88  # past it a `Field(...)` call or an import is written one item a line, as ruff format would
+_INDENT = "    "
 _MODULE_NAMES = frozenset({"BaseModel", "ConfigDict", "Field", "Literal", "Any", "StructuredContent"})
 _SCALARS = {Shape.TEXT: "str", Shape.INTEGER: "int", Shape.NUMBER: "float", Shape.BOOLEAN: "bool"}
 _TEMPORAL = {Shape.DATE: "date", Shape.DATETIME: "datetime", Shape.TIME: "time"}
@@ -115,7 +116,7 @@ class _Module:
         stdlib = [module for module in ("datetime", "typing") if module in self.imports]
         groups = [stdlib, ["pydantic"]]
         return "\n\n".join(
-            "\n".join(f"from {module} import {', '.join(sorted(self.imports[module]))}" for module in group)
+            "\n".join(_import_line(module, sorted(self.imports[module])) for module in group)
             for group in groups
             if group
         )
@@ -129,13 +130,14 @@ class _Module:
     def _class(self, concept: CodegenConcept) -> str:
         name = self.class_names[concept.ref]
         base = self.class_names[concept.base_ref] if concept.base_ref is not None else self.root
-        body = [line for line in [_docstring(concept.description)] if line]
+        caveat = f"Imprecise: {concept.imprecision}." if concept.imprecision else ""
+        body = [_docstring(concept.description, caveat)]
         if concept.open_shape:
             self._import("pydantic", "ConfigDict")
             body.append(f'    model_config = {self._spell("ConfigDict")}(extra="allow")')
         elif concept.fields:
             body.append("\n".join(self._field(field) for field in concept.fields))
-        return f"class {name}({base}):\n" + ("\n\n".join(body) if body else "    pass")
+        return f"class {name}({base}):\n" + "\n\n".join(body)
 
     def _field(self, field: ConceptField) -> str:
         annotation = self._annotation(field.type)
@@ -149,11 +151,15 @@ class _Module:
         arguments.append(f"description={py_string(field.description)}")
         self._import("pydantic", "Field")
         call = self._spell("Field")
+        reasons = field.type.imprecisions()
+        comment = f"  # imprecise: {'; '.join(reasons)}" if reasons else ""
         line = f"    {field.name}: {annotation} = {call}({', '.join(arguments)})"
-        if len(line) <= _WIDTH:
-            return line
+        # The comment counts: ruff format splits the call so that `)  # imprecise: ...` fits too.
+        if len(line) + len(comment) <= _WIDTH:
+            return line + comment
+        head_room = _WIDTH - len(f"    {field.name}: ") - len(f" = {call}(")
         exploded = "".join(f"        {argument},\n" for argument in arguments)
-        return f"    {field.name}: {annotation} = {call}(\n{exploded}    )"
+        return f"    {field.name}: {_bracket_exploded(annotation, head_room)} = {call}(\n{exploded}    ){comment}"
 
     def _annotation(self, field_type: FieldType) -> str:
         shape = field_type.shape
@@ -192,19 +198,85 @@ def _banner(target: str) -> str:
     )
 
 
-def _docstring(description: str) -> str:
-    lines = [line.rstrip() for line in description.strip().splitlines()]
-    if not lines:
-        return ""
-    text = "\n".join(lines).replace("\\", "\\\\")
-    # No three quotes in a row may stay bare, nor one at the end (it would join the closing quotes).
-    text = re.sub(r'"(?="|$)', r'\\"', text)
-    text = "".join(char if char in "\n\t" or char.isprintable() else _escape(char) for char in text)
+def _import_line(module: str, names: list[str]) -> str:
+    flat = f"from {module} import {', '.join(names)}"
+    if len(flat) <= _WIDTH:
+        return flat
+    return f"from {module} import (\n" + "".join(f"{_INDENT}{name},\n" for name in names) + ")"
+
+
+def _bracket_exploded(annotation: str, room: int) -> str:
+    """An annotation too long for the head of an exploded `Field(` line, its outer brackets opened one
+    member a line as ruff format writes it (an optional one inside parentheses); else as it is."""
+    if len(annotation) <= room:
+        return annotation
+    optional = annotation.endswith(" | None")
+    core = annotation.removesuffix(" | None") if optional else annotation
+    name, _, inner = core.partition("[")
+    members = _top_level_members(inner[:-1]) if name and inner and core.endswith("]") else []
+    if len(members) < 2:
+        return annotation
+    depth = 3 if optional else 2
+    listed = "".join(f"{_INDENT * depth}{member},\n" for member in members)
+    exploded = f"{name}[\n{listed}{_INDENT * (depth - 1)}]"
+    return f"(\n{_INDENT * 2}{exploded}\n{_INDENT * 2}| None\n{_INDENT})" if optional else exploded
+
+
+def _top_level_members(inner: str) -> list[str]:
+    """`a, b[c, d], "e, f"` split at the commas outside brackets and string literals."""
+    members: list[str] = []
+    current, depth, quote, escaped = "", 0, "", False
+    for char in inner:
+        if escaped:
+            escaped = False
+        elif quote:
+            escaped = char == "\\"
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "," and depth == 0:
+            members.append(current.strip())
+            current = ""
+            continue
+        else:
+            depth += {"[": 1, "]": -1}.get(char, 0)
+        current += char
+    return [*members, current.strip()]
+
+
+def _docstring(description: str, caveat: str = "") -> str:
+    """A class docstring that ruff format and pydocstyle leave as it is, and `inspect.getdoc` reads back
+    as the description (lines right-stripped, common indent and blank edges dropped), `caveat` a second
+    paragraph: summary line, continuation at the body's indent, closing quotes on their own line."""
+    parts = [
+        cleandoc("\n".join(line.rstrip() for line in part.splitlines()))
+        for part in (description, caveat)
+        if part.strip()
+    ]
+    if not parts:
+        return f'{_INDENT}""""""'
+    text = "\n\n".join(parts)
+    quotes = _verbatim_quotes(text)
+    if quotes is None:
+        # No verbatim spelling exists: each line escaped as a string literal's inside, breaks written `\n`.
+        escaped = f"\\n\\n{_INDENT}".join(
+            f"\\n{_INDENT}".join(py_string(line)[1:-1] for line in part.split("\n")) for part in parts
+        )
+        return f'{_INDENT}"""{escaped}"""'
+    prefix = "r" if "\\" in text else ""
     head, *rest = text.split("\n")
     if not rest:
-        return f'    """{head}"""'
-    continuation = "".join(f"    {line}\n" if line else "\n" for line in rest)
-    return f'    """{head}\n{continuation}    """'
+        return f"{_INDENT}{prefix}{quotes}{head}{quotes}"
+    continuation = "\n".join(f"{_INDENT}{line}" if line else "" for line in rest)
+    return f"{_INDENT}{prefix}{quotes}{head}\n{continuation}\n{_INDENT}{quotes}"
+
+
+def _verbatim_quotes(text: str) -> str | None:
+    """The triple quotes `text` can sit in unescaped (a raw string when it holds a backslash), or None."""
+    if text.endswith("\\") or any(char not in "\n\t" and not char.isprintable() for char in text):
+        return None
+    fitting = (quotes for quotes in ('"""', "'''") if quotes not in text and not text.endswith(quotes[0]))
+    return next(fitting, None)
 
 
 def py_string(text: str) -> str:
@@ -228,8 +300,9 @@ def py_literal(value: Any) -> str:
     if isinstance(value, list):
         return f"[{', '.join(py_literal(item) for item in cast(list[Any], value))}]"
     members = cast(dict[str, Any], value)
+    # Sorted keys, as the reference writes them: the member order of the method does not change the code.
     return (
-        "{" + ", ".join(f"{py_string(str(key))}: {py_literal(item)}" for key, item in members.items()) + "}"
+        "{" + ", ".join(f"{py_string(str(key))}: {py_literal(members[key])}" for key in sorted(members)) + "}"
     )
 
 

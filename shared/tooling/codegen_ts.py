@@ -34,6 +34,7 @@ from shared.tooling.codegen_concepts import (
 from shared.tooling.codegen_stamp import Artifact
 
 TYPES_FILENAME = "types.ts"
+_WIDTH = 80  # prettier's print width: past it a line is written as prettier breaks it
 BINDER_FILENAME = "binder.ts"
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 _SCALARS = {
@@ -76,16 +77,13 @@ def _reaches_itself(concepts: list[CodegenConcept], concept: CodegenConcept) -> 
 
 def _schema(concept: CodegenConcept, names: dict[str, str], *, recursive: bool) -> str:
     name = names[concept.ref]
-    doc = _jsdoc(concept.description, indent="")
+    doc = _jsdoc(concept.description, imprecise=concept.imprecision, indent="")
     if concept.base_ref is not None:
         expression = f"z.lazy(() => {names[concept.base_ref]}Schema)"
     elif concept.open_shape:
         expression = "z.unknown()"
     else:
-        members = "".join(
-            _jsdoc(field.description, indent="  ") + f"  {_key(field.name)}: {_zod_field(field, names)},\n"
-            for field in concept.fields
-        )
+        members = "".join(_member(field, names) for field in concept.fields)
         expression = f"z.object({{\n{members}}})" if members else "z.object({})"
     if recursive:
         declared = _ts_concept_type(concept, names)
@@ -93,16 +91,93 @@ def _schema(concept: CodegenConcept, names: dict[str, str], *, recursive: bool) 
             f"{doc}export type {name} = {declared};\n"
             f"export const {name}Schema: z.ZodType<{name}> = {expression};"
         )
-    return (
-        f"{doc}export const {name}Schema = {expression};\nexport type {name} = z.infer<typeof {name}Schema>;"
-    )
+    alias = f"export type {name} = z.infer<typeof {name}Schema>;"
+    if len(alias) > _WIDTH:
+        alias = f"export type {name} = z.infer<\n  typeof {name}Schema\n>;"
+    return f"{doc}export const {name}Schema = {expression};\n{alias}"
 
 
-def _zod_field(field: ConceptField, names: dict[str, str]) -> str:
+def _member(field: ConceptField, names: dict[str, str]) -> str:
+    """One member of a `z.object({...})`, its JSDoc above it, broken as prettier breaks a long one."""
+    reasons = field.type.imprecisions()
+    doc = _jsdoc(field.description, imprecise="; ".join(reasons) or None, indent="  ")
     expression = _zod(field.type, names)
     if field.has_default:
-        return f"{expression}.default({_ts_literal(field.default)})"
-    return f"{expression}.nullish()" if field.may_hold_nothing else expression
+        modifiers = [f".default({_ts_literal(field.default)})"]
+    else:
+        modifiers = [".nullish()"] if field.may_hold_nothing else []
+    flat = f"  {_key(field.name)}: {expression}{''.join(modifiers)},"
+    if len(flat) <= _WIDTH:
+        return f"{doc}{flat}\n"
+    return f"{doc}  {_key(field.name)}: {_broken_chain(expression, modifiers)},\n"
+
+
+def _broken_chain(expression: str, modifiers: list[str]) -> str:
+    """A member's expression too long for its line, as prettier writes it: with two calls or more, `z`
+    stays and each call takes a line of its own (an enum's members one a line when the call still does
+    not fit); a single `z.enum([...])` call has its members one a line; any other single call stays."""
+    head, *calls = _chain_links(expression)
+    chain = calls + modifiers
+    if len(chain) < 2:
+        if chain and _is_enum(chain[0]):
+            return head + _enum_exploded(chain[0], indent=2)
+        return expression + "".join(modifiers)
+    lines = (
+        _enum_exploded(call, indent=4) if _is_enum(call) and 4 + len(call) > _WIDTH else call
+        for call in chain
+    )
+    return head + "".join(f"\n    {line}" for line in lines)
+
+
+def _chain_links(expression: str) -> list[str]:
+    """`z.number().int()` as `["z", ".number()", ".int()"]`: split at the dots outside brackets and strings."""
+    links: list[str] = []
+    current, depth, quote, escaped = "", 0, "", False
+    for char in expression:
+        if escaped:
+            escaped = False
+        elif quote:
+            escaped = char == "\\"
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        else:
+            if char == "." and depth == 0 and current:
+                links.append(current)
+                current = ""
+            depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(char, 0)
+        current += char
+    return [*links, current]
+
+
+def _is_enum(call: str) -> bool:
+    return call.startswith(".enum([") and call.endswith("])")
+
+
+def _enum_exploded(call: str, *, indent: int) -> str:
+    members = _enum_members(call[len(".enum([") : -len("])")])
+    listed = "".join(f"{' ' * (indent + 2)}{member},\n" for member in members)
+    return f".enum([\n{listed}{' ' * indent}])"
+
+
+def _enum_members(text: str) -> list[str]:
+    """`"a", 'b, c'` split at the commas outside string literals."""
+    members: list[str] = []
+    current, quote, escaped = "", "", False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif quote:
+            escaped = char == "\\"
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == ",":
+            members.append(current.strip())
+            current = ""
+            continue
+        current += char
+    return [*members, current.strip()]
 
 
 def _zod(field_type: FieldType, names: dict[str, str]) -> str:
@@ -124,6 +199,8 @@ def _ts_concept_type(concept: CodegenConcept, names: dict[str, str]) -> str:
     """The explicit type of a recursive concept: what its schema parses to, member for member."""
     if concept.base_ref is not None:
         return names[concept.base_ref]
+    if concept.open_shape:
+        return "unknown"
     members = "".join(
         f"  {_key(field.name)}{'?' if field.may_hold_nothing else ''}: "
         f"{_ts_type(field.type, names)}{' | null' if field.may_hold_nothing else ''};\n"
@@ -141,10 +218,9 @@ def _ts_type(field_type: FieldType, names: dict[str, str]) -> str:
     if shape is Shape.CONCEPT and field_type.concept_ref is not None:
         return names[field_type.concept_ref]
     if shape is Shape.LIST and field_type.item is not None:
-        item = _ts_type(field_type.item, names)
-        return f"({item})[]" if " " in item else f"{item}[]"
+        return f"Array<{_ts_type(field_type.item, names)}>"
     if shape is Shape.DICT and field_type.item is not None:
-        return f"{{ [key: string]: {_ts_type(field_type.item, names)} }}"
+        return f"Record<string, {_ts_type(field_type.item, names)}>"
     return "unknown"
 
 
@@ -153,20 +229,26 @@ def _binder(type_names: list[str]) -> str:
         return ""
     specifiers = [specifier for name in type_names for specifier in (f"{name}Schema", f"type {name}")]
     flat = f'import {{ {", ".join(specifiers)} }} from "./types";'
-    if len(flat) > 80:
+    if len(flat) > _WIDTH:
         flat = "import {\n" + "".join(f"  {specifier},\n" for specifier in specifiers) + '} from "./types";'
+    # The reference's words, so the two engines' binders read alike.
     pairs = [
-        f"/** Parses a wire payload as a `{name}`; throws zod's error when it does not match. */\n"
-        f"export function parse{name}(wire: unknown): {name} {{\n"
+        f"/** Parse a wire payload into a validated `{name}`. */\n"
+        f"{_signature(f'parse{name}', 'wire: unknown', name)}\n"
         f"  return {name}Schema.parse(wire);\n"
         "}\n\n"
-        f"/** Checks a `{name}` and gives the payload to send (its keys are the wire's already). */\n"
-        f"export function serialize{name}(value: {name}): unknown {{\n"
+        f"/** Validate a `{name}` for the wire (keys are already wire-native). */\n"
+        f"{_signature(f'serialize{name}', f'value: {name}', name)}\n"
         f"  return {name}Schema.parse(value);\n"
         "}"
         for name in type_names
     ]
     return flat + "\n\n" + "\n\n".join(pairs) + "\n"
+
+
+def _signature(function: str, parameter: str, returns: str) -> str:
+    flat = f"export function {function}({parameter}): {returns} {{"
+    return flat if len(flat) <= _WIDTH else f"export function {function}(\n  {parameter},\n): {returns} {{"
 
 
 def _banner(part: str) -> str:
@@ -177,21 +259,24 @@ def _banner(part: str) -> str:
     )
 
 
-def _jsdoc(description: str, *, indent: str) -> str:
-    lines = [
-        line.rstrip()
-        for line in description.replace("\r\n", "\n").replace("\r", "\n").replace("*/", "*\\/").split("\n")
-    ]
-    while lines and not lines[-1]:
-        lines.pop()
-    while lines and not lines[0]:
-        lines.pop(0)
+def _jsdoc(description: str, *, imprecise: str | None, indent: str) -> str:
+    """The JSDoc of a description as the reference writes it (lines kept as authored, `*/` broken), an
+    `@imprecise` tag last when the shape is unsaid; one line for a one-line description alone."""
+    lines = _jsdoc_text(description).split("\n") if description else []
+    if imprecise:
+        first, *rest = _jsdoc_text(imprecise).split("\n")
+        lines += [f"@imprecise {first}", *rest]
     if not lines:
         return ""
-    if len(lines) == 1:
+    if len(lines) == 1 and not imprecise:
         return f"{indent}/** {lines[0]} */\n"
+    # Right-stripped: prettier writes a blank line of a comment ` *`, never ` * `.
     body = "".join(f"{indent} * {line}".rstrip() + "\n" for line in lines)
     return f"{indent}/**\n{body}{indent} */\n"
+
+
+def _jsdoc_text(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("*/", "* /")
 
 
 def _key(name: str) -> str:
@@ -199,21 +284,29 @@ def _key(name: str) -> str:
 
 
 def _ts_string(text: str) -> str:
-    # A JSON string is a TypeScript string literal (U+2028 and U+2029 are allowed since ES2019).
-    return json.dumps(text, ensure_ascii=False)
+    """A string literal as prettier leaves it: double quotes unless single ones need fewer escapes; the
+    rest escaped as JSON escapes it (non-ASCII as `\\uXXXX`, as the reference writes it)."""
+    quote = "'" if text.count("'") < text.count('"') else '"'
+    body = json.dumps(text)[1:-1].replace('\\"', '"').replace(quote, f"\\{quote}")
+    return f"{quote}{body}{quote}"
 
 
 def _ts_literal(value: Any) -> str:
+    if isinstance(value, str):
+        return _ts_string(value)
     if isinstance(value, dict):
         members = cast(dict[str, Any], value)
+        # Sorted keys, as the reference writes them; a key prettier leaves bare is bare.
         return (
-            "{ " + ", ".join(f"{_key(str(key))}: {_ts_literal(item)}" for key, item in members.items()) + " }"
+            "{ "
+            + ", ".join(f"{_key(str(key))}: {_ts_literal(members[key])}" for key in sorted(members))
+            + " }"
             if members
             else "{}"
         )
     if isinstance(value, list):
         return f"[{', '.join(_ts_literal(item) for item in cast(list[Any], value))}]"
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value)
 
 
 def _pascal(segment: str) -> str:

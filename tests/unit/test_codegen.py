@@ -256,7 +256,7 @@ def test_ts_zod_writes_schemas_types_and_their_binder() -> None:
     ):
         assert line in types.content.split("\n"), line
     assert "export function parseOrder(wire: unknown): Order {" in binder.content
-    assert "export function serializeOrder(value: Order): unknown {" in binder.content
+    assert "export function serializeOrder(value: Order): Order {" in binder.content
     assert "  return OrderSchema.parse(wire);" in binder.content
 
 
@@ -279,5 +279,5 @@ def test_ts_zod_types_a_recursive_concept_explicitly() -> None:
         }
     }
     _, types = ts_zod(crate)
-    assert "export type Node = {\n  label: string;\n  children?: Node[] | null;\n};" in types.content
+    assert "export type Node = {\n  label: string;\n  children?: Array<Node> | null;\n};" in types.content
     assert "export const NodeSchema: z.ZodType<Node> = z.object({" in types.content
