@@ -54,8 +54,8 @@ soak: $(STAMP)
 	$(BIN)/python -m pytest -q --soak -m soak
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check api worker shared tests bench
-	$(BIN)/ruff check api worker shared tests bench
+	$(BIN)/ruff format --check api worker shared tests bench client
+	$(BIN)/ruff check api worker shared tests bench client
 
 typecheck: $(STAMP)
 	$(BIN)/pyright
@@ -63,8 +63,8 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 format: $(STAMP)
-	$(BIN)/ruff format api worker shared tests bench
-	$(BIN)/ruff check --fix api worker shared tests bench
+	$(BIN)/ruff format api worker shared tests bench client
+	$(BIN)/ruff check --fix api worker shared tests bench client
 
 bench: $(STAMP)
 	$(BIN)/python bench/validate.py

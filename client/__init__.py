@@ -1,0 +1,64 @@
+"""A typed Python client of the methodflow service, needing only httpx and pydantic.
+
+Unlike the service's packages, whose `__init__.py` stay empty, this one names the client's public face,
+so that `from client import MethodflowClient` is all a user writes.
+"""
+
+from client.async_client import AsyncMethodflowClient
+from client.errors import (
+    AccountProblem,
+    InputProblem,
+    MethodflowError,
+    MethodProblem,
+    OperatorProblem,
+    RuntimeProblem,
+    ServiceUnavailable,
+    WaitTimeout,
+)
+from client.models import (
+    CancelRequested,
+    Deliveries,
+    Formatted,
+    LintReport,
+    ModelDeck,
+    RunPage,
+    RunProgress,
+    RunResults,
+    RunStarted,
+    RunStatus,
+    RunSummary,
+    ValidationVerdict,
+    Version,
+)
+from client.retrying import RetryPolicy
+from client.sync_client import MethodflowClient
+from client.webhooks import WebhookVerificationError, verify_webhook
+
+__all__ = [
+    "AccountProblem",
+    "AsyncMethodflowClient",
+    "CancelRequested",
+    "Deliveries",
+    "Formatted",
+    "InputProblem",
+    "LintReport",
+    "MethodProblem",
+    "MethodflowClient",
+    "MethodflowError",
+    "ModelDeck",
+    "OperatorProblem",
+    "RetryPolicy",
+    "RunPage",
+    "RunProgress",
+    "RunResults",
+    "RunStarted",
+    "RunStatus",
+    "RunSummary",
+    "RuntimeProblem",
+    "ServiceUnavailable",
+    "ValidationVerdict",
+    "Version",
+    "WaitTimeout",
+    "WebhookVerificationError",
+    "verify_webhook",
+]

@@ -1,0 +1,229 @@
+"""`AsyncMethodflowClient`: the service's routes as coroutines on an `httpx.AsyncClient`, the twin of
+`MethodflowClient` (same requests from `client.calls`, same answers, errors and retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from client import calls
+from client.config import auth_headers, base_url
+from client.errors import ServiceUnavailable, WaitTimeout
+from client.models import (
+    CancelRequested,
+    Deliveries,
+    Formatted,
+    LintReport,
+    ModelDeck,
+    RunPage,
+    RunProgress,
+    RunResults,
+    RunStarted,
+    RunStatus,
+    RunSummary,
+    ValidationVerdict,
+    Version,
+)
+from client.retrying import RetryPolicy, pause_before_retry
+
+T = TypeVar("T")
+
+
+class AsyncMethodflowClient:
+    """A client of one methodflow service. `url` and `api_key` default to `METHODFLOW_URL` and
+    `METHODFLOW_API_KEY`; `deadline` bounds the retries of one call (seconds from its first attempt);
+    `timeout` is each attempt's HTTP timeout (`execute` and `build_pipeline` wait longer)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        deadline: float = 60.0,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.retry = retry or RetryPolicy(deadline=deadline)
+        self._http = httpx.AsyncClient(base_url=base_url(url), headers=auth_headers(api_key), timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncMethodflowClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def _send(self, call: calls.Call[T]) -> T:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            response: httpx.Response | None = None
+            try:
+                response = await self._http.request(
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    headers=call.headers,
+                    timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
+            except httpx.TransportError as exc:
+                pause = pause_before_retry(self.retry, attempt, time.monotonic() - started, None)
+                if pause is None:
+                    msg = f"the service at {self._http.base_url} could not be reached after {attempt} attempts: {exc}"
+                    raise ServiceUnavailable(msg, domain="runtime") from exc
+            else:
+                pause = pause_before_retry(self.retry, attempt, time.monotonic() - started, response)
+                if pause is None:
+                    return call.answer(response)
+            await asyncio.sleep(pause)
+
+    # Runs -----------------------------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        pipe_code: str | None = None,
+        idempotency_key: str | None = None,
+        **extra: Any,
+    ) -> RunStarted:
+        """Run a pipe and wait for its end (`/v1/execute`); a run outlasting the service's wait comes back
+        still running (state `STARTED`/`RUNNING`: `wait` for it). A run that failed raises its problem."""
+        body = calls.method_source(mthds_contents, files, {"inputs": inputs, "pipe_code": pipe_code, **extra})
+        return await self._send(calls.run_request("/v1/execute", body, idempotency_key))
+
+    async def start(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        pipe_code: str | None = None,
+        idempotency_key: str | None = None,
+        **extra: Any,
+    ) -> RunStarted:
+        """Start a run and answer at once (`/v1/start`); the same `idempotency_key` never starts two."""
+        body = calls.method_source(mthds_contents, files, {"inputs": inputs, "pipe_code": pipe_code, **extra})
+        return await self._send(calls.run_request("/v1/start", body, idempotency_key))
+
+    async def wait(self, run_id: str, *, within: float = 600.0, interval: float = 0.5) -> RunStatus:
+        """Read the run's status until it ends; raise `WaitTimeout` after `within` seconds."""
+        deadline = time.monotonic() + within
+        while True:
+            current = await self.status(run_id)
+            if current.is_terminal:
+                return current
+            if time.monotonic() + interval > deadline:
+                msg = f"the run {run_id} had not ended after {within} s (state {current.state})"
+                raise WaitTimeout(msg, problem={"pipeline_run_id": run_id})
+            await asyncio.sleep(interval)
+
+    async def status(self, run_id: str) -> RunStatus:
+        return await self._send(calls.status(run_id))
+
+    async def progress(self, run_id: str) -> RunProgress:
+        return await self._send(calls.progress(run_id))
+
+    async def results(self, run_id: str) -> RunResults | None:
+        """The results of a completed run; None while it runs; a failed run raises `run.failed`."""
+        return await self._send(calls.results(run_id))
+
+    async def cancel(self, run_id: str, reason: str | None = None) -> CancelRequested:
+        return await self._send(calls.cancel(run_id, reason))
+
+    async def deliveries(self, run_id: str) -> Deliveries:
+        return await self._send(calls.deliveries(run_id))
+
+    async def runs_page(
+        self,
+        cursor: str | None = None,
+        *,
+        state: str | Sequence[str] | None = None,
+        pipe_code: str | None = None,
+        limit: int = 20,
+    ) -> RunPage:
+        return await self._send(calls.runs_page(cursor, state, pipe_code, limit))
+
+    async def runs(
+        self, *, state: str | Sequence[str] | None = None, pipe_code: str | None = None, page_size: int = 20
+    ) -> AsyncIterator[RunSummary]:
+        """Every run of the caller, newest first, reading one page at a time."""
+        cursor: str | None = None
+        while True:
+            page = await self.runs_page(cursor, state=state, pipe_code=pipe_code, limit=page_size)
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # Methods and tooling -------------------------------------------------------------------------------
+
+    async def validate(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> ValidationVerdict:
+        return await self._send(
+            calls.verdict("/v1/validate", calls.method_source(mthds_contents, files, extra))
+        )
+
+    async def pipe_io(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        pipe_ref: str | None = None,
+        **extra: Any,
+    ) -> ValidationVerdict:
+        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
+        return await self._send(calls.verdict("/v1/pipe-io", body))
+
+    async def build_pipeline(self, brief: str, **extra: Any) -> ValidationVerdict:
+        """Turn a brief into a bundle that validates (`domain`, `model`, `max_repairs` in `extra`)."""
+        body = {"brief": brief, **extra}
+        return await self._send(calls.verdict("/v1/build/pipeline", body, timeout=calls.BUILD_TIMEOUT))
+
+    async def build_inputs(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        pipe_ref: str | None = None,
+        **extra: Any,
+    ) -> ValidationVerdict:
+        """An inputs template of the pipe (`format` `json`|`toml`, `explicit` in `extra`)."""
+        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
+        return await self._send(calls.verdict("/v1/build/inputs", body))
+
+    async def format(self, content: str, *, source: str | None = None) -> Formatted:
+        body = {"content": content, **({"source": source} if source else {})}
+        return await self._send(calls.model_call("POST", "/v1/format", Formatted, body))
+
+    async def lint(self, content: str, *, source: str | None = None) -> LintReport:
+        body = {"content": content, **({"source": source} if source else {})}
+        return await self._send(calls.model_call("POST", "/v1/lint", LintReport, body))
+
+    async def models(self, model_type: str | None = None) -> ModelDeck:
+        """The model deck, all of it or one `type` (`llm`, `extract`, `img_gen`, `search`, `judgment`)."""
+        params = {"type": model_type} if model_type else None
+        return await self._send(calls.model_call("GET", "/v1/models", ModelDeck, params=params))
+
+    async def version(self) -> Version:
+        return await self._send(calls.version())

@@ -1,0 +1,147 @@
+"""Every operation of the service as a request description and a reader of its answer, shared by the
+sync and the async client so that both send the same requests. Pure: nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from client.errors import error_from
+from client.models import (
+    CancelRequested,
+    Deliveries,
+    RunPage,
+    RunProgress,
+    RunResults,
+    RunStarted,
+    RunStatus,
+    ValidationVerdict,
+    Version,
+)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+# `/v1/execute` may hold the answer up to the service's EXECUTE_WAIT_SECONDS (1140 s by default), and a
+# build up to BUILD_TIMEOUT_SECONDS (300 s): their attempts get longer read timeouts than the default.
+EXECUTE_TIMEOUT = 1200.0
+BUILD_TIMEOUT = 330.0
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One request and how to read its successful answer; any other status raises a typed error."""
+
+    method: str
+    path: str
+    read: Callable[[httpx.Response], T]
+    json: Any = None
+    params: tuple[tuple[str, str], ...] = ()
+    headers: dict[str, str] = field(default_factory=dict[str, str])
+    timeout: float | None = None  # None: the client's own
+    success: frozenset[int] = frozenset({200})
+
+    def answer(self, response: httpx.Response) -> T:
+        if response.status_code not in self.success:
+            raise error_from(response)
+        return self.read(response)
+
+
+def _reader(model: type[M]) -> Callable[[httpx.Response], M]:
+    return lambda response: model.model_validate(response.json())
+
+
+def _run_path(run_id: str, tail: str = "") -> str:
+    return f"/v1/runs/{quote(run_id, safe='')}{tail}"
+
+
+def method_source(
+    mthds_contents: Sequence[str] | None, files: Mapping[str, Any] | None, extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A request body naming a method by its bundle texts or its `files` tree, plus any other members.
+
+    Members left None are omitted, as both reference clients do (the service reads absent and null alike).
+    """
+    body: dict[str, Any] = {"mthds_contents": list(mthds_contents) if mthds_contents is not None else None}
+    body["files"] = dict(files) if files is not None else None
+    body.update(extra)
+    return {name: value for name, value in body.items() if value is not None}
+
+
+def run_request(path: str, body: dict[str, Any], idempotency_key: str | None) -> Call[RunStarted]:
+    """`/v1/execute` or `/v1/start` under an `Idempotency-Key` (one is made when none is given), so a
+    retried attempt attaches to the run the first one started instead of starting another."""
+    key = idempotency_key or str(uuid.uuid4())
+    return Call(
+        "POST",
+        path,
+        _reader(RunStarted),
+        json=body,
+        headers={"Idempotency-Key": key},
+        timeout=EXECUTE_TIMEOUT if path == "/v1/execute" else None,
+        success=frozenset({200, 202}),
+    )
+
+
+def status(run_id: str) -> Call[RunStatus]:
+    return Call("GET", _run_path(run_id, "/status"), _reader(RunStatus))
+
+
+def progress(run_id: str) -> Call[RunProgress]:
+    return Call("GET", _run_path(run_id, "/progress"), _reader(RunProgress))
+
+
+def results(run_id: str) -> Call[RunResults | None]:
+    """200 gives the results; 202 (not ended yet) gives None; a run that did not succeed is 409."""
+
+    def read(response: httpx.Response) -> RunResults | None:
+        return RunResults.model_validate(response.json()) if response.status_code == 200 else None
+
+    return Call("GET", _run_path(run_id, "/results"), read, success=frozenset({200, 202}))
+
+
+def cancel(run_id: str, reason: str | None) -> Call[CancelRequested]:
+    body = {"reason": reason} if reason is not None else {}
+    return Call(
+        "POST", _run_path(run_id, "/cancel"), _reader(CancelRequested), json=body, success=frozenset({202})
+    )
+
+
+def deliveries(run_id: str) -> Call[Deliveries]:
+    return Call("GET", _run_path(run_id, "/deliveries"), _reader(Deliveries))
+
+
+def runs_page(
+    cursor: str | None, state: str | Sequence[str] | None, pipe_code: str | None, limit: int
+) -> Call[RunPage]:
+    params = [("limit", str(limit))]
+    states = [state] if isinstance(state, str) else list(state or [])
+    params += [("state", one) for one in states]
+    if pipe_code is not None:
+        params.append(("pipe_code", pipe_code))
+    if cursor is not None:
+        params.append(("cursor", cursor))
+    return Call("GET", "/v1/runs", _reader(RunPage), params=tuple(params))
+
+
+def verdict(path: str, body: dict[str, Any], timeout: float | None = None) -> Call[ValidationVerdict]:
+    """A diagnostic route (`/v1/validate`, the build tools, `/v1/pipe-io`): always a 200 verdict."""
+    return Call("POST", path, _reader(ValidationVerdict), json=body, timeout=timeout)
+
+
+def model_call(
+    method: str, path: str, model: type[M], body: Any = None, params: Mapping[str, str] | None = None
+) -> Call[M]:
+    """A plain route answering 200 with one model (lint, format, models)."""
+    return Call(method, path, _reader(model), json=body, params=tuple((params or {}).items()))
+
+
+def version() -> Call[Version]:
+    return Call("GET", "/v1/version", _reader(Version))

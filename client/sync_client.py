@@ -1,0 +1,225 @@
+"""`MethodflowClient`: the service's routes as blocking methods on an `httpx.Client`, with typed answers,
+typed errors and bounded retries. Its requests are `client.calls`' (the async client sends the same).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from client import calls
+from client.config import auth_headers, base_url
+from client.errors import ServiceUnavailable, WaitTimeout
+from client.models import (
+    CancelRequested,
+    Deliveries,
+    Formatted,
+    LintReport,
+    ModelDeck,
+    RunPage,
+    RunProgress,
+    RunResults,
+    RunStarted,
+    RunStatus,
+    RunSummary,
+    ValidationVerdict,
+    Version,
+)
+from client.retrying import RetryPolicy, pause_before_retry
+
+T = TypeVar("T")
+
+
+class MethodflowClient:
+    """A client of one methodflow service. `url` and `api_key` default to `METHODFLOW_URL` and
+    `METHODFLOW_API_KEY`; `deadline` bounds the retries of one call (seconds from its first attempt);
+    `timeout` is each attempt's HTTP timeout (`execute` and `build_pipeline` wait longer)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        deadline: float = 60.0,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.retry = retry or RetryPolicy(deadline=deadline)
+        self._http = httpx.Client(base_url=base_url(url), headers=auth_headers(api_key), timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> MethodflowClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _send(self, call: calls.Call[T]) -> T:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            response: httpx.Response | None = None
+            try:
+                response = self._http.request(
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    headers=call.headers,
+                    timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
+            except httpx.TransportError as exc:
+                pause = pause_before_retry(self.retry, attempt, time.monotonic() - started, None)
+                if pause is None:
+                    msg = f"the service at {self._http.base_url} could not be reached after {attempt} attempts: {exc}"
+                    raise ServiceUnavailable(msg, domain="runtime") from exc
+            else:
+                pause = pause_before_retry(self.retry, attempt, time.monotonic() - started, response)
+                if pause is None:
+                    return call.answer(response)
+            time.sleep(pause)
+
+    # Runs -----------------------------------------------------------------------------------------------
+
+    def execute(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        pipe_code: str | None = None,
+        idempotency_key: str | None = None,
+        **extra: Any,
+    ) -> RunStarted:
+        """Run a pipe and wait for its end (`/v1/execute`); a run outlasting the service's wait comes back
+        still running (state `STARTED`/`RUNNING`: `wait` for it). A run that failed raises its problem."""
+        body = calls.method_source(mthds_contents, files, {"inputs": inputs, "pipe_code": pipe_code, **extra})
+        return self._send(calls.run_request("/v1/execute", body, idempotency_key))
+
+    def start(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        pipe_code: str | None = None,
+        idempotency_key: str | None = None,
+        **extra: Any,
+    ) -> RunStarted:
+        """Start a run and answer at once (`/v1/start`); the same `idempotency_key` never starts two."""
+        body = calls.method_source(mthds_contents, files, {"inputs": inputs, "pipe_code": pipe_code, **extra})
+        return self._send(calls.run_request("/v1/start", body, idempotency_key))
+
+    def wait(self, run_id: str, *, within: float = 600.0, interval: float = 0.5) -> RunStatus:
+        """Read the run's status until it ends; raise `WaitTimeout` after `within` seconds."""
+        deadline = time.monotonic() + within
+        while True:
+            current = self.status(run_id)
+            if current.is_terminal:
+                return current
+            if time.monotonic() + interval > deadline:
+                msg = f"the run {run_id} had not ended after {within} s (state {current.state})"
+                raise WaitTimeout(msg, problem={"pipeline_run_id": run_id})
+            time.sleep(interval)
+
+    def status(self, run_id: str) -> RunStatus:
+        return self._send(calls.status(run_id))
+
+    def progress(self, run_id: str) -> RunProgress:
+        return self._send(calls.progress(run_id))
+
+    def results(self, run_id: str) -> RunResults | None:
+        """The results of a completed run; None while it runs; a failed run raises `run.failed`."""
+        return self._send(calls.results(run_id))
+
+    def cancel(self, run_id: str, reason: str | None = None) -> CancelRequested:
+        return self._send(calls.cancel(run_id, reason))
+
+    def deliveries(self, run_id: str) -> Deliveries:
+        return self._send(calls.deliveries(run_id))
+
+    def runs_page(
+        self,
+        cursor: str | None = None,
+        *,
+        state: str | Sequence[str] | None = None,
+        pipe_code: str | None = None,
+        limit: int = 20,
+    ) -> RunPage:
+        return self._send(calls.runs_page(cursor, state, pipe_code, limit))
+
+    def runs(
+        self, *, state: str | Sequence[str] | None = None, pipe_code: str | None = None, page_size: int = 20
+    ) -> Iterator[RunSummary]:
+        """Every run of the caller, newest first, reading one page at a time."""
+        cursor: str | None = None
+        while True:
+            page = self.runs_page(cursor, state=state, pipe_code=pipe_code, limit=page_size)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # Methods and tooling -------------------------------------------------------------------------------
+
+    def validate(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> ValidationVerdict:
+        return self._send(calls.verdict("/v1/validate", calls.method_source(mthds_contents, files, extra)))
+
+    def pipe_io(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        pipe_ref: str | None = None,
+        **extra: Any,
+    ) -> ValidationVerdict:
+        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
+        return self._send(calls.verdict("/v1/pipe-io", body))
+
+    def build_pipeline(self, brief: str, **extra: Any) -> ValidationVerdict:
+        """Turn a brief into a bundle that validates (`domain`, `model`, `max_repairs` in `extra`)."""
+        body = {"brief": brief, **extra}
+        return self._send(calls.verdict("/v1/build/pipeline", body, timeout=calls.BUILD_TIMEOUT))
+
+    def build_inputs(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        pipe_ref: str | None = None,
+        **extra: Any,
+    ) -> ValidationVerdict:
+        """An inputs template of the pipe (`format` `json`|`toml`, `explicit` in `extra`)."""
+        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
+        return self._send(calls.verdict("/v1/build/inputs", body))
+
+    def format(self, content: str, *, source: str | None = None) -> Formatted:
+        body = {"content": content, **({"source": source} if source else {})}
+        return self._send(calls.model_call("POST", "/v1/format", Formatted, body))
+
+    def lint(self, content: str, *, source: str | None = None) -> LintReport:
+        body = {"content": content, **({"source": source} if source else {})}
+        return self._send(calls.model_call("POST", "/v1/lint", LintReport, body))
+
+    def models(self, model_type: str | None = None) -> ModelDeck:
+        """The model deck, all of it or one `type` (`llm`, `extract`, `img_gen`, `search`, `judgment`)."""
+        params = {"type": model_type} if model_type else None
+        return self._send(calls.model_call("GET", "/v1/models", ModelDeck, params=params))
+
+    def version(self) -> Version:
+        return self._send(calls.version())
