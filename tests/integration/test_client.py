@@ -1,0 +1,341 @@
+"""The Python client (`client/`) against the real service: the API over real HTTP on loopback, a worker
+and the Temporal dev server. Every method, its typed answers and errors, pagination, and its retries
+against small loopback servers of our own that answer 503s, or a port nobody listens on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import json
+import threading
+import uuid
+from collections.abc import Generator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from client import (
+    AccountProblem,
+    AsyncMethodflowClient,
+    InputProblem,
+    MethodflowClient,
+    MethodProblem,
+    OperatorProblem,
+    RetryPolicy,
+    RuntimeProblem,
+    ServiceUnavailable,
+)
+from tests.helpers.api_server import REPO_ROOT
+from tests.helpers.run_functions import FAILING, SLOW
+from tests.helpers.run_stack import run_stack
+from worker.dev_server import free_port
+
+HELLO = (REPO_ROOT / "docs" / "examples" / "hello.mthds").read_text()
+WELCOME = {"guest": "Ada", "message": "Hello, Ada! Your run is durable."}
+FUNCS = f"""domain = "funcs"
+
+[pipe.slow]
+type = "PipeFunc"
+description = "Slow echo"
+inputs = {{ name = "Text" }}
+output = "Text"
+function_name = "{SLOW}"
+
+[pipe.broken]
+type = "PipeFunc"
+description = "Always fails"
+inputs = {{ name = "Text" }}
+output = "Text"
+function_name = "{FAILING}"
+"""
+
+
+async def test_a_run_from_start_to_results_and_every_read(temporal_address: str, tmp_path: Path) -> None:
+    async with (
+        run_stack(temporal_address, tmp_path) as stack,
+        AsyncMethodflowClient(stack.base_url) as methodflow,
+    ):
+        run_id = f"client-{uuid.uuid4()}"
+        started = await methodflow.start(
+            mthds_contents=[HELLO], inputs={"name": "Ada"}, idempotency_key=run_id
+        )
+        assert started.pipeline_run_id == run_id
+        assert started.state == "STARTED"
+        # The same key again is the same run, never a second one.
+        again = await methodflow.start(mthds_contents=[HELLO], inputs={"name": "Ada"}, idempotency_key=run_id)
+        assert again.pipeline_run_id == run_id
+
+        ended = await methodflow.wait(run_id, within=30, interval=0.05)
+        assert ended.state == "COMPLETED"
+        assert ended.is_terminal
+        assert (await methodflow.status(run_id)).pipe_code == "welcome"
+        progress = await methodflow.progress(run_id)
+        assert progress.status == "succeeded"
+        assert {item["pipe_code"] for item in progress.invocations} == {"welcome", "greet", "wrap"}
+        results = await methodflow.results(run_id)
+        assert results is not None
+        assert results.main_stuff == WELCOME
+        assert (await methodflow.deliveries(run_id)).items == []
+
+        listed = [run async for run in methodflow.runs(pipe_code="welcome", state="COMPLETED")]
+        for _ in range(40):  # the listing reads Temporal's visibility store, updated a moment later
+            if run_id in {run.pipeline_run_id for run in listed}:
+                break
+            await asyncio.sleep(0.1)
+            listed = [run async for run in methodflow.runs(pipe_code="welcome", state="COMPLETED")]
+        assert run_id in {run.pipeline_run_id for run in listed}
+
+        with pytest.raises(InputProblem) as ended_already:
+            await methodflow.cancel(run_id)
+        assert (ended_already.value.status, ended_already.value.code) == (409, "run.already_ended")
+
+
+async def test_execute_answers_the_main_output_and_a_failed_run_raises_its_problem(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    async with run_stack(temporal_address, tmp_path) as stack:
+        with MethodflowClient(stack.base_url) as methodflow:
+            # The blocking client in a thread: the stack's server runs on this test's event loop.
+            done = await asyncio.to_thread(methodflow.execute, mthds_contents=[HELLO], inputs={"name": "Ada"})
+            assert done.state == "COMPLETED"
+            assert done.main_stuff == WELCOME
+            with pytest.raises(MethodProblem) as failed:
+                await asyncio.to_thread(
+                    methodflow.execute, mthds_contents=[FUNCS], pipe_code="broken", inputs={"name": "x"}
+                )
+            assert (failed.value.status, failed.value.code) == (422, "pipe.function_failed")
+            run_id = failed.value.pipeline_run_id
+            assert run_id is not None
+            status = await asyncio.to_thread(methodflow.status, run_id)
+            assert status.state == "FAILED"
+
+
+async def test_cancel_then_results_is_run_failed(
+    temporal_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLOW_SECONDS", "30")
+    async with (
+        run_stack(
+            temporal_address, tmp_path, worker_overrides={"pipe_activity_heartbeat_seconds": 2}
+        ) as stack,
+        AsyncMethodflowClient(stack.base_url) as methodflow,
+    ):
+        started = await methodflow.start(mthds_contents=[FUNCS], pipe_code="slow", inputs={"name": "x"})
+        run_id = started.pipeline_run_id
+        assert await methodflow.results(run_id) is None  # still running: 202
+        cancelled = await methodflow.cancel(run_id, reason="not needed")
+        assert cancelled.cancel_requested
+        assert (await methodflow.wait(run_id, within=30, interval=0.1)).state == "CANCELLED"
+        with pytest.raises(RuntimeProblem) as failed:
+            await methodflow.results(run_id)
+        assert (failed.value.status, failed.value.code) == (409, "run.failed")
+        assert failed.value.params == {"run_status": "CANCELLED"}
+
+
+async def test_the_method_tooling(temporal_address: str, tmp_path: Path) -> None:
+    async with (
+        run_stack(
+            temporal_address, tmp_path, worker=False, api_overrides={"builder_model": "absent"}
+        ) as stack,
+        AsyncMethodflowClient(stack.base_url) as methodflow,
+    ):
+        version = await methodflow.version()
+        assert version.implementation == "methodflow"
+        assert version.capabilities["run_lifecycle"] is True
+        valid = await methodflow.validate(mthds_contents=[HELLO])
+        assert valid.is_valid
+        assert valid.errors == []
+        invalid = await methodflow.validate(files={"hello.mthds": HELLO.replace('"greet"', '"absent"')})
+        assert not invalid.is_valid
+        assert invalid.errors[0]["code"] == "method.pipe_unresolved"
+        contracts = await methodflow.pipe_io(mthds_contents=[HELLO], pipe_ref="hello.welcome")
+        assert contracts.model_extra is not None
+        assert (
+            contracts.model_extra["pipe_io_contracts"]["hello.welcome"]["output"]["concept_ref"]
+            == "hello.Welcome"
+        )
+        template = await methodflow.build_inputs(mthds_contents=[HELLO], format="json")
+        assert template.model_extra is not None
+        assert template.model_extra["inputs"] == {"name": "text_value"}
+        formatted = await methodflow.format('domain="hello"\n')
+        assert (formatted.formatted, formatted.changed) == ('domain = "hello"\n', True)
+        lint = await methodflow.lint(HELLO)
+        assert [d for d in lint.diagnostics if d["severity"] == "error"] == []
+        deck = await methodflow.models("llm")
+        assert deck.models
+        assert {model["type"] for model in deck.models} == {"llm"}
+        with pytest.raises(OperatorProblem) as unsupported:
+            await methodflow.build_pipeline("Greet a guest by name.")
+        assert (unsupported.value.status, unsupported.value.code) == (501, "runtime.unsupported")
+
+
+async def test_typed_errors(temporal_address: str, tmp_path: Path) -> None:
+    async with (
+        run_stack(temporal_address, tmp_path) as stack,
+        AsyncMethodflowClient(stack.base_url) as methodflow,
+    ):
+        with pytest.raises(InputProblem) as unknown:
+            await methodflow.status("no-such-run")
+        assert (unknown.value.status, unknown.value.code, unknown.value.domain) == (
+            404,
+            "run.not_found",
+            "input",
+        )
+        assert unknown.value.request_id
+
+        run_id = f"client-{uuid.uuid4()}"
+        await methodflow.start(mthds_contents=[HELLO], inputs={"name": "Ada"}, idempotency_key=run_id)
+        with pytest.raises(InputProblem) as conflict:
+            await methodflow.start(mthds_contents=[HELLO], inputs={"name": "Bob"}, idempotency_key=run_id)
+        assert (conflict.value.status, conflict.value.code) == (409, "request.idempotency_conflict")
+
+        with pytest.raises(InputProblem) as missing:
+            await methodflow.start(mthds_contents=[HELLO], inputs={})
+        assert (missing.value.status, missing.value.code) == (422, "input.missing")
+        assert missing.value.params["input"] == "name"
+
+        with pytest.raises(MethodProblem) as invalid:
+            await methodflow.execute(mthds_contents=["domain = 3"], inputs={})
+        assert (invalid.value.status, invalid.value.code) == (422, "method.invalid")
+        assert invalid.value.problem["errors"]
+
+
+async def test_api_keys_from_arguments_or_the_environment(
+    temporal_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = {"auth_mode": "api_key", "api_key": "right-key"}
+    async with run_stack(temporal_address, tmp_path, worker=False, api_overrides=keys) as stack:
+        monkeypatch.setenv("METHODFLOW_URL", stack.base_url)
+        monkeypatch.setenv("METHODFLOW_API_KEY", "right-key")
+        async with AsyncMethodflowClient() as from_environment:
+            assert (await from_environment.validate(mthds_contents=[HELLO])).is_valid
+        async with AsyncMethodflowClient(api_key="wrong-key") as wrong:
+            assert (await wrong.version()).protocol_version  # public: no credential read
+            with pytest.raises(AccountProblem) as refused:
+                await wrong.validate(mthds_contents=[HELLO])
+        assert (refused.value.status, refused.value.code) == (401, "auth.invalid_credential")
+        monkeypatch.delenv("METHODFLOW_API_KEY")
+        async with AsyncMethodflowClient() as without:
+            with pytest.raises(AccountProblem) as missing:
+                await without.models()
+        assert missing.value.code == "auth.missing_credential"
+
+
+async def test_runs_follows_the_pages(temporal_address: str, tmp_path: Path) -> None:
+    # A tenant of its own, so that no other test's runs enter the listing.
+    tenant_key = {"auth_mode": "api_key", "api_key": f"client-pages-{uuid.uuid4().hex[:8]}:pages-key"}
+    async with (
+        run_stack(temporal_address, tmp_path, api_overrides=tenant_key) as stack,
+        AsyncMethodflowClient(stack.base_url, "pages-key") as methodflow,
+    ):
+        started: list[str] = []
+        for first in range(0, 60, 10):
+            batch = [
+                methodflow.start(mthds_contents=[HELLO], inputs={"name": f"guest {n}"})
+                for n in range(first, first + 10)
+            ]
+            started += [run.pipeline_run_id for run in await asyncio.gather(*batch)]
+        listed: list[str] = []
+        for _ in range(50):  # the listing reads Temporal's visibility store, updated a moment later
+            listed = [run.pipeline_run_id async for run in methodflow.runs(page_size=7)]
+            if len(listed) == 60:
+                break
+            await asyncio.sleep(0.2)
+        assert sorted(listed) == sorted(started)
+        first_page = await methodflow.runs_page(limit=7)
+        assert len(first_page.items) == 7
+        assert first_page.next_cursor is not None
+        assert [run.pipeline_run_id for run in first_page.items] == listed[:7]
+
+
+# Retries, against loopback servers of our own ---------------------------------------------------------------
+
+
+@contextmanager
+def scripted_server(answers: list[int], *, always: int | None = None) -> Generator[tuple[str, list[str]]]:
+    """An HTTP server on a loopback port answering each request with the next status of `answers`
+    (errors as problems with `Retry-After: 0`), then `always` or 200 with a version
+    body; yields its URL and the paths it was asked for."""
+    seen: list[str] = []
+    script = list(answers)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            status = script.pop(0) if script else (always or 200)
+            if status == 200:
+                body = {"protocol_version": "2.0.0", "implementation": "scripted"}
+            else:
+                code, domain = (
+                    ("run.not_found", "input") if status == 404 else ("runtime.unavailable", "runtime")
+                )
+                body = {
+                    "status": status,
+                    "code": code,
+                    "domain": domain,
+                    "retry": "no",
+                    "detail": "Scripted.",
+                }
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header(
+                "Content-Type", "application/json" if status == 200 else "application/problem+json"
+            )
+            if status != 200:
+                self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_503_twice_then_200_succeeds_on_the_third_attempt() -> None:
+    with scripted_server([503, 503]) as (url, seen), MethodflowClient(url, deadline=10) as methodflow:
+        assert methodflow.version().implementation == "scripted"
+    assert seen == ["/v1/version"] * 3
+
+
+def test_429_502_and_504_are_retried_too_but_a_404_is_not() -> None:
+    with scripted_server([429, 502, 504]) as (url, seen), MethodflowClient(url, deadline=10) as methodflow:
+        assert methodflow.version().implementation == "scripted"
+    assert len(seen) == 4
+    with scripted_server([404]) as (url, seen), MethodflowClient(url, deadline=10) as methodflow:
+        with pytest.raises(InputProblem) as not_found:
+            methodflow.version()
+        assert (not_found.value.status, not_found.value.code) == (404, "run.not_found")
+    assert len(seen) == 1
+
+
+async def test_a_service_always_503_raises_its_problem_once_the_deadline_passed() -> None:
+    policy = RetryPolicy(deadline=0.6, initial_delay=0.05, max_delay=0.1)
+    with scripted_server([], always=503) as (url, seen):
+        async with AsyncMethodflowClient(url, retry=policy) as methodflow:
+            with pytest.raises(RuntimeProblem) as unavailable:
+                await methodflow.version()
+    assert (unavailable.value.status, unavailable.value.code) == (503, "runtime.unavailable")
+    assert len(seen) > 2  # retried (Retry-After: 0) until the deadline, then given up
+
+
+def test_a_closed_port_is_service_unavailable() -> None:
+    policy = RetryPolicy(deadline=0.5, initial_delay=0.05, max_delay=0.1)
+    with (
+        MethodflowClient(f"http://127.0.0.1:{free_port()}", retry=policy) as methodflow,
+        pytest.raises(ServiceUnavailable) as unreachable,
+    ):
+        methodflow.version()
+    assert unreachable.value.status is None
+    assert "could not be reached" in unreachable.value.detail
