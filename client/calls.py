@@ -114,6 +114,10 @@ def cancel(run_id: str, reason: str | None) -> Call[CancelRequested]:
     )
 
 
+def events_path(run_id: str) -> str:
+    return _run_path(run_id, "/events")
+
+
 def deliveries(run_id: str) -> Call[Deliveries]:
     return Call("GET", _run_path(run_id, "/deliveries"), _reader(Deliveries))
 

@@ -14,6 +14,7 @@ import httpx
 from client import calls
 from client.config import auth_headers, base_url
 from client.errors import ServiceUnavailable, WaitTimeout
+from client.events import RunEndWatcher, read_timeout
 from client.models import (
     CancelRequested,
     Deliveries,
@@ -120,8 +121,14 @@ class MethodflowClient:
         return self._send(calls.run_request("/v1/start", body, idempotency_key))
 
     def wait(self, run_id: str, *, within: float = 600.0, interval: float = 0.5) -> RunStatus:
-        """Read the run's status until it ends; raise `WaitTimeout` after `within` seconds."""
+        """Wait for the run's end and return its final status; raise `WaitTimeout` after `within` seconds.
+
+        Follows the run's event stream until `run.finished`; when the stream is not served, breaks or
+        ends early, reads the status every `interval` seconds instead. A stream silent near the deadline
+        may hold the wait until its next keep-alive (every 15 s) before `WaitTimeout` is raised.
+        """
         deadline = time.monotonic() + within
+        self._follow_events(run_id, deadline)
         while True:
             current = self.status(run_id)
             if current.is_terminal:
@@ -130,6 +137,20 @@ class MethodflowClient:
                 msg = f"the run {run_id} had not ended after {within} s (state {current.state})"
                 raise WaitTimeout(msg, problem={"pipeline_run_id": run_id})
             time.sleep(interval)
+
+    def _follow_events(self, run_id: str, deadline: float) -> None:
+        watcher = RunEndWatcher()
+        timeout = httpx.Timeout(self._http.timeout.connect, read=read_timeout(deadline - time.monotonic()))
+        try:
+            with self._http.stream("GET", calls.events_path(run_id), timeout=timeout) as response:
+                if response.status_code != 200:
+                    return  # polling `/status` gives the typed answer (404 for an unknown run)
+                for line in response.iter_lines():
+                    watcher.feed(line)
+                    if watcher.ended or time.monotonic() > deadline:
+                        return
+        except httpx.TransportError:
+            return  # a silent or broken stream: polling takes over
 
     def status(self, run_id: str) -> RunStatus:
         return self._send(calls.status(run_id))

@@ -26,6 +26,7 @@ from client import (
     RetryPolicy,
     RuntimeProblem,
     ServiceUnavailable,
+    WaitTimeout,
 )
 from tests.helpers.api_server import REPO_ROOT
 from tests.helpers.run_functions import FAILING, SLOW
@@ -254,10 +255,12 @@ async def test_runs_follows_the_pages(temporal_address: str, tmp_path: Path) -> 
 
 
 @contextmanager
-def scripted_server(answers: list[int], *, always: int | None = None) -> Generator[tuple[str, list[str]]]:
+def scripted_server(
+    answers: list[int], *, always: int | None = None, ok_body: dict[str, str] | None = None
+) -> Generator[tuple[str, list[str]]]:
     """An HTTP server on a loopback port answering each request with the next status of `answers`
-    (errors as problems with `Retry-After: 0`), then `always` or 200 with a version
-    body; yields its URL and the paths it was asked for."""
+    (errors as problems with `Retry-After: 0`), then `always` or 200 with `ok_body`
+    (by default a version body); yields its URL and the paths it was asked for."""
     seen: list[str] = []
     script = list(answers)
 
@@ -266,7 +269,7 @@ def scripted_server(answers: list[int], *, always: int | None = None) -> Generat
             seen.append(self.path)
             status = script.pop(0) if script else (always or 200)
             if status == 200:
-                body = {"protocol_version": "2.0.0", "implementation": "scripted"}
+                body = ok_body or {"protocol_version": "2.0.0", "implementation": "scripted"}
             else:
                 code, domain = (
                     ("run.not_found", "input") if status == 404 else ("runtime.unavailable", "runtime")
@@ -339,3 +342,30 @@ def test_a_closed_port_is_service_unavailable() -> None:
         methodflow.version()
     assert unreachable.value.status is None
     assert "could not be reached" in unreachable.value.detail
+
+
+def test_wait_reads_the_status_when_the_event_stream_is_not_served() -> None:
+    final = {"pipeline_run_id": "run-1", "state": "COMPLETED"}
+    with scripted_server([404], ok_body=final) as (url, seen), MethodflowClient(url) as methodflow:
+        assert methodflow.wait("run-1", within=5).state == "COMPLETED"
+    assert seen == ["/v1/runs/run-1/events", "/v1/runs/run-1/status"]
+
+
+async def test_wait_gives_up_at_its_deadline_and_an_unknown_run_is_not_found(
+    temporal_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLOW_SECONDS", "30")
+    async with (
+        run_stack(
+            temporal_address, tmp_path, worker_overrides={"pipe_activity_heartbeat_seconds": 2}
+        ) as stack,
+        AsyncMethodflowClient(stack.base_url) as methodflow,
+    ):
+        started = await methodflow.start(mthds_contents=[FUNCS], pipe_code="slow", inputs={"name": "x"})
+        with pytest.raises(WaitTimeout) as late:
+            await methodflow.wait(started.pipeline_run_id, within=1, interval=0.1)
+        assert late.value.pipeline_run_id == started.pipeline_run_id
+        await methodflow.cancel(started.pipeline_run_id)
+        with pytest.raises(InputProblem) as unknown:
+            await methodflow.wait("no-such-run", within=5)
+        assert unknown.value.code == "run.not_found"
