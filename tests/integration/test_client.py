@@ -370,3 +370,20 @@ async def test_wait_gives_up_at_its_deadline_and_an_unknown_run_is_not_found(
         with pytest.raises(InputProblem) as unknown:
             await methodflow.wait("no-such-run", within=5)
         assert unknown.value.code == "run.not_found"
+
+
+async def test_an_execute_outlasting_the_service_s_wait_comes_back_running(
+    temporal_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLOW_SECONDS", "2")
+    async with (
+        run_stack(temporal_address, tmp_path, api_overrides={"execute_wait_seconds": 0.2}) as stack,
+        AsyncMethodflowClient(stack.base_url) as methodflow,
+    ):
+        running = await methodflow.execute(mthds_contents=[FUNCS], pipe_code="slow", inputs={"name": "x"})
+        assert running.state in {"STARTED", "RUNNING"}  # the protocol's 202 degrade
+        assert running.main_stuff is None
+        assert (await methodflow.wait(running.pipeline_run_id, within=30, interval=0.1)).state == "COMPLETED"
+        results = await methodflow.results(running.pipeline_run_id)
+        assert results is not None
+        assert results.main_stuff == {"text": "x+"}
