@@ -31,7 +31,8 @@ def build_answer(
     attempts = int(draft["attempt"])
     body: dict[str, Any] = {"is_valid": bool(draft["is_valid"])}
     if draft["is_valid"]:
-        report = validate_sources([BundleSource(path=DRAFT_PATH, text=bundle)], deck)
+        # The worker validated and dry-ran the draft; its contracts need only the static checks here.
+        report = validate_sources([BundleSource(path=DRAFT_PATH, text=bundle)], deck, dry_run=False)
         pipe_ref = str(draft["pipe_ref"])
         body["pipe_ref"] = pipe_ref
         body["mthds_content"] = bundle

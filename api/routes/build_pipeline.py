@@ -14,7 +14,6 @@ are added to the answer; `output_description` and `example_inputs` steer the dra
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -22,24 +21,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import WorkflowFailureError
-from temporalio.service import RPCError
 
 from api.build_answer import build_answer
 from api.deps import CallerDep, GatewayDep, ModelDeckDep, SettingsDep, ValidationCacheDep
 from api.openapi_bodies import request_body
-from api.problems import ProblemError, RunProblem, request_invalid, request_too_large
+from api.problems import ProblemError, request_invalid, request_too_large
 from api.request_body import parse_request, read_json_object
 from api.run_bodies import start_body, stored_memory_of, tokens_usages_of
-from api.run_records import read_run
 from api.run_submission import submit_run_data
+from api.run_waiting import completed_run
 from api.settings import ApiSettings
-from api.temporal_gateway import temporal_unavailable
 from shared.builder.builder_method import brief_inputs, builder_bundle
 from shared.language.model_deck import ModelDeck, ModelFamily
 from shared.problems.catalogue import ProblemCode
 from shared.runs.run_states import RunState
-from shared.runs.workflow_io import RunEnd
 
 router = APIRouter(tags=["build"])
 
@@ -141,23 +136,14 @@ async def _build(
         body = start_body(run_id, submission.workflow_id, submission.created_at, RunState.STARTED, None)
         return JSONResponse(body, status_code=202, headers={"Location": f"/v1/runs/{run_id}"})
     client = await gateway.client()
-    handle = client.get_workflow_handle(submission.workflow_id, result_type=RunEnd)
-    try:
-        end = await asyncio.wait_for(handle.result(), timeout=settings.build_timeout_seconds)
-    except TimeoutError:
+    end = await completed_run(client, submission, caller, settings.build_timeout_seconds)
+    if end is None:
         raise ProblemError(
             ProblemCode.PROVIDER_TIMEOUT,
             f"The build did not end within {settings.build_timeout_seconds:g} s; its run '{run_id}' goes on "
             "and can be read through the run routes.",
             params={"pipeline_run_id": run_id},
-        ) from None
-    except (WorkflowFailureError, RPCError):
-        record = await read_run(client, run_id, caller=caller)
-        if record is None:
-            raise temporal_unavailable() from None
-        raise RunProblem(record.error or {}, record.error_status or 500) from None
-    if end.state != RunState.COMPLETED or end.error is not None:
-        raise RunProblem(end.error or {}, end.error_status or 500)
+        )
     store = settings.blob_store
     memory = await run_in_threadpool(stored_memory_of, end, store)
     usages = await run_in_threadpool(tokens_usages_of, end, store)

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import WorkflowFailureError
-from temporalio.service import RPCError
 
 from api.deps import CallerDep, GatewayDep, SettingsDep, ValidationCacheDep
 from api.json_stream import stream_json
 from api.openapi_bodies import request_body
-from api.problems import RunProblem
 from api.run_bodies import batch_failures_of, execute_body, start_body, stored_memory_of, tokens_usages_of
-from api.run_records import RunRecord, read_run
+from api.run_records import read_run
 from api.run_request import RunRequestBody
 from api.run_submission import submit_run
-from api.temporal_gateway import temporal_unavailable
+from api.run_waiting import completed_run
 from shared.runs.run_states import RunState
-from shared.runs.workflow_io import RunEnd
 
 router = APIRouter(tags=["runs"])
 
@@ -63,10 +58,8 @@ async def _execute(
     submission = await submit_run(request, caller, settings, verdicts, gateway)
     run_id = submission.run_id
     client = await gateway.client()
-    handle = client.get_workflow_handle(submission.workflow_id, result_type=RunEnd)
-    try:
-        end = await asyncio.wait_for(handle.result(), timeout=settings.execute_wait_seconds)
-    except TimeoutError:
+    end = await completed_run(client, submission, caller, settings.execute_wait_seconds)
+    if end is None:
         # The protocol's asynchronous degrade: the run goes on; the client polls or waits (§5).
         record = await read_run(client, run_id, caller=caller)
         state = record.state if record is not None else RunState.STARTED
@@ -74,13 +67,6 @@ async def _execute(
         return JSONResponse(
             {**body, **extra}, status_code=202, headers={"Location": f"/v1/runs/{run_id}", "Retry-After": "2"}
         )
-    except (WorkflowFailureError, RPCError):
-        record = await read_run(client, run_id, caller=caller)
-        if record is None:
-            raise temporal_unavailable() from None
-        raise _run_problem(record) from None
-    if end.state != RunState.COMPLETED or end.error is not None:
-        raise RunProblem(end.error or {}, end.error_status or 500)
     store = settings.blob_store
     # Stored contents stay markers here: the answer streams them from storage, a page at a time.
     memory = await run_in_threadpool(stored_memory_of, end, store)
@@ -88,10 +74,6 @@ async def _execute(
     failures = await run_in_threadpool(batch_failures_of, end, store)
     body = execute_body(run_id, submission.workflow_id, submission.created_at, end, memory, usages, failures)
     return StreamingResponse(stream_json({**body, **extra}, store), media_type="application/json")
-
-
-def _run_problem(record: RunRecord) -> RunProblem:
-    return RunProblem(record.error or {}, record.error_status or 500)
 
 
 @router.post(
