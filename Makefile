@@ -9,6 +9,8 @@ CHROMIUM := /usr/bin/chromium
 # The deploy/k8s checks render the manifests with `kubectl kustomize`: the kubectl on PATH, else Debian's
 # (kubernetes-client 1.20, whose kustomize v2.0.3 reads every field the manifests use).
 KUBECTL := $(or $(shell command -v kubectl 2>/dev/null),/usr/bin/kubectl)
+# `methodflow watch` is tested once in a real terminal: tmux runs it and capture-pane reads the screen.
+TMUX := /usr/bin/tmux
 
 .PHONY: install run test soak check lint typecheck format bench compare-reference clean
 
@@ -40,13 +42,22 @@ $(KUBECTL):
 			"the deploy/k8s tests will fail"; \
 	fi
 
+$(TMUX):
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's tmux for the terminal test of methodflow watch"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; \
+	else \
+		echo "tmux is missing and cannot be installed here (needs root and apt-get):" \
+			"the terminal test of methodflow watch will fail"; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/methodflow dev --port $(PORT)
 
 # Two pytest processes, a file at a time each (`--dist loadfile`), each with its own Temporal dev server
 # and moto: most tests wait on Temporal, processes and sockets, so two share the 2 CPUs well
 # (2026-12-03: 520 s instead of 860 s for the same 1,468 tests).
-test: $(STAMP) $(CHROMIUM) $(KUBECTL)
+test: $(STAMP) $(CHROMIUM) $(KUBECTL) $(TMUX)
 	$(BIN)/python -m pytest -q --durations=30 -n 2 --dist loadfile
 
 # What `make test` leaves out for time (tests marked soak, minutes each): the 20,000-item batch.
