@@ -267,17 +267,11 @@ class RunPipelineWorkflow:
         stored = self._batches.stored if self._batches is not None else StoredTally()
         if not records and not stored.usage_uris:
             return end
-        cost = total_cost(records)
-        if stored.cost_usd is not None:
-            cost = round((cost or 0) + stored.cost_usd, 10)
+        model_calls, cost = self._spend_so_far()
         tokens = tokens_total(records)
         for category, count in stored.tokens.items():
             tokens[category] = tokens.get(category, 0) + count
-        totals: dict[str, Any] = {
-            "cost_usd": cost,
-            "tokens": tokens,
-            "model_calls": len(records) + stored.model_calls,
-        }
+        totals: dict[str, Any] = {"cost_usd": cost, "tokens": tokens, "model_calls": model_calls}
         inline = [record.model_dump(mode="json") for record in records]
         policy = await self._worker_policy()
         if not stored.usage_uris and _json_size(inline) <= policy.output_inline_max_bytes:
@@ -320,7 +314,7 @@ class RunPipelineWorkflow:
 
     async def _with_progress(self, spec: RunSpec, log: ProgressLog, end: RunEnd) -> RunEnd:
         """The run's end with its final progress log: inline when small, else its events stored in parts."""
-        view = log.view(limit=None)
+        view = _with_spend(log.view(limit=None), end.model_calls, end.cost_usd)
         text = view.model_dump_json()
         if len(text.encode("utf-8")) <= _PROGRESS_INLINE_MAX_BYTES:
             return end.model_copy(update={"progress": view})
@@ -392,7 +386,21 @@ class RunPipelineWorkflow:
         """The state, counters and progress events after `after` (the caller's last seen seq)."""
         if self._log is None:
             return ProgressView(state=RunState.STARTED, version=0, counters=ProgressCounters(), events=[])
-        return self._log.view(after)
+        return _with_spend(self._log.view(after), *self._spend_so_far())
+
+    def _spend_so_far(self) -> tuple[int, float | None]:
+        """The model calls settled so far and their cost: the walk's own records and stored batches'."""
+        records = self._executor.usages if self._executor is not None else []
+        stored = self._batches.stored if self._batches is not None else StoredTally()
+        cost = total_cost(records)
+        if stored.cost_usd is not None:
+            cost = round((cost or 0) + stored.cost_usd, 10)
+        return len(records) + stored.model_calls, cost
+
+
+def _with_spend(view: ProgressView, model_calls: int, cost_usd: float | None) -> ProgressView:
+    counters = view.counters.model_copy(update={"model_calls": model_calls, "cost_usd": cost_usd})
+    return view.model_copy(update={"counters": counters})
 
 
 def _json_size(value: Any) -> int:

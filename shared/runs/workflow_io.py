@@ -224,6 +224,10 @@ class ProgressCounters(_Payload):
     pipes_done: int = 0
     current_pipe: str | None = None
     batch: dict[str, Any] | None = None
+    # The model calls settled so far and their cost (null while no priced call): a batch running as
+    # batch workflows adds its chunks' calls as each chunk ends.
+    model_calls: int = 0
+    cost_usd: float | None = None
 
 
 class ProgressView(_Payload):

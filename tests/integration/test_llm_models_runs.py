@@ -5,6 +5,7 @@ Anthropic model in one deck with prices, usage records and costs in the results,
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncGenerator
@@ -16,6 +17,7 @@ import pytest
 from tests.helpers.model_servers.model_server import ModelServer
 from tests.helpers.model_servers.tiny_png import solid_png
 from tests.helpers.model_stack import main_content, model_stack
+from tests.helpers.run_functions import SLOW
 from tests.helpers.run_stack import RunStack
 
 OPENAI_KEY = "sk-test-models-openai"
@@ -42,65 +44,82 @@ default-general = "writer"
 default-structured = "writer"
 """
 
-BUNDLE = """domain = "models_runs"
+BUNDLE = f"""domain = "models_runs"
 
 [concept.Verdict]
 description = "A checked greeting"
 
 [concept.Verdict.structure]
-polite = { type = "boolean", description = "Whether it is polite", required = true }
-reason = { type = "text", description = "Why", required = true }
+polite = {{ type = "boolean", description = "Whether it is polite", required = true }}
+reason = {{ type = "text", description = "Why", required = true }}
 
 [pipe.greet]
 type = "PipeLLM"
 description = "Greets"
-inputs = { name = "Text" }
+inputs = {{ name = "Text" }}
 output = "Text"
-prompt = "Say hello to {{ name }}."
+prompt = "Say hello to {{{{ name }}}}."
 
 [pipe.check]
 type = "PipeLLM"
 description = "Checks a greeting with another provider"
-inputs = { greeting = "Text" }
+inputs = {{ greeting = "Text" }}
 output = "Verdict"
 model = "checker"
-prompt = "Is this polite? {{ greeting }}"
+prompt = "Is this polite? {{{{ greeting }}}}"
 
 [pipe.greet_and_check]
 type = "PipeSequence"
 description = "Greets, then checks the greeting"
-inputs = { name = "Text" }
+inputs = {{ name = "Text" }}
 output = "Verdict"
 steps = [
-  { pipe = "greet", result = "greeting" },
-  { pipe = "check", result = "verdict" },
+  {{ pipe = "greet", result = "greeting" }},
+  {{ pipe = "check", result = "verdict" }},
 ]
 
 [pipe.greet_and_check_twice]
 type = "PipeSequence"
 description = "Greets and checks, twice"
-inputs = { name = "Text" }
+inputs = {{ name = "Text" }}
 output = "Verdict"
 steps = [
-  { pipe = "greet", result = "greeting" },
-  { pipe = "check", result = "verdict" },
-  { pipe = "greet", result = "greeting" },
-  { pipe = "check", result = "verdict" },
+  {{ pipe = "greet", result = "greeting" }},
+  {{ pipe = "check", result = "verdict" }},
+  {{ pipe = "greet", result = "greeting" }},
+  {{ pipe = "check", result = "verdict" }},
 ]
 
 [pipe.describe]
 type = "PipeLLM"
 description = "Describes a photo"
-inputs = { photo = "Image" }
+inputs = {{ photo = "Image" }}
 output = "Text"
 prompt = "Describe this photo: $photo"
+
+[pipe.hold]
+type = "PipeFunc"
+description = "Holds the greeting a while"
+inputs = {{ greeting = "Text" }}
+output = "Text"
+function_name = "{SLOW}"
+
+[pipe.greet_then_hold]
+type = "PipeSequence"
+description = "Greets, then holds the greeting"
+inputs = {{ name = "Text" }}
+output = "Text"
+steps = [
+  {{ pipe = "greet", result = "greeting" }},
+  {{ pipe = "hold", result = "held" }},
+]
 
 [pipe.taglines]
 type = "PipeLLM"
 description = "Three taglines"
-inputs = { name = "Text" }
+inputs = {{ name = "Text" }}
 output = "Text[3]"
-prompt = "Three taglines for {{ name }}."
+prompt = "Three taglines for {{{{ name }}}}."
 """
 
 
@@ -182,6 +201,34 @@ async def test_two_providers_usage_and_cost(
     assert usage["model_calls"] == 2
     assert usage["cost_usd"] == pytest.approx(greet["cost"] + expected_check)
     assert usage["nb_tokens_by_category"]["input"] == 4 + check_tokens["input"]
+
+
+async def test_status_counts_the_model_calls_and_their_cost_as_the_run_goes(
+    stack_and_servers: tuple[RunStack, ModelServer, ModelServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`counters.model_calls` and `cost_usd` (a methodflow extension) while a later step still runs, and
+    the same totals once the run has ended (read from its stored end, not from a worker)."""
+    monkeypatch.setenv("SLOW_SECONDS", "3")
+    stack, _, _ = stack_and_servers
+    run_id = "run-models-spend-so-far"
+    started = await stack.client.post("/v1/start", json=execute("greet_then_hold", run_id, {"name": "Ada"}))
+    assert started.status_code == 202, started.text
+    greet_cost = (4 * 2.0 + 3 * 8.0) / 1_000_000
+    for _ in range(200):
+        status = (await stack.client.get(f"/v1/runs/{run_id}/status")).json()
+        if status["progress"]["current_pipe"] == "hold":
+            break
+        await asyncio.sleep(0.02)
+    assert status["state"] == "RUNNING", status
+    assert status["progress"]["model_calls"] == 1
+    assert status["progress"]["cost_usd"] == pytest.approx(greet_cost)
+
+    ended = await stack.wait_for_end(run_id)
+    assert ended["state"] == "COMPLETED", ended
+    assert ended["progress"]["model_calls"] == 1
+    assert ended["progress"]["cost_usd"] == pytest.approx(greet_cost)
+    progress = (await stack.client.get(f"/v1/runs/{run_id}/progress")).json()
+    assert progress["counters"]["model_calls"] == 1
 
 
 async def test_image_input_is_attached_and_text_n_asks_choices(
