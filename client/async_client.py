@@ -14,7 +14,7 @@ import httpx
 
 from client import calls
 from client.config import auth_headers, base_url
-from client.errors import ServiceUnavailable, WaitTimeout
+from client.errors import RunStillRunning, ServiceUnavailable, WaitTimeout
 from client.events import RunEndWatcher, read_timeout
 from client.models import (
     CancelRequested,
@@ -22,8 +22,10 @@ from client.models import (
     Formatted,
     LintReport,
     ModelDeck,
+    ResultItems,
     RunPage,
     RunProgress,
+    RunRecord,
     RunResults,
     RunStarted,
     RunStatus,
@@ -32,6 +34,15 @@ from client.models import (
     Version,
 )
 from client.retrying import RetryPolicy, pause_before_retry
+from client.tool_models import (
+    GeneratedCode,
+    Health,
+    ModelCheck,
+    OutputTemplate,
+    Readiness,
+    ResolvedCrate,
+    RunnerCode,
+)
 
 T = TypeVar("T")
 
@@ -80,15 +91,22 @@ class AsyncMethodflowClient:
                     timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
                 )
             except httpx.TransportError as exc:
-                pause = pause_before_retry(self.retry, attempt, time.monotonic() - started, None)
+                pause = self._pause(call, attempt, started, None)
                 if pause is None:
                     msg = f"the service at {self._http.base_url} could not be reached after {attempt} attempts: {exc}"
                     raise ServiceUnavailable(msg, domain="runtime") from exc
             else:
-                pause = pause_before_retry(self.retry, attempt, time.monotonic() - started, response)
+                pause = self._pause(call, attempt, started, response)
                 if pause is None:
                     return call.answer(response)
             await asyncio.sleep(pause)
+
+    def _pause(
+        self, call: calls.Call[Any], attempt: int, started: float, response: httpx.Response | None
+    ) -> float | None:
+        if not call.retried:
+            return None
+        return pause_before_retry(self.retry, attempt, time.monotonic() - started, response)
 
     # Runs -----------------------------------------------------------------------------------------------
 
@@ -159,9 +177,41 @@ class AsyncMethodflowClient:
     async def progress(self, run_id: str) -> RunProgress:
         return await self._send(calls.progress(run_id))
 
-    async def results(self, run_id: str) -> RunResults | None:
-        """The results of a completed run; None while it runs; a failed run raises `run.failed`."""
-        return await self._send(calls.results(run_id))
+    async def run(self, run_id: str) -> RunRecord:
+        """The whole run record: method, inputs, deliveries' states and, once ended, its `usage`."""
+        return await self._send(calls.run_record(run_id))
+
+    async def results(self, run_id: str, *, artifacts: Sequence[str] | None = None) -> RunResults | None:
+        """The results of a completed run; None while it runs; a failed run raises `run.failed`.
+
+        `artifacts` narrows the answer to those members (`main_stuff`, `working_memory`, `graph_spec`,
+        `pipe_io_contracts`, `input_form`, `output_form`, `tokens_usages`, `batch_failures`).
+        """
+        return await self._send(calls.results(run_id, artifacts))
+
+    async def result_items_page(
+        self, run_id: str, *, offset: int = 0, limit: int = 100, name: str | None = None
+    ) -> ResultItems | None:
+        """One page of a completed run's list output (the main one, or the output `name`); None while
+        the run goes on; a single (non-list) output is a 422 `request.invalid`."""
+        return await self._send(calls.result_items(run_id, offset, limit, name))
+
+    async def result_items(
+        self, run_id: str, *, name: str | None = None, page_size: int = 100
+    ) -> AsyncIterator[Any]:
+        """Every item of a completed run's list output, read `page_size` at a time (at most 1000), so a
+        100,000-item output never comes whole. Raises `RunStillRunning` before the run has ended."""
+        offset = 0
+        while True:
+            page = await self.result_items_page(run_id, offset=offset, limit=page_size, name=name)
+            if page is None:
+                msg = f"the run {run_id} has not ended yet: wait for it before reading its items"
+                raise RunStillRunning(msg, status=202, problem={"pipeline_run_id": run_id})
+            for item in page.items:
+                yield item
+            if page.next_offset is None:
+                return
+            offset = page.next_offset
 
     async def cancel(self, run_id: str, reason: str | None = None) -> CancelRequested:
         return await self._send(calls.cancel(run_id, reason))
@@ -233,6 +283,57 @@ class AsyncMethodflowClient:
         body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
         return await self._send(calls.verdict("/v1/build/inputs", body))
 
+    async def build_output(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        pipe_ref: str | None = None,
+        **extra: Any,
+    ) -> OutputTemplate:
+        """The pipe's output as a JSON Schema, an example or pydantic source (`format` in `extra`:
+        `schema`, `json` or `python`)."""
+        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
+        return await self._send(calls.model_call("POST", "/v1/build/output", OutputTemplate, body))
+
+    async def build_runner(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        pipe_ref: str | None = None,
+        **extra: Any,
+    ) -> RunnerCode:
+        """A Python script running the pipe on the service (`client`: `mthds`, `pipelex-sdk` or `httpx`,
+        and `base_url`, in `extra`)."""
+        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
+        return await self._send(calls.model_call("POST", "/v1/build/runner", RunnerCode, body))
+
+    async def resolve(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> ResolvedCrate:
+        """The method's library resolved into a crate: every reference qualified, with its fingerprint."""
+        body = calls.method_source(mthds_contents, files, extra)
+        return await self._send(calls.model_call("POST", "/v1/resolve", ResolvedCrate, body))
+
+    async def codegen(
+        self,
+        target: str,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        kind: str = "types",
+        **extra: Any,
+    ) -> GeneratedCode:
+        """The types of the method's concepts in `target` (`python-pydantic`, `python-structures`,
+        `ts-zod`), with their lock."""
+        body = calls.method_source(mthds_contents, files, {"kind": kind, "target": target, **extra})
+        return await self._send(calls.model_call("POST", "/v1/codegen", GeneratedCode, body))
+
     async def format(self, content: str, *, source: str | None = None) -> Formatted:
         body = {"content": content, **({"source": source} if source else {})}
         return await self._send(calls.model_call("POST", "/v1/format", Formatted, body))
@@ -245,6 +346,18 @@ class AsyncMethodflowClient:
         """The model deck, all of it or one `type` (`llm`, `extract`, `img_gen`, `search`, `judgment`)."""
         params = {"type": model_type} if model_type else None
         return await self._send(calls.model_call("GET", "/v1/models", ModelDeck, params=params))
+
+    async def models_check(self, reference: str, model_type: str | None = None) -> ModelCheck:
+        """How a bundle's model reference (`$preset`, `@alias`, `~waterfall`, a handle) resolves."""
+        return await self._send(calls.model_check(reference, model_type))
+
+    async def ping(self) -> Health:
+        """`/health`, in one attempt: the service serves HTTP."""
+        return await self._send(calls.health())
+
+    async def ready(self) -> Readiness:
+        """`/ready`, in one attempt: a 503 `runtime.unavailable` (a `RuntimeProblem`) when Temporal is down."""
+        return await self._send(calls.readiness())
 
     async def version(self) -> Version:
         return await self._send(calls.version())

@@ -17,14 +17,17 @@ from client.errors import error_from
 from client.models import (
     CancelRequested,
     Deliveries,
+    ResultItems,
     RunPage,
     RunProgress,
+    RunRecord,
     RunResults,
     RunStarted,
     RunStatus,
     ValidationVerdict,
     Version,
 )
+from client.tool_models import Health, ModelCheck, Readiness
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -47,6 +50,7 @@ class Call(Generic[T]):
     headers: dict[str, str] = field(default_factory=dict[str, str])
     timeout: float | None = None  # None: the client's own
     success: frozenset[int] = frozenset({200})
+    retried: bool = True  # False: one attempt (the probes say how the service is now)
 
     def answer(self, response: httpx.Response) -> T:
         if response.status_code not in self.success:
@@ -98,13 +102,40 @@ def progress(run_id: str) -> Call[RunProgress]:
     return Call("GET", _run_path(run_id, "/progress"), _reader(RunProgress))
 
 
-def results(run_id: str) -> Call[RunResults | None]:
-    """200 gives the results; 202 (not ended yet) gives None; a run that did not succeed is 409."""
+def run_record(run_id: str) -> Call[RunRecord]:
+    return Call("GET", _run_path(run_id), _reader(RunRecord))
 
-    def read(response: httpx.Response) -> RunResults | None:
-        return RunResults.model_validate(response.json()) if response.status_code == 200 else None
 
-    return Call("GET", _run_path(run_id, "/results"), read, success=frozenset({200, 202}))
+def _while_running(model: type[M]) -> Callable[[httpx.Response], M | None]:
+    """Reads 200 as `model` and 202 (the run has not ended yet) as None."""
+    return lambda response: model.model_validate(response.json()) if response.status_code == 200 else None
+
+
+def results(run_id: str, artifacts: Sequence[str] | None = None) -> Call[RunResults | None]:
+    """200 gives the results; 202 (not ended yet) gives None; a run that did not succeed is 409.
+    `artifacts` narrows the answer to the named members (http-api.md §9.6)."""
+    params = (("artifacts", ",".join(artifacts)),) if artifacts is not None else ()
+    return Call(
+        "GET",
+        _run_path(run_id, "/results"),
+        _while_running(RunResults),
+        params=params,
+        success=frozenset({200, 202}),
+    )
+
+
+def result_items(run_id: str, offset: int, limit: int, name: str | None) -> Call[ResultItems | None]:
+    """A page of the run's list output (the main one, or `name`); None while the run goes on."""
+    params = [("offset", str(offset)), ("limit", str(limit))]
+    if name is not None:
+        params.append(("name", name))
+    return Call(
+        "GET",
+        _run_path(run_id, "/results/items"),
+        _while_running(ResultItems),
+        params=tuple(params),
+        success=frozenset({200, 202}),
+    )
 
 
 def cancel(run_id: str, reason: str | None) -> Call[CancelRequested]:
@@ -149,3 +180,16 @@ def model_call(
 
 def version() -> Call[Version]:
     return Call("GET", "/v1/version", _reader(Version))
+
+
+def model_check(reference: str, model_type: str | None) -> Call[ModelCheck]:
+    params = {"reference": reference, **({"type": model_type} if model_type else {})}
+    return model_call("GET", "/v1/models/check", ModelCheck, params=params)
+
+
+def health() -> Call[Health]:
+    return Call("GET", "/health", _reader(Health), retried=False)
+
+
+def readiness() -> Call[Readiness]:
+    return Call("GET", "/ready", _reader(Readiness), retried=False)

@@ -74,6 +74,10 @@ class WaitTimeout(MethodflowError):
     """`wait` reached its deadline before the run ended; the run goes on (`pipeline_run_id`)."""
 
 
+class RunStillRunning(MethodflowError):
+    """A read of a run's output pages before the run ended (the service answered 202): `wait` first."""
+
+
 _BY_DOMAIN: dict[str, type[MethodflowError]] = {
     "input": InputProblem,
     "method": MethodProblem,

@@ -59,12 +59,68 @@ class RunProgress(_Answer):
     invocations: list[dict[str, Any]]
 
 
+class RunUsage(_Answer):
+    """What an ended run's model calls cost (methodflow's `usage` of `/v1/runs/{id}`)."""
+
+    model_calls: int
+    cost_usd: float | None = None
+    nb_tokens_by_category: dict[str, int] = {}
+
+
+class RunRecord(_Answer):
+    """`/v1/runs/{id}`: the whole run record, its method and inputs as submitted, its deliveries' states
+    and, once it has ended, its `usage`. `files` (a `files` source) stays among the extra members."""
+
+    pipeline_run_id: str
+    workflow_id: str
+    state: str
+    status: str
+    pipe_code: str | None = None
+    main_stuff_name: str | None = None
+    created_at: str | None = None
+    finished_at: str | None = None
+    created_by_user_id: str | None = None
+    request_id: str | None = None
+    result_url: str | None = None
+    error: dict[str, Any] | None = None
+    mthds_contents: list[str] = []
+    inputs: dict[str, Any] = {}
+    callback_urls: list[str] = []
+    deliveries: list[dict[str, Any]] = []
+    usage: RunUsage | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
 class RunResults(_Answer):
-    """`/v1/runs/{id}/results` of a completed run; `main_stuff` is the main output's content."""
+    """`/v1/runs/{id}/results` of a completed run; `main_stuff` is the main output's content.
+
+    Narrowed by `artifacts`, the members not asked for are absent from the answer and None here.
+    """
 
     pipeline_run_id: str
     main_stuff: Any = None
     working_memory: dict[str, Any] | None = None
+    graph_spec: dict[str, Any] | None = None
+    pipe_io_contracts: dict[str, Any] | None = None
+    input_form: dict[str, Any] | None = None
+    output_form: dict[str, Any] | None = None
+    tokens_usages: list[dict[str, Any]] | None = None
+
+
+class ResultItems(_Answer):
+    """A page of a run's list output (`/v1/runs/{id}/results/items`); `next_offset` None on the last."""
+
+    pipeline_run_id: str
+    name: str
+    concept: str | None = None
+    total: int
+    offset: int
+    limit: int
+    items: list[Any]
+    next_offset: int | None = None
 
 
 class RunSummary(_Answer):

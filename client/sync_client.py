@@ -13,7 +13,7 @@ import httpx
 
 from client import calls
 from client.config import auth_headers, base_url
-from client.errors import ServiceUnavailable, WaitTimeout
+from client.errors import RunStillRunning, ServiceUnavailable, WaitTimeout
 from client.events import RunEndWatcher, read_timeout
 from client.models import (
     CancelRequested,
@@ -21,8 +21,10 @@ from client.models import (
     Formatted,
     LintReport,
     ModelDeck,
+    ResultItems,
     RunPage,
     RunProgress,
+    RunRecord,
     RunResults,
     RunStarted,
     RunStatus,
@@ -31,6 +33,15 @@ from client.models import (
     Version,
 )
 from client.retrying import RetryPolicy, pause_before_retry
+from client.tool_models import (
+    GeneratedCode,
+    Health,
+    ModelCheck,
+    OutputTemplate,
+    Readiness,
+    ResolvedCrate,
+    RunnerCode,
+)
 
 T = TypeVar("T")
 
@@ -79,15 +90,22 @@ class MethodflowClient:
                     timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
                 )
             except httpx.TransportError as exc:
-                pause = pause_before_retry(self.retry, attempt, time.monotonic() - started, None)
+                pause = self._pause(call, attempt, started, None)
                 if pause is None:
                     msg = f"the service at {self._http.base_url} could not be reached after {attempt} attempts: {exc}"
                     raise ServiceUnavailable(msg, domain="runtime") from exc
             else:
-                pause = pause_before_retry(self.retry, attempt, time.monotonic() - started, response)
+                pause = self._pause(call, attempt, started, response)
                 if pause is None:
                     return call.answer(response)
             time.sleep(pause)
+
+    def _pause(
+        self, call: calls.Call[Any], attempt: int, started: float, response: httpx.Response | None
+    ) -> float | None:
+        if not call.retried:
+            return None
+        return pause_before_retry(self.retry, attempt, time.monotonic() - started, response)
 
     # Runs -----------------------------------------------------------------------------------------------
 
@@ -158,9 +176,38 @@ class MethodflowClient:
     def progress(self, run_id: str) -> RunProgress:
         return self._send(calls.progress(run_id))
 
-    def results(self, run_id: str) -> RunResults | None:
-        """The results of a completed run; None while it runs; a failed run raises `run.failed`."""
-        return self._send(calls.results(run_id))
+    def run(self, run_id: str) -> RunRecord:
+        """The whole run record: method, inputs, deliveries' states and, once ended, its `usage`."""
+        return self._send(calls.run_record(run_id))
+
+    def results(self, run_id: str, *, artifacts: Sequence[str] | None = None) -> RunResults | None:
+        """The results of a completed run; None while it runs; a failed run raises `run.failed`.
+
+        `artifacts` narrows the answer to those members (`main_stuff`, `working_memory`, `graph_spec`,
+        `pipe_io_contracts`, `input_form`, `output_form`, `tokens_usages`, `batch_failures`).
+        """
+        return self._send(calls.results(run_id, artifacts))
+
+    def result_items_page(
+        self, run_id: str, *, offset: int = 0, limit: int = 100, name: str | None = None
+    ) -> ResultItems | None:
+        """One page of a completed run's list output (the main one, or the output `name`); None while
+        the run goes on; a single (non-list) output is a 422 `request.invalid`."""
+        return self._send(calls.result_items(run_id, offset, limit, name))
+
+    def result_items(self, run_id: str, *, name: str | None = None, page_size: int = 100) -> Iterator[Any]:
+        """Every item of a completed run's list output, read `page_size` at a time (at most 1000), so a
+        100,000-item output never comes whole. Raises `RunStillRunning` before the run has ended."""
+        offset = 0
+        while True:
+            page = self.result_items_page(run_id, offset=offset, limit=page_size, name=name)
+            if page is None:
+                msg = f"the run {run_id} has not ended yet: wait for it before reading its items"
+                raise RunStillRunning(msg, status=202, problem={"pipeline_run_id": run_id})
+            yield from page.items
+            if page.next_offset is None:
+                return
+            offset = page.next_offset
 
     def cancel(self, run_id: str, reason: str | None = None) -> CancelRequested:
         return self._send(calls.cancel(run_id, reason))
@@ -229,6 +276,57 @@ class MethodflowClient:
         body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
         return self._send(calls.verdict("/v1/build/inputs", body))
 
+    def build_output(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        pipe_ref: str | None = None,
+        **extra: Any,
+    ) -> OutputTemplate:
+        """The pipe's output as a JSON Schema, an example or pydantic source (`format` in `extra`:
+        `schema`, `json` or `python`)."""
+        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
+        return self._send(calls.model_call("POST", "/v1/build/output", OutputTemplate, body))
+
+    def build_runner(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        pipe_ref: str | None = None,
+        **extra: Any,
+    ) -> RunnerCode:
+        """A Python script running the pipe on the service (`client`: `mthds`, `pipelex-sdk` or `httpx`,
+        and `base_url`, in `extra`)."""
+        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
+        return self._send(calls.model_call("POST", "/v1/build/runner", RunnerCode, body))
+
+    def resolve(
+        self,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> ResolvedCrate:
+        """The method's library resolved into a crate: every reference qualified, with its fingerprint."""
+        body = calls.method_source(mthds_contents, files, extra)
+        return self._send(calls.model_call("POST", "/v1/resolve", ResolvedCrate, body))
+
+    def codegen(
+        self,
+        target: str,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        kind: str = "types",
+        **extra: Any,
+    ) -> GeneratedCode:
+        """The types of the method's concepts in `target` (`python-pydantic`, `python-structures`,
+        `ts-zod`), with their lock."""
+        body = calls.method_source(mthds_contents, files, {"kind": kind, "target": target, **extra})
+        return self._send(calls.model_call("POST", "/v1/codegen", GeneratedCode, body))
+
     def format(self, content: str, *, source: str | None = None) -> Formatted:
         body = {"content": content, **({"source": source} if source else {})}
         return self._send(calls.model_call("POST", "/v1/format", Formatted, body))
@@ -241,6 +339,18 @@ class MethodflowClient:
         """The model deck, all of it or one `type` (`llm`, `extract`, `img_gen`, `search`, `judgment`)."""
         params = {"type": model_type} if model_type else None
         return self._send(calls.model_call("GET", "/v1/models", ModelDeck, params=params))
+
+    def models_check(self, reference: str, model_type: str | None = None) -> ModelCheck:
+        """How a bundle's model reference (`$preset`, `@alias`, `~waterfall`, a handle) resolves."""
+        return self._send(calls.model_check(reference, model_type))
+
+    def ping(self) -> Health:
+        """`/health`, in one attempt: the service serves HTTP."""
+        return self._send(calls.health())
+
+    def ready(self) -> Readiness:
+        """`/ready`, in one attempt: a 503 `runtime.unavailable` (a `RuntimeProblem`) when Temporal is down."""
+        return self._send(calls.readiness())
 
     def version(self) -> Version:
         return self._send(calls.version())
