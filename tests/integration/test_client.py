@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from client import (
     AccountProblem,
@@ -24,6 +25,7 @@ from client import (
     MethodProblem,
     OperatorProblem,
     RetryPolicy,
+    RunStillRunning,
     RuntimeProblem,
     ServiceUnavailable,
     WaitTimeout,
@@ -31,6 +33,7 @@ from client import (
 from tests.helpers.api_server import REPO_ROOT
 from tests.helpers.run_functions import FAILING, SLOW
 from tests.helpers.run_stack import run_stack
+from tests.integration.test_run_bad_input import BATCH
 from worker.dev_server import free_port
 
 HELLO = (REPO_ROOT / "docs" / "examples" / "hello.mthds").read_text()
@@ -53,6 +56,13 @@ function_name = "{FAILING}"
 """
 
 
+def assert_sends_every_member(answer: BaseModel, *, left_out: frozenset[str] = frozenset()) -> None:
+    """The served answer carried every member its model declares (the OpenAPI document does not
+    describe the run routes' answers yet: tests/unit/test_client_openapi.py names them)."""
+    missing = set(type(answer).model_fields) - answer.model_fields_set - left_out
+    assert not missing, f"{type(answer).__name__}: the service did not send {sorted(missing)}"
+
+
 async def test_a_run_from_start_to_results_and_every_read(temporal_address: str, tmp_path: Path) -> None:
     async with (
         run_stack(temporal_address, tmp_path) as stack,
@@ -64,6 +74,9 @@ async def test_a_run_from_start_to_results_and_every_read(temporal_address: str,
         )
         assert started.pipeline_run_id == run_id
         assert started.state == "STARTED"
+        assert_sends_every_member(started)
+        words = [f"w{index}" for index in range(25)]
+        batch = await methodflow.start(mthds_contents=[BATCH], inputs={"words": words})
         # The same key again is the same run, never a second one.
         again = await methodflow.start(mthds_contents=[HELLO], inputs={"name": "Ada"}, idempotency_key=run_id)
         assert again.pipeline_run_id == run_id
@@ -71,14 +84,49 @@ async def test_a_run_from_start_to_results_and_every_read(temporal_address: str,
         ended = await methodflow.wait(run_id, within=30, interval=0.05)
         assert ended.state == "COMPLETED"
         assert ended.is_terminal
+        assert_sends_every_member(ended)
         assert (await methodflow.status(run_id)).pipe_code == "welcome"
         progress = await methodflow.progress(run_id)
         assert progress.status == "succeeded"
         assert {item["pipe_code"] for item in progress.invocations} == {"welcome", "greet", "wrap"}
+        assert_sends_every_member(progress)
         results = await methodflow.results(run_id)
         assert results is not None
         assert results.main_stuff == WELCOME
-        assert (await methodflow.deliveries(run_id)).items == []
+        assert results.tokens_usages == []
+        assert_sends_every_member(results)
+        deliveries = await methodflow.deliveries(run_id)
+        assert deliveries.items == []
+        assert_sends_every_member(deliveries)
+
+        record = await methodflow.run(run_id)
+        assert (record.state, record.pipe_code, record.is_terminal) == ("COMPLETED", "welcome", True)
+        assert record.mthds_contents == [HELLO]
+        assert record.inputs == {"name": "Ada"}
+        assert record.result_url is not None
+        assert record.result_url.endswith(f"/v1/runs/{run_id}/results")
+        assert record.usage is not None
+        assert record.usage.model_calls == 0  # the hello method calls no model
+        assert_sends_every_member(record)
+        assert_sends_every_member(record.usage)
+        # Narrowed: only the members asked for are sent; the others read None.
+        narrowed = await methodflow.results(run_id, artifacts=["main_stuff"])
+        assert narrowed is not None
+        assert narrowed.main_stuff == WELCOME
+        assert narrowed.model_fields_set == {"pipeline_run_id", "main_stuff"}
+        assert narrowed.working_memory is None
+
+        # A list output, a page at a time.
+        assert (await methodflow.wait(batch.pipeline_run_id, within=30, interval=0.05)).state == "COMPLETED"
+        items = [item async for item in methodflow.result_items(batch.pipeline_run_id, page_size=10)]
+        assert items == [{"text": f"<{word}>"} for word in words]
+        last = await methodflow.result_items_page(batch.pipeline_run_id, offset=20, limit=10)
+        assert last is not None
+        assert (len(last.items), last.total, last.next_offset) == (5, 25, None)
+        assert_sends_every_member(last)
+        named = await methodflow.result_items_page(batch.pipeline_run_id, name="words", limit=3)
+        assert named is not None
+        assert (named.name, named.items, named.next_offset) == ("words", [{"text": w} for w in words[:3]], 3)
 
         listed = [run async for run in methodflow.runs(pipe_code="welcome", state="COMPLETED")]
         for _ in range(40):  # the listing reads Temporal's visibility store, updated a moment later
@@ -87,6 +135,8 @@ async def test_a_run_from_start_to_results_and_every_read(temporal_address: str,
             await asyncio.sleep(0.1)
             listed = [run async for run in methodflow.runs(pipe_code="welcome", state="COMPLETED")]
         assert run_id in {run.pipeline_run_id for run in listed}
+        assert_sends_every_member(await methodflow.runs_page(limit=1, pipe_code="welcome"))
+        assert_sends_every_member(listed[0])
 
         with pytest.raises(InputProblem) as ended_already:
             await methodflow.cancel(run_id)
@@ -102,6 +152,7 @@ async def test_execute_answers_the_main_output_and_a_failed_run_raises_its_probl
             done = await asyncio.to_thread(methodflow.execute, mthds_contents=[HELLO], inputs={"name": "Ada"})
             assert done.state == "COMPLETED"
             assert done.main_stuff == WELCOME
+            assert_sends_every_member(done)
             with pytest.raises(MethodProblem) as failed:
                 await asyncio.to_thread(
                     methodflow.execute, mthds_contents=[FUNCS], pipe_code="broken", inputs={"name": "x"}
@@ -126,8 +177,13 @@ async def test_cancel_then_results_is_run_failed(
         started = await methodflow.start(mthds_contents=[FUNCS], pipe_code="slow", inputs={"name": "x"})
         run_id = started.pipeline_run_id
         assert await methodflow.results(run_id) is None  # still running: 202
+        assert await methodflow.result_items_page(run_id) is None
+        with pytest.raises(RunStillRunning) as too_soon:
+            _ = [item async for item in methodflow.result_items(run_id)]
+        assert too_soon.value.pipeline_run_id == run_id
         cancelled = await methodflow.cancel(run_id, reason="not needed")
         assert cancelled.cancel_requested
+        assert_sends_every_member(cancelled)
         assert (await methodflow.wait(run_id, within=30, interval=0.1)).state == "CANCELLED"
         with pytest.raises(RuntimeProblem) as failed:
             await methodflow.results(run_id)
@@ -171,6 +227,45 @@ async def test_the_method_tooling(temporal_address: str, tmp_path: Path) -> None
             await methodflow.build_pipeline("Greet a guest by name.")
         assert (unsupported.value.status, unsupported.value.code) == (501, "runtime.unsupported")
 
+        schema = await methodflow.build_output(mthds_contents=[HELLO])
+        assert (schema.is_valid, schema.pipe_ref, schema.format) == (True, "hello.welcome", "schema")
+        assert schema.output is not None
+        source = await methodflow.build_output(
+            mthds_contents=[HELLO], pipe_ref="hello.welcome", format="python"
+        )
+        assert source.output_python is not None
+        assert "class " in source.output_python
+        runner = await methodflow.build_runner(mthds_contents=[HELLO], client="httpx")
+        assert (runner.is_valid, runner.client) == (True, "httpx")
+        assert runner.python_code is not None
+        compile(runner.python_code, "runner.py", "exec")  # a script that parses
+        resolved = await methodflow.resolve(mthds_contents=[HELLO])
+        assert resolved.crate is not None
+        assert "hello.welcome" in resolved.crate["pipes"]
+        code = await methodflow.codegen("python-pydantic", mthds_contents=[HELLO])
+        assert code.is_valid
+        assert code.crate_fingerprint == resolved.crate["fingerprint"]
+        assert code.artifacts
+        assert code.lock
+        broken = {"hello.mthds": HELLO.replace('"greet"', '"absent"')}
+        for invalid_arm in (
+            await methodflow.resolve(files=broken),
+            await methodflow.codegen("ts-zod", files=broken),
+            await methodflow.build_output(files=broken),
+            await methodflow.build_runner(files=broken),
+        ):
+            assert not invalid_arm.is_valid
+            assert invalid_arm.errors[0]["code"] == "method.pipe_unresolved"
+
+        alias = next(iter(deck.aliases["llm"]))
+        check = await methodflow.models_check(f"@{alias}", "llm")
+        assert (check.kind, check.name, check.resolution) == ("alias", alias, "resolved")
+        assert check.matches
+        unknown = await methodflow.models_check("no-such-model-anywhere")
+        assert unknown.resolution == "not_found"
+        assert (await methodflow.ping()).status == "ok"
+        assert (await methodflow.ready()).status == "ready"
+
 
 async def test_typed_errors(temporal_address: str, tmp_path: Path) -> None:
     async with (
@@ -185,6 +280,16 @@ async def test_typed_errors(temporal_address: str, tmp_path: Path) -> None:
             "input",
         )
         assert unknown.value.request_id
+        for read in (
+            methodflow.run("no-such-run"),
+            methodflow.results("no-such-run"),
+            methodflow.result_items_page("no-such-run"),
+            methodflow.cancel("no-such-run"),
+            methodflow.deliveries("no-such-run"),
+        ):
+            with pytest.raises(InputProblem) as not_found:
+                await read
+            assert (not_found.value.status, not_found.value.code) == (404, "run.not_found")
 
         run_id = f"client-{uuid.uuid4()}"
         await methodflow.start(mthds_contents=[HELLO], inputs={"name": "Ada"}, idempotency_key=run_id)
@@ -201,6 +306,42 @@ async def test_typed_errors(temporal_address: str, tmp_path: Path) -> None:
             await methodflow.execute(mthds_contents=["domain = 3"], inputs={})
         assert (invalid.value.status, invalid.value.code) == (422, "method.invalid")
         assert invalid.value.problem["errors"]
+
+        await methodflow.wait(run_id, within=30, interval=0.05)
+        for refused, field in (
+            (methodflow.results(run_id, artifacts=["no_such_artifact"]), "artifacts"),
+            (methodflow.result_items_page(run_id, limit=1001), "limit"),
+            (methodflow.result_items_page(run_id), "pipeline_run_id"),  # a single output, not a list
+            (methodflow.codegen("cobol", mthds_contents=[HELLO]), "target"),
+            (methodflow.models_check("$"), "reference"),
+        ):
+            with pytest.raises(InputProblem) as bad_request:
+                await refused
+            assert (bad_request.value.status, bad_request.value.code) == (422, "request.invalid")
+            assert bad_request.value.params["field"] == field
+
+
+async def test_temporal_down_is_a_typed_503(tmp_path: Path) -> None:
+    # A service whose Temporal nobody listens for: one attempt each (Retry-After 5 s is past the deadline).
+    policy = RetryPolicy(deadline=1)
+    async with (
+        run_stack(f"127.0.0.1:{free_port()}", tmp_path, worker=False) as stack,
+        AsyncMethodflowClient(stack.base_url, retry=policy) as methodflow,
+    ):
+        for call in (
+            methodflow.start(mthds_contents=[HELLO], inputs={"name": "Ada"}),
+            methodflow.status("some-run"),
+            methodflow.ready(),
+        ):
+            with pytest.raises(RuntimeProblem) as down:
+                await call
+            assert (down.value.status, down.value.code, down.value.retry) == (
+                503,
+                "runtime.unavailable",
+                "yes",
+            )
+            assert down.value.params == {"component": "temporal"}
+            assert not isinstance(down.value, ServiceUnavailable)  # the service answered; Temporal did not
 
 
 async def test_api_keys_from_arguments_or_the_environment(

@@ -2,7 +2,8 @@
 document the service serves: every member a model declares is a member of its route's success answer
 there, a member the model requires is always sent, and the model accepts every JSON type the document
 allows for it. Routes whose answer the document does not describe yet (no response schema) are named
-in `ANSWER_CHECKED`: tests/integration/test_client.py checks their real answers carry every member.
+in `ANSWER_CHECKED`: tests/integration/test_client.py checks their real answers carry every member
+(all but `/v1/build/pipeline`, which needs an LLM provider: `UNCHECKED`).
 """
 
 from __future__ import annotations
@@ -83,8 +84,10 @@ ANSWER_CHECKED = {
     "/v1/runs/{run_id}/results/items",
     "/v1/runs/{run_id}/cancel",
     "/v1/runs/{run_id}/deliveries",
-    "/v1/build/pipeline",
 }
+# Not checked at all: building a pipeline needs an LLM provider, which these tests do not have. Its
+# model (ValidationVerdict, `is_valid`, `errors`, `message`) is checked on `/v1/validate`.
+UNCHECKED = {"/v1/build/pipeline"}
 
 
 @cache
@@ -184,7 +187,7 @@ def test_each_client_model_matches_its_route_s_served_answer(
     method, path = route
     arms = answer_arms(method, path)
     if arms is None:
-        assert path in ANSWER_CHECKED, (
+        assert path in ANSWER_CHECKED | UNCHECKED, (
             f"{method.upper()} {path} has no response schema in the OpenAPI document, and no test checks "
             f"its real answers against {model.__name__}"
         )
