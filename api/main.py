@@ -24,6 +24,7 @@ from api.routes import (
     blobs,
     build_pipeline,
     build_tools,
+    console,
     crate_tools,
     meta,
     models,
@@ -145,4 +146,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(blobs.router)
     app.include_router(build_tools.router)
     app.include_router(build_pipeline.router)
+    if settings.console_enabled:  # the web console's static pages (issue 17)
+        app.include_router(console.router)
     return app

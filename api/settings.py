@@ -120,6 +120,8 @@ class ApiSettings(ServiceSettings):
     tenant_max_concurrent_runs: NonNegativeInt = 0
     # Prometheus metrics at `/metrics` on the API's port.
     metrics_enabled: bool = True
+    # The web console at `/console` (static pages calling this API; `CONSOLE_ENABLED=false`: 404).
+    console_enabled: bool = True
 
     # Method files by hash (issue 16): the key signing upload targets (unset: one random key per
     # process, so targets do not cross instances or restarts) and how long a target lives.
