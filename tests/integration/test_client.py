@@ -365,32 +365,46 @@ async def test_api_keys_from_arguments_or_the_environment(
         assert missing.value.code == "auth.missing_credential"
 
 
-async def test_runs_follows_the_pages(temporal_address: str, tmp_path: Path) -> None:
+RUNS = 250
+PAGE = 7  # 35 full pages and a last one of 5
+
+
+async def test_runs_follows_the_pages_over_250_runs(temporal_address: str, tmp_path: Path) -> None:
     # A tenant of its own, so that no other test's runs enter the listing.
     tenant_key = {"auth_mode": "api_key", "api_key": f"client-pages-{uuid.uuid4().hex[:8]}:pages-key"}
     async with (
         run_stack(temporal_address, tmp_path, api_overrides=tenant_key) as stack,
         AsyncMethodflowClient(stack.base_url, "pages-key") as methodflow,
     ):
-        started: list[str] = []
-        for first in range(0, 60, 10):
-            batch = [
-                methodflow.start(mthds_contents=[HELLO], inputs={"name": f"guest {n}"})
-                for n in range(first, first + 10)
-            ]
-            started += [run.pipeline_run_id for run in await asyncio.gather(*batch)]
-        listed: list[str] = []
-        for _ in range(50):  # the listing reads Temporal's visibility store, updated a moment later
-            listed = [run.pipeline_run_id async for run in methodflow.runs(page_size=7)]
-            if len(listed) == 60:
+        starting = asyncio.Semaphore(16)
+
+        async def start(number: int) -> str:
+            async with starting:
+                run = await methodflow.start(mthds_contents=[HELLO], inputs={"name": f"guest {number}"})
+            return run.pipeline_run_id
+
+        started = await asyncio.gather(*(start(number) for number in range(RUNS)))
+        assert len(set(started)) == RUNS
+        # Listed once every run has ended, so that no state changes while the pages are read; the
+        # listing reads Temporal's visibility store, updated a moment after each change.
+        for _ in range(150):
+            if len([run async for run in methodflow.runs(state="COMPLETED", page_size=100)]) == RUNS:
                 break
             await asyncio.sleep(0.2)
-        assert sorted(listed) == sorted(started)
-        first_page = await methodflow.runs_page(limit=7)
-        assert len(first_page.items) == 7
-        assert first_page.next_cursor is not None
-        # Runs started together may share a creation instant, so only membership is compared.
-        assert {run.pipeline_run_id for run in first_page.items} <= set(started)
+        listed = [run.pipeline_run_id async for run in methodflow.runs(page_size=PAGE)]
+        assert len(listed) == len(set(listed)), "a run listed twice"
+        assert set(listed) == set(started)
+
+        pages: list[int] = []
+        cursor: str | None = None
+        while True:
+            page = await methodflow.runs_page(cursor, limit=PAGE)
+            pages.append(len(page.items))
+            if page.next_cursor is None:
+                break
+            assert page.next_cursor != cursor
+            cursor = page.next_cursor
+        assert pages == [PAGE] * (RUNS // PAGE) + [RUNS % PAGE]
 
 
 # Retries, against loopback servers of our own ---------------------------------------------------------------
