@@ -1,13 +1,21 @@
-"""The `methodflow` command line: validate and run bundles locally with the same core the service uses,
-and start the service's processes (`worker`, `dev`); `callbacks listen` receives and prints callbacks.
+"""The `methodflow` command line: validate, run and format bundles in this process with the same core the
+service uses, or send them to a server and follow its runs; start the service's processes (`worker`,
+`dev`); `callbacks listen` receives and prints callbacks.
 
-Exit codes of `validate` and `run`: 0 valid / completed, 1 invalid / failed, 2 unreadable input or
-unusable setting. `worker`, `dev` and `callbacks listen`: 0 stopped by a signal, 1 failed, 2 unusable
-setting. `validate` and `run` read the worker's settings (`MODEL_DECK`, provider keys...), so they
-accept and run what the service does.
+With `--server URL` (or `METHODFLOW_URL`) `run`, `validate`, `format`, `lint` and `inputs` ask that server;
+without one they work in this process, reading the worker's settings (`MODEL_DECK`, provider keys...), so
+they accept and run what the service does. `start`, `watch`, `status`, `results`, `runs`, `cancel`,
+`deliveries` and `build` need a server. Every one of those commands takes `--json`: exactly one JSON
+document on stdout, a problem included.
+
+Exit codes: 0 done; 1 the run failed (or was cancelled, or has not ended), the method is invalid, or the
+bundle would be reformatted; 2 a usage error or a request refused (a 4xx problem, a file that cannot be
+read, inputs that are not JSON, a malformed --server URL, no server where one is needed); 3 the service is
+unavailable (nothing listens, or it kept answering 429/5xx until the retries ran out). `worker`, `dev`
+and `callbacks listen`: 0 stopped by a signal, 1 failed, 2 unusable setting.
 
 Each command imports what it needs when it runs: `methodflow --help` must not pay for the provider
-SDKs, Temporal or boto3 (seconds of import).
+SDKs, Temporal, boto3 or the client (seconds of import).
 """
 
 from __future__ import annotations
@@ -18,45 +26,42 @@ import sys
 from importlib.metadata import version as distribution_version
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from worker import cli_server, cli_tools
 from worker.cli_help import PlainCommand
+from worker.cli_options import (
+    DEFAULT_RETRY_SECONDS,
+    ApiKey,
+    Bundles,
+    InputPairs,
+    InputsFile,
+    Json,
+    Pipe,
+    RetryFor,
+    Server,
+)
+from worker.cli_settings import model_deck, worker_settings
 
 if TYPE_CHECKING:
     from shared.language.issues import Issue
-    from shared.language.model_deck import ModelDeck
     from shared.language.report import BundleSource
-    from worker.settings import WorkerSettings
 
-BUNDLE_GLOB = "*.mthds"
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    help="Methodflow: run MTHDS pipeline bundles.",
-)
+HELP = """Methodflow: run MTHDS pipeline bundles, here or on a server.
+
+Exit codes: 0 done; 1 run failed, method invalid or would reformat; 2 usage error or request refused;
+3 service unavailable."""
+
+app = typer.Typer(no_args_is_help=True, add_completion=True, rich_markup_mode=None, help=HELP)
 callbacks_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None, help="Completion callbacks (http-api.md §10)."
 )
 app.add_typer(callbacks_app, name="callbacks")
-
-Bundles = Annotated[
-    list[Path],
-    typer.Argument(
-        metavar="BUNDLE",
-        show_default=False,
-        help="A bundle (.mthds) or a directory of bundles; all of them form one method.",
-    ),
-]
-
-
-class UnreadableInputError(Exception):
-    """A path given on the command line cannot be read as bundle text."""
 
 
 def _print_version(value: bool) -> None:
@@ -74,33 +79,50 @@ def main(
         ),
     ] = False,
 ) -> None:
-    """Methodflow: run MTHDS pipeline bundles."""
+    """Methodflow: run MTHDS pipeline bundles, here or on a server."""
     del version  # handled by its eager callback
 
 
 @app.command(cls=PlainCommand)
-def validate(paths: Bundles) -> None:
+def validate(
+    paths: Bundles,
+    server: Server = None,
+    api_key: ApiKey = None,
+    retry_for: RetryFor = DEFAULT_RETRY_SECONDS,
+    json: Json = False,
+) -> None:
     """Validate bundles as one library against the model deck.
 
-    The deck is MODEL_DECK over the built-in one, as the API and the worker read it.
+    In this process the deck is MODEL_DECK over the built-in one, as the API and the worker read it;
+    with --server, the server's.
     """
+    if server is not None:
+        cli_tools.validate_remote(paths, server=server, api_key=api_key, retry_for=retry_for, json=json)
+        return
     from shared.language.validator import validate_sources
 
-    try:
-        sources = read_sources(paths)
-    except UnreadableInputError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE) from exc
-    report = validate_sources(sources, _model_deck(_worker_settings()))
-    if report.is_valid:
-        pipes = len(report.validated_pipes)
-        typer.echo(f"valid: {_count(len(sources), 'bundle')}, {_count(pipes, 'pipe')}")
+    sources = _sources_or_exit(paths, json_mode=json)
+    report = validate_sources(sources, model_deck(worker_settings()))
+    if json:
+        from worker.cli_output import print_json
+
+        print_json(
+            {
+                "is_valid": report.is_valid,
+                "errors": [issue.to_problem_item() for issue in report.issues],
+                "warnings": [warning.to_problem_item() for warning in report.warnings],
+            }
+        )
     else:
-        typer.echo(f"invalid: {_count(len(report.issues), 'error')}")
-    for issue in report.issues:
-        typer.echo(format_issue(issue))
-    for warning in report.warnings:
-        typer.echo(f"warning: {format_issue(warning)}")
+        if report.is_valid:
+            pipes = len(report.validated_pipes)
+            typer.echo(f"valid: {_count(len(sources), 'bundle')}, {_count(pipes, 'pipe')}")
+        else:
+            typer.echo(f"invalid: {_count(len(report.issues), 'error')}")
+        for issue in report.issues:
+            typer.echo(format_issue(issue))
+        for warning in report.warnings:
+            typer.echo(f"warning: {format_issue(warning)}")
     if not report.is_valid:
         raise typer.Exit(EXIT_INVALID)
 
@@ -108,20 +130,9 @@ def validate(paths: Bundles) -> None:
 @app.command(cls=PlainCommand)
 def run(
     paths: Bundles,
-    pipe: Annotated[
-        str | None, typer.Option("--pipe", metavar="PIPE", help="Pipe to run (default: the main_pipe).")
-    ] = None,
-    inputs_file: Annotated[
-        Path | None, typer.Option("--inputs", metavar="FILE", help="A JSON object of inputs.")
-    ] = None,
-    input_pairs: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input",
-            metavar="NAME=VALUE",
-            help="One input; VALUE is read as JSON, else as text. Repeatable.",
-        ),
-    ] = None,
+    pipe: Pipe = None,
+    inputs_file: InputsFile = None,
+    input_pairs: InputPairs = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Mock every model, and every input not given; run the control flow."),
@@ -137,36 +148,93 @@ def run(
         Path | None,
         typer.Option(metavar="DIR", help="Directory of generated documents (default: $DATA_DIR/storage)."),
     ] = None,
+    server: Server = None,
+    api_key: ApiKey = None,
+    retry_for: RetryFor = DEFAULT_RETRY_SECONDS,
+    json: Json = False,
 ) -> None:
-    """Run a bundle in this process and print its main output.
+    """Run a bundle and print its main output: in this process, or on --server with live progress.
 
-    Progress goes to stderr. Models are called as the worker calls them, with its settings:
-    MODEL_DECK, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL.
+    Progress goes to stderr. In this process, models are called as the worker calls them, with its
+    settings: MODEL_DECK, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL.
     """
+    if server is not None:
+        local_only = [name for name, given in (("--dry-run", dry_run), ("--memory", memory),
+                      ("--output-name", output_name), ("--storage", storage)) if given]  # fmt: skip
+        if local_only:
+            _refuse(
+                "cli.option_local_only", f"{', '.join(local_only)}: only without --server", json_mode=json
+            )
+        cli_server.run_remote(
+            paths,
+            pipe=pipe,
+            inputs_file=inputs_file,
+            input_pairs=input_pairs,
+            pretty=pretty,
+            server=server,
+            api_key=api_key,
+            retry_for=retry_for,
+            json=json,
+        )
+        return
     from shared.runtime.run_pipeline import RunRequest
-    from worker.run_command import InputsUnreadableError, execute, read_inputs
+    from worker.cli_sources import UnreadableInputError, read_inputs
 
+    sources = _sources_or_exit(paths, json_mode=json)
     try:
-        sources = read_sources(paths)
         inputs = read_inputs(inputs_file, input_pairs or [])
-    except (UnreadableInputError, InputsUnreadableError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE) from exc
-    settings = _worker_settings()
-    deck = _model_deck(settings)
+    except UnreadableInputError as exc:
+        _refuse("cli.input_unreadable", str(exc), json_mode=json)
+    settings = worker_settings()
+    deck = model_deck(settings)
     request = RunRequest(pipe or "", inputs, output_name)
-    code = execute(
-        sources,
-        request,
-        settings=settings,
-        deck=deck,
-        dry_run=dry_run,
-        storage=storage or settings.data_dir / "storage",
-        pretty=pretty,
-        memory=memory,
-    )
+    options: dict[str, Any] = {"settings": settings, "deck": deck, "dry_run": dry_run}
+    options["storage"] = storage or settings.data_dir / "storage"
+    if json:
+        from worker.cli_local_run import run_as_json
+
+        code = run_as_json(sources, request, **options)
+    else:
+        from worker.run_command import execute
+
+        code = execute(sources, request, pretty=pretty, memory=memory, **options)
     if code:
         raise typer.Exit(code)
+
+
+def _sources_or_exit(paths: list[Path], *, json_mode: bool) -> list[BundleSource]:
+    """The bundle texts named on the command line; one that cannot be read exits 2, named."""
+    from shared.language.report import BundleSource
+    from worker.cli_sources import UnreadableInputError, read_bundle_texts
+
+    try:
+        texts = read_bundle_texts(paths)
+    except UnreadableInputError as exc:
+        _refuse("cli.input_unreadable", str(exc), json_mode=json_mode)
+    return [BundleSource(path=path, text=text) for path, text in texts.items()]
+
+
+def _refuse(code: str, detail: str, *, json_mode: bool) -> NoReturn:
+    from worker.cli_output import CliProblem, Output
+
+    Output(json_mode=json_mode).refuse(CliProblem(code, detail))
+
+
+# The commands that talk to a server, or tool a bundle, after `validate` and `run` in the help.
+for command, name in (
+    (cli_server.start, "start"),
+    (cli_server.watch, "watch"),
+    (cli_server.status, "status"),
+    (cli_server.results, "results"),
+    (cli_server.runs, "runs"),
+    (cli_server.cancel, "cancel"),
+    (cli_server.deliveries, "deliveries"),
+    (cli_tools.format_bundle, "format"),
+    (cli_tools.lint, "lint"),
+    (cli_tools.inputs, "inputs"),
+    (cli_tools.build, "build"),
+):
+    app.command(name, cls=PlainCommand)(command)
 
 
 @app.command("worker")
@@ -197,10 +265,10 @@ def worker_command(
     from worker.settings import WorkerSettingsError
     from worker.versioning import deployment_version
 
-    settings = _worker_settings()
+    settings = worker_settings()
     if pool is not None:
         settings = settings.model_copy(update={"worker_pool": pool})
-    deck = _model_deck(settings)  # a bad MODEL_DECK stops here with its message, not a traceback
+    deck = model_deck(settings)  # a bad MODEL_DECK stops here with its message, not a traceback
     try:
         polled_queues(settings.temporal_task_queue, settings.routes, deck, settings.worker_pool)
         deployment_version(settings)
@@ -242,7 +310,7 @@ def dev(
     """
     from worker.dev_stack import run_dev_stack
 
-    data_dir = _worker_settings().data_dir
+    data_dir = worker_settings().data_dir
     code = run_dev_stack(
         api_port=port, temporal_port=temporal_port, temporal_ui_port=temporal_ui_port, data_dir=data_dir
     )
@@ -310,35 +378,6 @@ def version() -> None:
     typer.echo(f"methodflow {distribution_version('methodflow')}")
 
 
-def read_sources(paths: list[Path]) -> list[BundleSource]:
-    """Bundle texts named on the command line: files as given, directories as their `*.mthds`, sorted."""
-    from shared.language.report import BundleSource
-
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(candidate for candidate in path.rglob(BUNDLE_GLOB) if candidate.is_file())
-            if not found:
-                msg = f"{path}: no {BUNDLE_GLOB} file in this directory"
-                raise UnreadableInputError(msg)
-            files.extend(found)
-        else:
-            files.append(path)
-    unique = list(dict.fromkeys(files))
-    return [BundleSource(path=str(file), text=_read_text(file)) for file in unique]
-
-
-def _read_text(file: Path) -> str:
-    try:
-        return file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        msg = f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"
-        raise UnreadableInputError(msg) from exc
-    except OSError as exc:
-        msg = f"{file}: cannot read ({exc.strerror or exc})"
-        raise UnreadableInputError(msg) from exc
-
-
 def format_issue(issue: Issue) -> str:
     """`<file>:<line>: [<pipe>] <code> (<error_type>): <message>`, leaving out what is unknown."""
     parts: list[str] = []
@@ -351,27 +390,6 @@ def format_issue(issue: Issue) -> str:
     kind = issue.problem_code + (f" ({issue.error_type})" if issue.error_type is not None else "")
     parts.append(f"{kind}: {issue.message}")
     return " ".join(parts)
-
-
-def _worker_settings() -> WorkerSettings:
-    from worker.settings import WorkerSettingsError, get_worker_settings
-
-    try:
-        return get_worker_settings()
-    except WorkerSettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE) from exc
-
-
-def _model_deck(settings: WorkerSettings) -> ModelDeck:
-    """The worker's deck (`MODEL_DECK` over the built-in one); an unusable deck exits 2, named."""
-    from worker.settings import WorkerSettingsError
-
-    try:
-        return settings.load_model_deck()
-    except WorkerSettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_UNREADABLE) from exc
 
 
 def _count(number: int, noun: str) -> str:
