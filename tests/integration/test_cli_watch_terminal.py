@@ -1,0 +1,100 @@
+"""`methodflow watch` in a real terminal: tmux runs it against a run stack on a 200-item batch, and
+`capture-pane` reads the screen while it runs (the batch bar's count advances) and once it has ended
+(the view's last frame and the command's final line say COMPLETED, every item done, exit code 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.function_bundles import batch_bundle
+from tests.helpers.run_functions import SLOW
+from tests.helpers.run_stack import run_stack
+
+FOUND_TMUX = shutil.which("tmux")
+TMUX = FOUND_TMUX or "/usr/bin/tmux"
+ITEMS = 200
+# 200 items of 0.4 s on the worker's 16 activity slots: about 5 s of batch, long enough to be read.
+SLOW_SECONDS = "0.4"
+DONE = re.compile(rf"(\d+)/{ITEMS}\b")
+ENDED = "watch exited with"
+METHODFLOW = Path(sys.executable).with_name("methodflow")
+
+
+def _watch_command(run_id: str, server: str) -> str:
+    """The shell line tmux runs: the watch, then its exit code, then a pause that keeps the pane readable."""
+    # COLUMNS/LINES may reach the pane from outside and would pin rich's width: the pane's size rules.
+    watch = shlex.join(
+        ["env", "-u", "COLUMNS", "-u", "LINES", str(METHODFLOW), "watch", run_id, "--server", server]
+    )
+    return f'{watch}; echo "{ENDED} $?"; sleep 120'
+
+
+async def _tmux(socket: str, *arguments: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        TMUX, "-L", socket, "-f", "/dev/null", *arguments, stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, (arguments, output)
+    return output.decode()
+
+
+async def _screens_until_the_end(socket: str, within: float) -> list[str]:
+    """The pane's text read every 0.2 s until the watch has exited (or `within` seconds have passed)."""
+    screens: list[str] = []
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        screens.append(await _tmux(socket, "capture-pane", "-p", "-t", "watch"))
+        if ENDED in screens[-1]:
+            break
+        await asyncio.sleep(0.2)
+    return screens
+
+
+@pytest.mark.timeout(90)
+async def test_watch_draws_the_batch_bar_advancing_then_the_completed_run(
+    temporal_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert FOUND_TMUX is not None, "tmux is needed (make test installs it)"
+    monkeypatch.setenv("SLOW_SECONDS", SLOW_SECONDS)
+    run_id = f"watch-terminal-{uuid.uuid4()}"
+    socket = f"methodflow-watch-{uuid.uuid4().hex[:12]}"
+    # Chunks of 20 items: the batch's counters move a chunk at a time, so the bar has steps to show.
+    async with run_stack(temporal_address, tmp_path, worker_overrides={"batch_chunk_items": 20}) as stack:
+        body = {
+            "mthds_contents": [batch_bundle(SLOW, "echoes")],
+            "inputs": {"items": [f"item-{index}" for index in range(ITEMS)]},
+            "pipeline_run_id": run_id,
+        }
+        started = await stack.client.post("/v1/start", json=body)
+        assert started.status_code == 202, started.text
+        try:
+            await _tmux(
+                socket, "new-session", "-d", "-s", "watch", "-x", "120", "-y", "40",
+                _watch_command(run_id, stack.base_url),
+            )  # fmt: skip
+            screens = await _screens_until_the_end(socket, within=60)
+        finally:
+            await _tmux(socket, "kill-server")
+        final_state = (await stack.client.get(f"/v1/runs/{run_id}/status")).json()["state"]
+
+    last = screens[-1]
+    assert f"{ENDED} 0" in last, last
+    assert final_state == "COMPLETED"
+    assert re.search(r"Run \S+\s+COMPLETED", last), last  # the live view's last frame
+    assert f"{run_id} COMPLETED" in last, last  # the command's own final line
+    assert f"{ITEMS}/{ITEMS}" in last, last
+    # The bar advanced while the batch ran: at least two different counts short of the total were drawn.
+    running_counts = {
+        int(found) for screen in screens for found in DONE.findall(screen) if int(found) < ITEMS
+    }
+    assert len(running_counts) >= 2, running_counts
+    assert any(re.search(r"items/s\s+ETA \d", screen) for screen in screens), last
