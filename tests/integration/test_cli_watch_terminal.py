@@ -1,11 +1,13 @@
 """`methodflow watch` in a real terminal: tmux runs it against a run stack on a 200-item batch, and
 `capture-pane` reads the screen while it runs (the batch bar's count advances) and once it has ended
 (the view's last frame and the command's final line say COMPLETED, every item done, exit code 0).
+Also `watch_run` itself off a terminal: one line per state, its deadline, an unknown run's typed error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import shlex
 import shutil
@@ -14,10 +16,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from tests.helpers.function_bundles import batch_bundle
+from client import InputProblem, MethodflowClient, WaitTimeout
+from tests.helpers.function_bundles import batch_bundle, chain_bundle
 from tests.helpers.run_functions import SLOW
 from tests.helpers.run_stack import run_stack
+from worker.run_watch import watch_run
 
 FOUND_TMUX = shutil.which("tmux")
 TMUX = FOUND_TMUX or "/usr/bin/tmux"
@@ -38,12 +43,12 @@ def _watch_command(run_id: str, server: str) -> str:
     return f'{watch}; echo "{ENDED} $?"; sleep 120'
 
 
-async def _tmux(socket: str, *arguments: str) -> str:
+async def _tmux(socket: str, *arguments: str, check: bool = True) -> str:
     process = await asyncio.create_subprocess_exec(
         TMUX, "-L", socket, "-f", "/dev/null", *arguments, stdout=asyncio.subprocess.PIPE
     )
     output, _ = await process.communicate()
-    assert process.returncode == 0, (arguments, output)
+    assert process.returncode == 0 or not check, (arguments, output)
     return output.decode()
 
 
@@ -83,7 +88,7 @@ async def test_watch_draws_the_batch_bar_advancing_then_the_completed_run(
             )  # fmt: skip
             screens = await _screens_until_the_end(socket, within=60)
         finally:
-            await _tmux(socket, "kill-server")
+            await _tmux(socket, "kill-server", check=False)  # no server left when new-session failed
         final_state = (await stack.client.get(f"/v1/runs/{run_id}/status")).json()["state"]
 
     last = screens[-1]
@@ -98,3 +103,50 @@ async def test_watch_draws_the_batch_bar_advancing_then_the_completed_run(
     }
     assert len(running_counts) >= 2, running_counts
     assert any(re.search(r"items/s\s+ETA \d", screen) for screen in screens), last
+
+
+def _plain_console() -> tuple[Console, io.StringIO]:
+    written = io.StringIO()
+    return Console(file=written, force_terminal=False, width=100), written
+
+
+async def test_watch_run_off_a_terminal_prints_one_line_per_state_keeps_its_deadline_and_raises_typed_errors(
+    temporal_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLOW_SECONDS", "0.6")
+    run_id = f"watch-plain-{uuid.uuid4()}"
+    async with run_stack(temporal_address, tmp_path) as stack:
+        body = {
+            "mthds_contents": [chain_bundle(SLOW, 3, "echoes")],
+            "inputs": {"name": "Ada"},
+            "pipeline_run_id": run_id,
+        }
+        started = await stack.client.post("/v1/start", json=body)
+        assert started.status_code == 202, started.text
+        with MethodflowClient(stack.base_url) as methodflow:
+            console, written = _plain_console()
+            with pytest.raises(WaitTimeout) as timed_out:
+                await asyncio.to_thread(watch_run, methodflow, run_id, console=console, within=0.2)
+            assert timed_out.value.pipeline_run_id == run_id
+
+            console, written = _plain_console()
+            final = await asyncio.to_thread(watch_run, methodflow, run_id, console=console)
+
+            terminal_console = Console(file=io.StringIO(), force_terminal=True, width=100)
+            for quiet in (False, True):
+                with pytest.raises(InputProblem) as unknown:
+                    await asyncio.to_thread(
+                        watch_run,
+                        methodflow,
+                        "no-such-run",
+                        console=_plain_console()[0] if quiet else terminal_console,
+                    )
+                assert (unknown.value.status, unknown.value.code) == (404, "run.not_found")
+
+    assert final.state == "COMPLETED"
+    lines = written.getvalue().splitlines()
+    # Only states short of the end, each once, in order: the caller prints the final result.
+    assert lines, "no line while the run went on"
+    assert lines == sorted(set(lines), key=lines.index)
+    assert set(lines) <= {f"run {run_id}: STARTED", f"run {run_id}: RUNNING"}, lines
+    assert "\x1b" not in written.getvalue()
