@@ -21,14 +21,25 @@ HELP_SCREENS = [
     [],
     ["validate"],
     ["run"],
+    ["start"],
+    ["watch"],
+    ["status"],
+    ["results"],
+    ["runs"],
+    ["cancel"],
+    ["deliveries"],
+    ["format"],
+    ["lint"],
+    ["inputs"],
+    ["build"],
     ["worker"],
     ["dev"],
     ["version"],
     ["callbacks"],
     ["callbacks", "listen"],
 ]
-# Modules that cost seconds to import and that no help screen needs.
-HEAVY_MODULES = ("openai", "anthropic", "temporalio", "boto3")
+# Modules that cost seconds (or tenths of one) to import and that no help screen needs.
+HEAVY_MODULES = ("openai", "anthropic", "temporalio", "boto3", "client", "rich", "httpx")
 
 
 def test_version_option_prints_the_installed_version() -> None:
@@ -50,6 +61,20 @@ def test_run_help_shows_its_metavars() -> None:
     result = runner.invoke(app, ["run", "--help"], prog_name="methodflow")
     assert "Usage: methodflow run [OPTIONS] BUNDLE..." in result.stdout
     for shown in ("--inputs FILE", "--input NAME=VALUE", "--pipe PIPE", "--storage DIR", "BUNDLE..."):
+        assert shown in result.stdout
+
+
+def test_the_top_help_names_the_exit_codes_and_offers_completion() -> None:
+    result = runner.invoke(app, ["--help"], prog_name="methodflow")
+    assert result.exit_code == 0, result.output
+    assert "3 service unavailable" in result.stdout
+    assert "--install-completion" in result.stdout
+
+
+def test_server_commands_show_their_server_options() -> None:
+    result = runner.invoke(app, ["status", "--help"], prog_name="methodflow")
+    assert "Usage: methodflow status [OPTIONS] RUN_ID" in result.stdout
+    for shown in ("--server URL", "METHODFLOW_URL", "--api-key KEY", "METHODFLOW_API_KEY", "--json"):
         assert shown in result.stdout
 
 
