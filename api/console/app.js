@@ -2,7 +2,7 @@
 // the sign-in prompt a 401 calls for, and the last-resort error display.
 
 import { SignInNeeded, signIn, signOut, storedCredential } from "./api.js";
-import { h } from "./dom.js";
+import { fill, h } from "./dom.js";
 import { playgroundPage } from "./playground_page.js";
 import { problemBox } from "./problem_box.js";
 import { runPage } from "./run_page.js";
@@ -62,7 +62,7 @@ function showFailure(context, error) {
     slot = h("div", { class: "page-problem" });
     context.view.prepend(slot);
   }
-  slot.replaceChildren(problemBox(error));
+  fill(slot, problemBox(error));
 }
 
 function showSignIn(view, problem) {
@@ -95,7 +95,7 @@ function showSignIn(view, problem) {
     input,
     h("button", { type: "submit", class: "primary" }, "Sign in"),
   );
-  view.replaceChildren(
+  fill(view,
     h(
       "div",
       { class: "card signin" },
@@ -126,7 +126,7 @@ function updateNav(name) {
 async function route() {
   if (current) current.dispose();
   const view = document.getElementById("view");
-  view.replaceChildren();
+  fill(view);
   updateSignOut();
   if (!location.hash || location.hash === "#" || location.hash === "#/") {
     history.replaceState(null, "", "#/runs");

@@ -22,6 +22,14 @@ export function h(tag, attributes = {}, ...children) {
   return element;
 }
 
+/** Replace `element`'s children, skipping null, undefined and false as `h` does (the DOM's own
+ * replaceChildren would write them as text). */
+export function fill(element, ...children) {
+  element.replaceChildren();
+  append(element, children);
+  return element;
+}
+
 function append(element, children) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;

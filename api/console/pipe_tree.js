@@ -2,7 +2,7 @@
 // stream's pipe.started, pipe.finished and batch.progress events. Draws one row per invocation with
 // its status, time and, for a batch, a bar with items done, items/s and the time left.
 
-import { badge, elapsed, formatDuration, h } from "./dom.js";
+import { badge, elapsed, fill, formatDuration, h } from "./dom.js";
 
 // A batch with more items than this folds them away under its bar.
 const FOLD_ITEMS_OVER = 12;
@@ -90,10 +90,10 @@ export class PipeTree {
   /** Draw the tree into `container`. */
   render(container) {
     if (this.roots.length === 0) {
-      container.replaceChildren(h("p", { class: "muted" }, "No pipe has started yet."));
+      fill(container, h("p", { class: "muted" }, "No pipe has started yet."));
       return;
     }
-    container.replaceChildren(h("ul", { class: "tree" }, [...this.roots].sort(byPosition).map((node) => this.row(node))));
+    fill(container, h("ul", { class: "tree" }, [...this.roots].sort(byPosition).map((node) => this.row(node))));
   }
 
   row(node) {

@@ -3,7 +3,7 @@
 // start the run and follow it on its own page.
 
 import { ApiProblem, postJson } from "./api.js";
-import { h } from "./dom.js";
+import { fill, h } from "./dom.js";
 import { problemBox, problemItems } from "./problem_box.js";
 
 // The bundle survives a reload of the tab (not a credential: sessionStorage is fine for it).
@@ -43,6 +43,7 @@ export async function playgroundPage(context) {
   const contractBox = h("div", { id: "pipe-contract" });
   const verdict = h("div", { id: "verdict", "aria-live": "polite" });
   const startNote = h("div", { id: "start-note", "aria-live": "polite" });
+  inputs.addEventListener("input", () => fill(startNote)); // an edit answers the last complaint
 
   function setBundle(text) {
     bundle.value = text;
@@ -50,7 +51,7 @@ export async function playgroundPage(context) {
   }
 
   function say(...nodes) {
-    verdict.replaceChildren(...nodes);
+    fill(verdict, ...nodes);
   }
 
   function method() {
@@ -67,7 +68,7 @@ export async function playgroundPage(context) {
     try {
       await action();
     } catch (error) {
-      if (error instanceof ApiProblem && error.status !== 401) slot.replaceChildren(problemBox(error));
+      if (error instanceof ApiProblem && error.status !== 401) fill(slot, problemBox(error));
       else throw error;
     } finally {
       button.disabled = false;
@@ -76,7 +77,7 @@ export async function playgroundPage(context) {
 
   function needsBundle(slot) {
     if (bundle.value.trim()) return false;
-    slot.replaceChildren(h("p", { class: "problem-inline" }, "Paste or upload a bundle first."));
+    fill(slot, h("p", { class: "problem-inline" }, "Paste or upload a bundle first."));
     return true;
   }
 
@@ -89,7 +90,7 @@ export async function playgroundPage(context) {
     }
     const pipes = (answer.validated_pipes || []).map((pipe) => pipe.pipe_ref);
     const chosen = pipeSelect.value || answer.default_pipe_ref || "";
-    pipeSelect.replaceChildren(
+    fill(pipeSelect,
       h("option", { value: "" }, answer.default_pipe_ref ? `main pipe (${answer.default_pipe_ref})` : "main pipe"),
       pipes.map((ref) => h("option", { value: ref, selected: ref === chosen && ref !== answer.default_pipe_ref }, ref)),
     );
@@ -122,12 +123,12 @@ export async function playgroundPage(context) {
     const selection = { ...method(), pipe_ref: selectedPipe() };
     const io = await postJson("/v1/pipe-io", selection, { signal: context.signal });
     if (!io.is_valid) {
-      contractBox.replaceChildren(h("div", { class: "problem" }, h("strong", {}, io.message || "The method does not validate."), problemItems(io.validation_errors || [])));
+      fill(contractBox, h("div", { class: "problem" }, h("strong", {}, io.message || "The method does not validate."), problemItems(io.validation_errors || [])));
       return;
     }
     const built = await postJson("/v1/build/inputs", selection, { signal: context.signal });
     const contract = io.pipe_io_contracts[io.pipe_ref];
-    contractBox.replaceChildren(
+    fill(contractBox,
       h("p", {}, "Pipe ", h("code", {}, io.pipe_ref), " → output ", h("code", {}, contract.output.concept_ref)),
       h(
         "table",
@@ -158,11 +159,11 @@ export async function playgroundPage(context) {
     try {
       values = JSON.parse(inputs.value.trim() || "{}");
     } catch (error) {
-      startNote.replaceChildren(h("p", { class: "problem-inline" }, `The inputs are not valid JSON: ${error.message}`));
+      fill(startNote, h("p", { class: "problem-inline" }, `The inputs are not valid JSON: ${error.message}`));
       return;
     }
     if (values === null || typeof values !== "object" || Array.isArray(values)) {
-      startNote.replaceChildren(h("p", { class: "problem-inline" }, "The inputs must be a JSON object: {\"name\": value}."));
+      fill(startNote, h("p", { class: "problem-inline" }, "The inputs must be a JSON object: {\"name\": value}."));
       return;
     }
     const answer = await postJson("/v1/start", { ...method(), pipe_code: selectedPipe(), inputs: values }, { signal: context.signal });

@@ -7,6 +7,7 @@ import {
   TERMINAL_STATES,
   badge,
   elapsed,
+  fill,
   formatCost,
   formatDuration,
   formatTime,
@@ -95,14 +96,14 @@ export async function runPage(context, runId) {
   );
 
   function setState(state) {
-    stateSlot.replaceChildren(badge(state));
+    fill(stateSlot, badge(state));
     cancelButton.hidden = TERMINAL_STATES.has(state);
   }
 
   function showRecord(next) {
     record = next;
     setState(record.state);
-    summaryBox.replaceChildren(
+    fill(summaryBox,
       definitions([
         ["Pipe", h("code", {}, record.pipe_code || "—")],
         ["Created", formatTime(record.created_at)],
@@ -113,7 +114,7 @@ export async function runPage(context, runId) {
       ]),
     );
     const usage = record.usage;
-    usageBox.replaceChildren(
+    fill(usageBox,
       usage
         ? definitions([
             ["Cost", h("strong", { id: "run-cost" }, formatCost(usage.cost_usd))],
@@ -123,7 +124,7 @@ export async function runPage(context, runId) {
         : h("p", { class: "muted" }, TERMINAL_STATES.has(record.state) ? "No usage was recorded." : "Known once the run ends."),
     );
     const inputs = Object.entries(record.inputs || {});
-    inputsBox.replaceChildren(
+    fill(inputsBox,
       inputs.length
         ? h("dl", { class: "fields" }, inputs.map(([name, value]) => [h("dt", {}, name), h("dd", {}, inputValue(value))]))
         : h("p", { class: "muted" }, "No inputs."),
@@ -153,21 +154,21 @@ export async function runPage(context, runId) {
       const memory = results.working_memory || {};
       const name = record.main_stuff_name || (memory.aliases || {}).main_stuff;
       const stuff = (memory.root || {})[name];
-      outputBox.replaceChildren(outputView(results.main_stuff, stuff ? stuff.concept : null));
+      fill(outputBox, outputView(results.main_stuff, stuff ? stuff.concept : null));
     } else if (record.error) {
-      outputBox.replaceChildren(problemBox(new ApiProblem(0, record.error)));
+      fill(outputBox, problemBox(new ApiProblem(0, record.error)));
     } else {
-      outputBox.replaceChildren(h("p", { class: "muted" }, `The run ended ${record.state}.`));
+      fill(outputBox, h("p", { class: "muted" }, `The run ended ${record.state}.`));
     }
   }
 
   async function loadDeliveries() {
     const answer = await getJson(`${path}/deliveries`, { signal: context.signal });
     if (answer.items.length === 0) {
-      deliveriesBox.replaceChildren(h("p", { class: "muted" }, "No callback URLs: nothing to deliver."));
+      fill(deliveriesBox, h("p", { class: "muted" }, "No callback URLs: nothing to deliver."));
       return;
     }
-    deliveriesBox.replaceChildren(
+    fill(deliveriesBox,
       h(
         "table",
         { class: "deliveries" },

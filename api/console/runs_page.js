@@ -2,7 +2,7 @@
 // refreshed every few seconds, with the cost of each ended run on the visible page.
 
 import { getJson, query } from "./api.js";
-import { TERMINAL_STATES, badge, elapsed, formatCost, formatDuration, formatTime, h } from "./dom.js";
+import { TERMINAL_STATES, badge, elapsed, formatCost, fill, formatDuration, formatTime, h } from "./dom.js";
 
 const REFRESH_MILLISECONDS = 4000;
 const PAGE_SIZE = 20;
@@ -96,7 +96,7 @@ export async function runsPage(context, params) {
   function renderRows(items) {
     if (items.length === 0) {
       const filtered = state || pipe;
-      body.replaceChildren(
+      fill(body,
         h(
           "tr",
           {},
@@ -110,7 +110,7 @@ export async function runsPage(context, params) {
       );
       return;
     }
-    body.replaceChildren(
+    fill(body,
       ...items.map((run) =>
         h(
           "tr",
@@ -151,7 +151,7 @@ export async function runsPage(context, params) {
   }
 
   function renderPager(nextCursor) {
-    pager.replaceChildren(
+    fill(pager,
       cursors.length > 1
         ? h("button", { type: "button", onclick: () => turn(() => cursors.pop()) }, "← Newer")
         : null,
