@@ -68,7 +68,7 @@ def print_runs_table(runs: Sequence[RunSummary]) -> None:
     if not runs:
         console.print("no run")
         return
-    table = Table("id", "state", "pipe", "created", "finished", box=None, header_style="bold")
+    table = Table("id", "state", "pipe", "created", "finished", box=None, pad_edge=False, header_style="bold")
     for run in runs:
         table.add_row(
             run.pipeline_run_id,

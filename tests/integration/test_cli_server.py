@@ -198,6 +198,7 @@ async def _reads_of_a_run(cli: Cli, run_id: str) -> None:
     row = next(line for line in listed.stdout.splitlines() if run_id in line)
     assert row.split()[1:3] == ["COMPLETED", "welcome"]
     assert listed.stdout.splitlines()[0].split() == ["id", "state", "pipe", "created", "finished"]
+    assert "\x1b" not in listed.stdout  # no colour when stdout is no terminal
     listed_json = document(await cli("runs", "--pipe", "welcome", "--limit", "50", "--json"))
     assert run_id in {item["pipeline_run_id"] for item in listed_json["items"]}
     assert len(document(await cli("runs", "--limit", "1", "--json"))["items"]) == 1
@@ -235,6 +236,8 @@ async def _failed_and_cancelled_runs(cli: Cli, funcs: Path) -> None:
     assert failed_json["code"] == "pipe.function_failed"
 
     slow_id = (await cli("start", str(funcs), "--pipe", "slow", "--input", "name=x")).stdout.strip()
+    one_line_error(await cli("results", slow_id, code=1), slow_id, "no results yet")
+    assert document(await cli("results", slow_id, "--json", code=1))["state"] in ("STARTED", "RUNNING")
     cancelled = await cli("cancel", slow_id, "--reason", "not needed")
     assert cancelled.stdout.startswith(f"cancel requested: {slow_id}")
     one_line_error(await cli("watch", slow_id, code=1), slow_id, "CANCELLED", followed=True)
@@ -321,6 +324,7 @@ def test_bad_input_without_a_server_is_one_line_and_its_exit_code(tmp_path: Path
         (["start", str(hello), "--inputs", "-", "--server", down], "{not json", 2, ("stdin", "JSON"), "cli.input_unreadable"),
         (["run", str(hello), "--inputs", str(not_json)], None, 2, ("inputs.json", "JSON"), "cli.input_unreadable"),
         (["validate", str(tmp_path / "gone.mthds")], None, 2, ("gone.mthds",), "cli.input_unreadable"),
+        (["run", str(hello), "--dry-run", "--server", down], None, 2, ("--dry-run",), "cli.option_local_only"),
         (["format", str(tmp_path / "gone.mthds")], None, 2, ("gone.mthds",), "cli.input_unreadable"),
     ]  # fmt: skip
     cases += [
