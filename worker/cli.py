@@ -373,9 +373,15 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 
 @app.command()
-def version() -> None:
+def version(json: Json = False) -> None:
     """Print the installed Methodflow version (as --version does)."""
-    typer.echo(f"methodflow {distribution_version('methodflow')}")
+    installed = distribution_version("methodflow")
+    if json:
+        from worker.cli_output import print_json
+
+        print_json({"implementation": "methodflow", "implementation_version": installed})
+    else:
+        typer.echo(f"methodflow {installed}")
 
 
 def format_issue(issue: Issue) -> str:

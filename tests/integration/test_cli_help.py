@@ -4,6 +4,7 @@ values as they are typed, and a start that does not import the provider SDKs, Te
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -62,6 +63,15 @@ def test_run_help_shows_its_metavars() -> None:
     assert "Usage: methodflow run [OPTIONS] BUNDLE..." in result.stdout
     for shown in ("--inputs FILE", "--input NAME=VALUE", "--pipe PIPE", "--storage DIR", "BUNDLE..."):
         assert shown in result.stdout
+
+
+def test_version_as_json() -> None:
+    result = runner.invoke(app, ["version", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "implementation": "methodflow",
+        "implementation_version": version("methodflow"),
+    }
 
 
 def test_the_top_help_names_the_exit_codes_and_offers_completion() -> None:
