@@ -34,7 +34,7 @@ from api.run_progress import COUNTERS_ONLY, run_progress
 from api.run_records import RunRecord, method_files, owned_run, read_spec
 from api.run_results import completed_end, running_answer
 from shared.problems.catalogue import ProblemCode
-from shared.runs.invocations import invocations, summary
+from shared.runs.invocations import invocations, summary, with_live_batch
 from shared.runs.run_states import RunState
 from shared.runs.timestamps import rfc3339
 from shared.runs.workflow_io import ProgressCounters, ProgressView
@@ -140,7 +140,8 @@ async def progress_of_run(
     client = await gateway.client()
     record = await owned_run(client, run_id, caller)
     view = await run_progress(client, record, settings.blob_store)
-    items = invocations(view.events) if view is not None else []
+    counters = view.counters if view is not None else ProgressCounters()
+    items = with_live_batch(invocations(view.events), counters.batch) if view is not None else []
     state = _live_state(record, view)
     status = state.progress_status
     return JSONResponse(
@@ -154,7 +155,7 @@ async def progress_of_run(
             "assembled_at": rfc3339(datetime.now(UTC)),
             "summary": summary(status, items),
             "invocations": items,
-            "counters": (view.counters if view is not None else ProgressCounters()).model_dump(),
+            "counters": counters.model_dump(),
         }
     )
 

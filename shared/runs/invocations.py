@@ -30,6 +30,16 @@ def invocations(events: list[ProgressEvent]) -> list[dict[str, Any]]:
     return list(by_path.values())
 
 
+def with_live_batch(items: list[dict[str, Any]], batch: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The invocations with the counters' batch counts on that batch's own entry: a batch run as batch
+    workflows logs no `batch.progress` event until it ends, and its live counts come from the counters."""
+    path = batch.get("path") if batch is not None else None
+    if batch is None or path is None:
+        return items
+    counts = {key: batch.get(key) for key in ("total", "done", "running", "failed")}
+    return [{**item, "batch": counts} if item["path"] == path else item for item in items]
+
+
 def summary(state_status: str, items: list[dict[str, Any]]) -> str:
     """One English line for display."""
     running = [item for item in items if item["status"] == "running"]

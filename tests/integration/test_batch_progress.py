@@ -79,6 +79,12 @@ async def _poll_counters(stack: RunStack, run_id: str) -> tuple[list[dict[str, A
         progress = (await stack.client.get(f"/v1/runs/{run_id}/progress")).json()
         if progress["mode"] == "live" and progress["counters"]["batch"] is not None:
             progress_readings.append(progress["counters"]["batch"])
+            # The batch's own invocation entry carries the same live counts (§9.5 `batch`).
+            [entry] = [item for item in progress["invocations"] if item["path"] == PATH]
+            counts = {
+                key: progress["counters"]["batch"][key] for key in ("total", "done", "running", "failed")
+            }
+            assert entry["batch"] == counts
         await asyncio.sleep(0.3)
     msg = f"run {run_id} did not end within 300 s"
     raise AssertionError(msg)
