@@ -1,7 +1,7 @@
 """The live view of one run on a terminal (`methodflow watch`): a header with the run's state, time, cost
 and model calls, then its pipe tree with each pipe's state and time, and a bar per batch with its items
-done, pace and ETA. Also the pace arithmetic the watcher keeps between two reads. Pure: no I/O, no clock
-(the watcher passes the time in).
+done, pace and ETA (`worker.batch_pace` works the pace out). Pure: no I/O, no clock (the watcher passes
+the time in).
 
 The tree comes from `/v1/runs/{id}/progress` `invocations` (http-api.md §9.5): a `path` is the entry
 pipe's ref then one segment per controller level, parents before their children. A batch's items are
@@ -11,7 +11,6 @@ running and failed rows and their ancestors first, then says how many rows it le
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,8 @@ from typing import Any, cast
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from worker.batch_pace import BatchPace
 
 # An invocation's `status` (§9.5): its symbol and colour in the tree.
 _PIPE_LOOK: dict[str, tuple[str, str]] = {
@@ -40,48 +41,6 @@ _RUN_COLOUR = {
 }
 _BAR_WIDTH = 30
 DEFAULT_MAX_ROWS = 30
-
-
-@dataclass(frozen=True)
-class BatchPace:
-    """How fast one batch goes: items ended per second, and the seconds left at that pace (None until
-    two reads apart in time have been seen, or when nothing has ended in between)."""
-
-    items_per_second: float | None = None
-    eta_seconds: float | None = None
-
-
-@dataclass
-class PaceKeeper:
-    """Keeps, per batch path, the items ended (done + failed) at each read over the last `window`
-    seconds, and derives each batch's pace from the oldest and newest of them. `at` is any monotonic
-    clock's reading, in seconds."""
-
-    window: float = 10.0
-    _readings: dict[str, deque[tuple[float, int]]] = field(
-        default_factory=dict[str, "deque[tuple[float, int]]"]
-    )
-
-    def observe(self, batches: Mapping[str, Mapping[str, int]], at: float) -> dict[str, BatchPace]:
-        """Record the counters of each batch (by path, as `batch_counts` reads them) at `at`, and answer
-        the pace of each."""
-        paces: dict[str, BatchPace] = {}
-        for path, batch in batches.items():
-            ended = batch["done"] + batch["failed"]
-            readings = self._readings.setdefault(path, deque())
-            readings.append((at, ended))
-            while len(readings) > 2 and at - readings[1][0] >= self.window:
-                readings.popleft()  # keep one reading at least `window` old, so the span covers it
-            paces[path] = _pace(readings, batch["total"] - ended)
-        return paces
-
-
-def _pace(readings: deque[tuple[float, int]], left: int) -> BatchPace:
-    (first_at, first_ended), (last_at, last_ended) = readings[0], readings[-1]
-    if last_at <= first_at or last_ended <= first_ended:
-        return BatchPace()
-    rate = (last_ended - first_ended) / (last_at - first_at)
-    return BatchPace(items_per_second=rate, eta_seconds=max(0, left) / rate)
 
 
 @dataclass(frozen=True)

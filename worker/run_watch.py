@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.live import Live
 
 from client import MethodflowClient, RunProgress, RunStatus, WaitTimeout
-from worker.run_view import DEFAULT_MAX_ROWS, PaceKeeper, RunSnapshot, batch_counts, parse_instant, run_view
+from worker.batch_pace import PaceKeeper
+from worker.run_view import DEFAULT_MAX_ROWS, RunSnapshot, batch_counts, parse_instant, run_view
 
 POLL_SECONDS = 0.3
 STATUS_SECONDS = 2.0

@@ -12,9 +12,8 @@ from typing import Any
 
 from rich.console import Console
 
+from worker.batch_pace import BatchPace, PaceKeeper
 from worker.run_view import (
-    BatchPace,
-    PaceKeeper,
     RunSnapshot,
     batch_counts,
     format_duration,
