@@ -3,6 +3,8 @@
 
 import { h, jsonBlock } from "./dom.js";
 
+// A long list shows its first items; the JSON view below it holds them all.
+const LIST_ITEMS_SHOWN = 25;
 const IMAGE_FILE = /\.(png|jpe?g|gif|webp|svg|avif|bmp)(\?|#|$)/i;
 
 function isObject(value) {
@@ -57,7 +59,15 @@ export function renderContent(content, concept) {
     return h("span", { class: "number-output" }, String(content));
   }
   if (Array.isArray(content)) {
-    return h("ol", { class: "list-output" }, content.map((item) => h("li", {}, renderContent(item, concept))));
+    const shown = content.slice(0, LIST_ITEMS_SHOWN);
+    return h(
+      "div",
+      {},
+      h("ol", { class: "list-output" }, shown.map((item) => h("li", {}, renderContent(item, concept)))),
+      content.length > shown.length
+        ? h("p", { class: "muted small" }, `… and ${content.length - shown.length} more items (all in the JSON).`)
+        : null,
+    );
   }
   if (!isObject(content)) return jsonBlock(content);
   if (Array.isArray(content.items) && onlyKeys(content, "items")) return renderContent(content.items, concept);

@@ -60,41 +60,6 @@ export async function runPage(context, runId) {
   const inputsBox = h("div", { id: "run-inputs" });
   const deliveriesBox = h("div", { id: "run-deliveries" });
 
-  context.view.append(
-    h(
-      "div",
-      { class: "page-head" },
-      h("h1", {}, "Run ", h("code", { class: "run-id" }, runId)),
-      stateSlot,
-      h("span", { class: "spacer" }),
-      cancelNote,
-      cancelButton,
-      h("a", { class: "button", href: "#/runs" }, "All runs"),
-    ),
-    h(
-      "div",
-      { class: "columns" },
-      h(
-        "div",
-        { class: "main-column" },
-        section("Pipes", streamNote, treeBox),
-        section("Output", outputBox),
-      ),
-      h(
-        "div",
-        { class: "side-column" },
-        section("Run", summaryBox),
-        section("Usage and cost", usageBox),
-        section("Inputs", inputsBox),
-        section(
-          "Callback deliveries",
-          deliveriesBox,
-          h("button", { type: "button", class: "small-button", onclick: () => loadDeliveries().catch(context.fail) }, "Refresh"),
-        ),
-      ),
-    ),
-  );
-
   function setState(state) {
     fill(stateSlot, badge(state));
     cancelButton.hidden = TERMINAL_STATES.has(state);
@@ -258,7 +223,42 @@ export async function runPage(context, runId) {
     clearTimeout(renderTimer);
   });
 
+  // The record first: an unknown run shows its problem alone, not an empty page around it.
   showRecord(await getJson(path, { signal: context.signal }));
+  context.view.append(
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", {}, "Run ", h("code", { class: "run-id" }, runId)),
+      stateSlot,
+      h("span", { class: "spacer" }),
+      cancelNote,
+      cancelButton,
+      h("a", { class: "button", href: "#/runs" }, "All runs"),
+    ),
+    h(
+      "div",
+      { class: "columns" },
+      h(
+        "div",
+        { class: "main-column" },
+        section("Pipes", streamNote, treeBox),
+        section("Output", outputBox),
+      ),
+      h(
+        "div",
+        { class: "side-column" },
+        section("Run", summaryBox),
+        section("Usage and cost", usageBox),
+        section("Inputs", inputsBox),
+        section(
+          "Callback deliveries",
+          deliveriesBox,
+          h("button", { type: "button", class: "small-button", onclick: () => loadDeliveries().catch(context.fail) }, "Refresh"),
+        ),
+      ),
+    ),
+  );
   const progress = await getJson(`${path}/progress`, { signal: context.signal });
   tree.load(progress.invocations);
   tree.render(treeBox);
