@@ -297,6 +297,8 @@ async def _bad_requests(cli: Cli, run_id: str) -> None:
     one_line_error(await cli("status", "no-such-run", code=2), "run.not_found", "no-such-run")
     unknown = document(await cli("results", "no-such-run", "--json", code=2))
     assert (unknown["code"], unknown["status"]) == ("run.not_found", 404)
+    one_line_error(await cli("watch", "no-such-run", code=2), "run.not_found", "no-such-run")
+    assert document(await cli("watch", "no-such-run", "--json", code=2))["code"] == "run.not_found"
 
     wrong = Cli(cli.server, key="wrong-key")
     one_line_error(await wrong("status", run_id, code=2), "auth.invalid_credential")
