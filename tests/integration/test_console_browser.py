@@ -168,7 +168,21 @@ async def test_a_bundle_started_from_the_playground_completes_on_its_run_page(
             assert page.url.endswith("#/runs?state=FAILED")
 
             await page.click("nav a[data-nav=playground]")
+            # Validating nothing is answered in the page; an uploaded file fills the editor.
+            await page.click("#validate")
+            await expect(page.locator("#verdict")).to_have_text("Paste or upload a bundle first.")
+            await page.set_input_files("#bundle-file", str(REPO_ROOT / "docs" / "examples" / "hello.mthds"))
+            await expect(page.locator("#verdict")).to_have_text("Loaded hello.mthds.")
+            await expect(page.locator("#bundle")).to_have_value(HELLO)
+            await page.fill("#bundle", HELLO.replace('main_pipe = "welcome"', 'main_pipe = "welcome'))
+            await page.click("#validate")
+            await expect(page.locator("#verdict .problem")).to_contain_text("method.syntax")
             await page.fill("#bundle", HELLO)
+            await page.click("#format")
+            await expect(page.locator("#verdict")).to_have_text("Formatted.")
+            formatted = (await stack.client.post("/v1/format", json={"content": HELLO})).json()["formatted"]
+            assert formatted != HELLO
+            await expect(page.locator("#bundle")).to_have_value(formatted)
             await page.click("#validate")
             await expect(page.locator("#verdict")).to_contain_text("Valid. 3 pipes, runnable.")
             await page.click("#inputs-template")

@@ -7,6 +7,7 @@ The page and its assets are public, like `/docs`; the API routes the page calls 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from pydantic import SecretStr
@@ -22,6 +23,10 @@ ASSETS = sorted(path.name for path in CONSOLE_DIR.iterdir() if path.suffix in {"
 
 def _api_key_settings() -> ApiSettings:
     return ApiSettings(auth_mode=AuthMode.API_KEY, api_key=SecretStr(KEY))
+
+
+def _jwt_settings() -> ApiSettings:
+    return ApiSettings(auth_mode=AuthMode.JWT, jwt_secret_key=SecretStr("console-test-secret-of-32-bytes!"))
 
 
 @pytest.mark.parametrize("path", ["/console", "/console/"])
@@ -85,8 +90,11 @@ async def test_console_enabled_false_takes_the_console_away(monkeypatch: pytest.
             assert document["detail"] == f"The path '{path}' does not exist on this service."
 
 
-async def test_the_console_is_public_while_the_api_still_wants_a_credential() -> None:
-    async with asgi_client(_api_key_settings()) as client:
+@pytest.mark.parametrize("settings", [_api_key_settings, _jwt_settings], ids=["api_key", "jwt"])
+async def test_the_console_is_public_while_the_api_still_wants_a_credential(
+    settings: Callable[[], ApiSettings],
+) -> None:
+    async with asgi_client(settings()) as client:
         page = await client.get("/console")
         script = await client.get("/console/api.js")
         runs = await client.get("/v1/runs")
