@@ -11,8 +11,9 @@ document on stdout, a problem included.
 Exit codes: 0 done; 1 the run failed (or was cancelled, or has not ended), the method is invalid, or the
 bundle would be reformatted; 2 a usage error or a request refused (a 4xx problem, a file that cannot be
 read, inputs that are not JSON, a malformed --server URL, no server where one is needed); 3 the service is
-unavailable (nothing listens, or it kept answering 429/5xx until the retries ran out). `worker`, `dev`
-and `callbacks listen`: 0 stopped by a signal, 1 failed, 2 unusable setting.
+unavailable (nothing listens, or it kept answering 429/5xx until the retries ran out); 130 Ctrl-C
+stopped watching a run, which goes on. In this process, `run` exits 1 for inputs its pipe refuses, as it
+always has. `worker`, `dev` and `callbacks listen`: 0 stopped by a signal, 1 failed, 2 unusable setting.
 
 Each command imports what it needs when it runs: `methodflow --help` must not pay for the provider
 SDKs, Temporal, boto3 or the client (seconds of import).

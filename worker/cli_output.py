@@ -5,7 +5,8 @@ on stdout; a problem as one `error: ...` line on stderr (or its problem document
 Exit codes: 0 done; 1 the run failed, was cancelled or has not ended, the method is invalid, or the file
 would be reformatted; 2 a usage error or a request the service refused (a 4xx problem, an unreadable
 file, inputs that are not JSON, a malformed `--server` URL); 3 the service is unavailable (nothing
-listens, or it kept answering 429/502/503/504 until the retries ran out, or a 5xx).
+listens, or it kept answering 429/502/503/504 until the retries ran out, or a 5xx); 130 Ctrl-C stopped
+watching a run (which goes on).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_UNAVAILABLE = 3
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 
 # The codes that tell a run's own end, not a refusal of the request.
 RUN_END_CODES = frozenset({"run.failed", "run.cancelled"})

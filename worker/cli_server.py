@@ -232,7 +232,7 @@ def follow(
 ) -> None:
     """Follow the run to its end (the live view on a terminal's stderr; with --json, silently), then
     print its results (`print_results`) or its final status; a run that did not complete exits 1."""
-    from worker.cli_output import EXIT_FAILED
+    from worker.cli_output import EXIT_FAILED, EXIT_INTERRUPTED
     from worker.cli_views import ended_badly_line, main_output_text
 
     if output.json_mode:
@@ -242,7 +242,12 @@ def follow(
 
         from worker.run_watch import watch_run
 
-        final = watch_run(methodflow, run_id, console=Console(stderr=True), within=WATCH_SECONDS)
+        try:
+            final = watch_run(methodflow, run_id, console=Console(stderr=True), within=WATCH_SECONDS)
+        except KeyboardInterrupt:
+            # Ctrl-C stops the watching, not the run: say how to find it again.
+            typer.echo(f"stopped watching; the run goes on: methodflow watch {run_id}", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
     if final.state != "COMPLETED":
         document: dict[str, Any] = final.error or final.model_dump(mode="json")
         output.answer(document, lambda: typer.echo(ended_badly_line(final), err=True), exit_code=EXIT_FAILED)
