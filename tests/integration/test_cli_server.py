@@ -189,6 +189,10 @@ async def _reads_of_a_run(cli: Cli, run_id: str) -> None:
     assert "state:    COMPLETED" in status.stdout
     assert "pipe:     welcome" in status.stdout
     assert document(await cli("status", run_id, "--json"))["state"] == "COMPLETED"
+    # The server and the key from the environment instead of the options.
+    environment = {"METHODFLOW_URL": cli.server, "METHODFLOW_API_KEY": KEY}
+    from_environment = await asyncio.to_thread(runner.invoke, app, ["status", run_id], env=environment)
+    assert "state:    COMPLETED" in checked(from_environment, 0).stdout
 
     results = await cli("results", run_id)
     assert json.loads(results.stdout) == WELCOME
