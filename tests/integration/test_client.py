@@ -153,6 +153,7 @@ async def test_execute_answers_the_main_output_and_a_failed_run_raises_its_probl
             assert done.state == "COMPLETED"
             assert done.main_stuff == WELCOME
             assert_sends_every_member(done)
+            await asyncio.to_thread(read_back_with_the_blocking_client, methodflow, done.pipeline_run_id)
             with pytest.raises(MethodProblem) as failed:
                 await asyncio.to_thread(
                     methodflow.execute, mthds_contents=[FUNCS], pipe_code="broken", inputs={"name": "x"}
@@ -162,6 +163,31 @@ async def test_execute_answers_the_main_output_and_a_failed_run_raises_its_probl
             assert run_id is not None
             status = await asyncio.to_thread(methodflow.status, run_id)
             assert status.state == "FAILED"
+
+
+def read_back_with_the_blocking_client(methodflow: MethodflowClient, run_id: str) -> None:
+    """The blocking twins of the reads and the tooling the async tests go through."""
+    record = methodflow.run(run_id)
+    assert (record.state, record.inputs) == ("COMPLETED", {"name": "Ada"})
+    narrowed = methodflow.results(run_id, artifacts=["main_stuff", "tokens_usages"])
+    assert narrowed is not None
+    assert narrowed.model_fields_set == {
+        "pipeline_run_id",
+        "main_stuff",
+        "tokens_usages",
+        "usage_assembly_error",
+    }
+    with pytest.raises(InputProblem) as single:
+        list(methodflow.result_items(run_id))
+    assert (single.value.status, single.value.params["field"]) == (422, "pipeline_run_id")
+    assert methodflow.build_output(mthds_contents=[HELLO], format="json").output is not None
+    assert methodflow.build_runner(mthds_contents=[HELLO]).python_code
+    crate = methodflow.resolve(mthds_contents=[HELLO]).crate
+    assert crate is not None
+    assert methodflow.codegen("ts-zod", mthds_contents=[HELLO]).crate_fingerprint == crate["fingerprint"]
+    assert methodflow.models_check("no-such-model-anywhere").resolution == "not_found"
+    assert methodflow.ping().status == "ok"
+    assert methodflow.ready().temporal == "ok"
 
 
 async def test_cancel_then_results_is_run_failed(
