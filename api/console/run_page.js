@@ -60,6 +60,32 @@ export async function runPage(context, runId) {
   const inputsBox = h("div", { id: "run-inputs" });
   const deliveriesBox = h("div", { id: "run-deliveries" });
 
+  // While the run goes on, its record has no usage yet: the progress counters carry the model calls
+  // settled so far and their cost, re-read (at most once a second) as pipes finish.
+  let spendTimer = null;
+  function showSpendSoFar(counters) {
+    if (finished || record.usage) return;
+    fill(usageBox,
+      definitions([
+        ["Cost so far", h("strong", { id: "run-cost" }, formatCost(counters.cost_usd))],
+        ["Model calls", String(counters.model_calls ?? 0)],
+      ]),
+    );
+  }
+  function scheduleSpendRead() {
+    if (spendTimer !== null || finished) return;
+    spendTimer = setTimeout(async () => {
+      try {
+        const status = await getJson(`${path}/status`, { signal: context.signal });
+        if (context.active) showSpendSoFar(status.progress || {});
+      } catch (error) {
+        if (error.name !== "AbortError") context.fail(error);
+      } finally {
+        spendTimer = null;
+      }
+    }, 1000);
+  }
+
   function setState(state) {
     fill(stateSlot, badge(state));
     cancelButton.hidden = TERMINAL_STATES.has(state);
@@ -182,6 +208,7 @@ export async function runPage(context, runId) {
       finish().catch(context.fail);
     } else if (tree.apply(event, data)) {
       scheduleRender();
+      if (event === "pipe.finished") scheduleSpendRead();
     }
   }
 
@@ -221,6 +248,7 @@ export async function runPage(context, runId) {
   context.onCleanup(() => {
     clearInterval(ticker);
     clearTimeout(renderTimer);
+    clearTimeout(spendTimer);
   });
 
   // The record first: an unknown run shows its problem alone, not an empty page around it.
@@ -266,6 +294,7 @@ export async function runPage(context, runId) {
   if (TERMINAL_STATES.has(record.state)) {
     await finish();
   } else {
+    showSpendSoFar(progress.counters || {});
     loadDeliveries().catch(context.fail);
     follow().catch(context.fail);
   }

@@ -288,6 +288,9 @@ async def test_a_running_run_follows_the_event_stream_and_cancels(
                 timeout=STEP_MS,
             )
             await expect(page.locator("#run-state")).to_have_text("RUNNING")
+            # The record has no usage before the end: the counters' spend so far stands in (no model here).
+            await expect(page.locator("#run-usage")).to_contain_text("Cost so far")
+            await expect(page.locator("#run-usage")).to_contain_text("Model calls0")
 
             await page.click("#cancel-run")
             await expect(page.locator("#cancel-note")).to_contain_text("Cancel requested")
