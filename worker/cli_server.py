@@ -7,6 +7,7 @@ Imports are made when a command runs (the client, rich): `methodflow --help` sta
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -93,7 +94,8 @@ def watch(
 
     output = Output(json_mode=json)
     with server_session(output, server, api_key, retry_for) as methodflow:
-        follow(methodflow, run_id, output, print_results=False)
+        # The terminal ends with the result, as `run` does; a script's --json gets the final status.
+        follow(methodflow, run_id, output, print_results=not json, state_line=True)
 
 
 def status(
@@ -228,12 +230,19 @@ def _start(
 
 
 def follow(
-    methodflow: MethodflowClient, run_id: str, output: Output, *, print_results: bool, pretty: bool = False
+    methodflow: MethodflowClient,
+    run_id: str,
+    output: Output,
+    *,
+    print_results: bool,
+    pretty: bool = False,
+    state_line: bool = False,
 ) -> None:
     """Follow the run to its end (the live view on a terminal's stderr; with --json, silently), then
-    print its results (`print_results`) or its final status; a run that did not complete exits 1."""
+    print its results (`print_results`) or its final status; a run that did not complete exits 1.
+    `state_line` also says `<run_id> COMPLETED` on stderr before the results (`watch`)."""
     from worker.cli_output import EXIT_FAILED, EXIT_INTERRUPTED
-    from worker.cli_views import ended_badly_line, main_output_text
+    from worker.cli_views import ended_badly_line, main_output_text, on_screen
 
     if output.json_mode:
         final = methodflow.wait(run_id, within=WATCH_SECONDS)
@@ -255,7 +264,12 @@ def follow(
     if not print_results:
         output.answer(final.model_dump(mode="json"), lambda: typer.echo(f"{run_id} {final.state}"))
         return
+    if state_line:
+        typer.echo(f"{run_id} {final.state}", err=True)
     answer = methodflow.results(run_id)
     main = answer.main_stuff if answer is not None else None
     document = answer.model_dump(mode="json") if answer is not None else final.model_dump(mode="json")
-    output.answer(document, lambda: typer.echo(main_output_text(main, pretty)))
+    text = main_output_text(main, pretty)
+    if state_line and sys.stdout.isatty():
+        text = on_screen(text, run_id)
+    output.answer(document, lambda: typer.echo(text))

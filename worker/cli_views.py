@@ -28,6 +28,15 @@ def main_output_text(main: Any, pretty: bool) -> str:
     return json.dumps(main, ensure_ascii=False)
 
 
+def on_screen(text: str, run_id: str, max_chars: int = 1200) -> str:
+    """A result as `watch` leaves it on a terminal: whole when short, else its start and how to read it
+    all (a 10,000-item batch's output would scroll the run's last frame away). Piped, `watch` prints it
+    whole."""
+    if len(text) <= max_chars:
+        return text
+    return f"{text[:max_chars]}…\n({len(text):,} characters: methodflow results {run_id} prints them all)"
+
+
 def status_lines(status: RunStatus) -> str:
     lines = [
         f"run:      {status.pipeline_run_id}",

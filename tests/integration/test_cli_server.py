@@ -176,7 +176,8 @@ async def _runs_to_their_end(cli: Cli, hello: Path) -> str:
     assert waited_json["state"] == "COMPLETED"
 
     watched = await cli("watch", run_id)
-    assert watched.stdout == f"{run_id} COMPLETED\n"
+    assert f"{run_id} COMPLETED\n" in watched.stderr
+    assert json.loads(watched.stdout) == WELCOME
     watched_json = document(await cli("watch", waited_id, "--json"))
     assert (watched_json["pipeline_run_id"], watched_json["state"]) == (waited_id, "COMPLETED")
     return run_id

@@ -95,7 +95,11 @@ async def test_watch_draws_the_batch_bar_advancing_then_the_completed_run(
     assert f"{ENDED} 0" in last, last
     assert final_state == "COMPLETED"
     assert re.search(r"Run \S+\s+COMPLETED", last), last  # the live view's last frame
-    assert f"{run_id} COMPLETED" in last, last  # the command's own final line
+    assert f"{run_id} COMPLETED" in last, last  # the command's own final line (stderr)
+    # Then the result (stdout): on a terminal, the start of the 200 items and how to read them all.
+    assert '{"items": [{"text": "item-0+"}' in last, last
+    assert f"methodflow results {run_id} prints them all" in last, last
+    assert re.search(r"Run \S+\s+COMPLETED", last), last  # the result left the last frame on the screen
     assert f"{ITEMS}/{ITEMS}" in last, last
     # The bar advanced while the batch ran: at least two different counts short of the total were drawn.
     running_counts = {

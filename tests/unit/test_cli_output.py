@@ -30,6 +30,7 @@ from worker.cli_output import (
     exit_code_of,
     problem_line,
 )
+from worker.cli_views import on_screen
 
 NOT_FOUND: dict[str, Any] = {
     "type": "https://mthds.ai/errors/run.not_found",
@@ -126,3 +127,11 @@ def test_a_refusal_is_a_line_on_stderr_or_a_document_on_stdout(json_mode: bool) 
     else:
         assert result.stdout == ""
         assert result.stderr == "error: b.mthds: cannot read\n"
+
+
+def test_watch_leaves_a_short_result_whole_and_a_long_one_cut_with_the_way_to_read_it() -> None:
+    assert on_screen('{"text": "hi"}', "run-1") == '{"text": "hi"}'
+    long = "x" * 5000
+    shown = on_screen(long, "run-1")
+    assert shown.startswith("x" * 1200 + "…\n")
+    assert shown.endswith("(5,000 characters: methodflow results run-1 prints them all)")
