@@ -34,12 +34,11 @@ ENDED = "watch exited with"
 METHODFLOW = Path(sys.executable).with_name("methodflow")
 
 
-def _watch_command(run_id: str, server: str) -> str:
+def _watch_command(run_id: str, server: str, *variables: str) -> str:
     """The shell line tmux runs: the watch, then its exit code, then a pause that keeps the pane readable."""
     # COLUMNS/LINES may reach the pane from outside and would pin rich's width: the pane's size rules.
-    watch = shlex.join(
-        ["env", "-u", "COLUMNS", "-u", "LINES", str(METHODFLOW), "watch", run_id, "--server", server]
-    )
+    unset = ["-u", "COLUMNS", "-u", "LINES", "-u", "NO_COLOR"]
+    watch = shlex.join(["env", *unset, *variables, str(METHODFLOW), "watch", run_id, "--server", server])
     return f'{watch}; echo "{ENDED} $?"; sleep 120'
 
 
@@ -52,12 +51,14 @@ async def _tmux(socket: str, *arguments: str, check: bool = True) -> str:
     return output.decode()
 
 
-async def _screens_until_the_end(socket: str, within: float) -> list[str]:
-    """The pane's text read every 0.2 s until the watch has exited (or `within` seconds have passed)."""
+async def _screens_until_the_end(socket: str, within: float, *, escapes: bool = False) -> list[str]:
+    """The pane's text read every 0.2 s until the watch has exited (or `within` seconds have passed);
+    with `escapes`, with the colours and attributes as escape sequences (`capture-pane -e`)."""
     screens: list[str] = []
     deadline = asyncio.get_running_loop().time() + within
+    capture = ["capture-pane", "-p", "-t", "watch", *(["-e"] if escapes else [])]
     while asyncio.get_running_loop().time() < deadline:
-        screens.append(await _tmux(socket, "capture-pane", "-p", "-t", "watch"))
+        screens.append(await _tmux(socket, *capture))
         if ENDED in screens[-1]:
             break
         await asyncio.sleep(0.2)
@@ -107,6 +108,35 @@ async def test_watch_draws_the_batch_bar_advancing_then_the_completed_run(
     }
     assert len(running_counts) >= 2, running_counts
     assert any(re.search(r"items/s\s+ETA \d", screen) for screen in screens), last
+
+
+# A colour as SGR parameters: 30 to 37 or 90 to 97 (16 colours), 38;5;n (256) or 38;2;r;g;b (true colour).
+COLOUR = re.compile(r"\x1b\[[0-9;]*(?<![0-9])(3[0-7]|9[0-7]|38;[25];[0-9;]+)m")
+
+
+async def test_watch_is_coloured_on_a_terminal_and_not_with_no_color(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    assert FOUND_TMUX is not None, "tmux is needed (make test installs it)"
+    async with run_stack(temporal_address, tmp_path) as stack:
+        body = {"mthds_contents": [chain_bundle(SLOW, 1, "echoes")], "inputs": {"name": "Ada"}}
+        run_id = (await stack.client.post("/v1/execute", json=body)).json()["pipeline_run_id"]
+        last_screens: dict[bool, str] = {}
+        for no_color in (False, True):
+            socket = f"methodflow-colour-{uuid.uuid4().hex[:12]}"
+            command = _watch_command(run_id, stack.base_url, *(["NO_COLOR=1"] if no_color else []))
+            try:
+                await _tmux(
+                    socket, "new-session", "-d", "-s", "watch", "-x", "120", "-y", "20", "-e", "TERM=xterm-256color",
+                    command,
+                )  # fmt: skip
+                last_screens[no_color] = (await _screens_until_the_end(socket, within=20, escapes=True))[-1]
+            finally:
+                await _tmux(socket, "kill-server", check=False)
+    for no_color, screen in last_screens.items():
+        assert f"{ENDED} 0" in screen, screen
+        assert "COMPLETED" in screen, screen
+        assert bool(COLOUR.search(screen)) is not no_color, repr(screen)
 
 
 def _plain_console() -> tuple[Console, io.StringIO]:
