@@ -1,12 +1,18 @@
-"""The README's quickstart bundle runs as the README shows it (docs/examples/hello.mthds)."""
+"""The README's quickstart bundle runs as the README shows it (docs/examples/hello.mthds), and so does its
+Python client example."""
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import os
+import sys
 from pathlib import Path
 
 from tests.helpers.run_stack import run_stack
 
-HELLO = Path(__file__).parents[2] / "docs" / "examples" / "hello.mthds"
+REPO_ROOT = Path(__file__).parents[2]
+HELLO = REPO_ROOT / "docs" / "examples" / "hello.mthds"
 WELCOME = {"guest": "Ada", "message": "Hello, Ada! Your run is durable."}
 
 
@@ -25,3 +31,32 @@ async def test_the_quickstart_bundle_executes_and_starts(temporal_address: str, 
         assert status["progress"]["pipes_done"] == 3
         results = await stack.client.get("/v1/runs/hello-ada-1/results")
         assert results.json()["main_stuff"] == WELCOME
+
+
+def _python_block_after(heading: str) -> str:
+    """The first ```python block after `heading` in the README."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    after = readme[readme.index(heading) :]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_readme_client_example_runs_as_shown(temporal_address: str, tmp_path: Path) -> None:
+    """The Python client section's example, run as a user would: its own process, the service found
+    through METHODFLOW_URL, from the repository's root (it reads docs/examples/hello.mthds)."""
+    example = _python_block_after("### Python client")
+    async with run_stack(temporal_address, tmp_path) as stack:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            example,
+            cwd=REPO_ROOT,
+            env={**os.environ, "METHODFLOW_URL": stack.base_url},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    state, main, problem = out.decode().splitlines()
+    assert state == "COMPLETED"
+    assert ast.literal_eval(main) == WELCOME
+    assert problem == "404 run.not_found"
