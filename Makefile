@@ -12,7 +12,7 @@ KUBECTL := $(or $(shell command -v kubectl 2>/dev/null),/usr/bin/kubectl)
 # `methodflow watch` is tested once in a real terminal: tmux runs it and capture-pane reads the screen.
 TMUX := /usr/bin/tmux
 
-.PHONY: install run test soak check lint typecheck format bench compare-reference clean
+.PHONY: install run test soak check lint typecheck format bench compare-reference docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,11 @@ compare-reference: $(STAMP)
 	$(BIN)/python bench/compare_reference.py
 	$(BIN)/python bench/tooling.py
 	$(BIN)/python bench/tooling_agreement.py
+
+# The operator docs (mkdocs.yml, docs/): strict, so a broken link or a missing page fails the build.
+# The configuration and troubleshooting pages are written at build time from the code (docs/gen/).
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict -d site
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
