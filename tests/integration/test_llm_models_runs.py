@@ -214,6 +214,7 @@ async def test_status_counts_the_model_calls_and_their_cost_as_the_run_goes(
     started = await stack.client.post("/v1/start", json=execute("greet_then_hold", run_id, {"name": "Ada"}))
     assert started.status_code == 202, started.text
     greet_cost = (4 * 2.0 + 3 * 8.0) / 1_000_000
+    status: dict[str, Any] = {}
     for _ in range(200):
         status = (await stack.client.get(f"/v1/runs/{run_id}/status")).json()
         if status["progress"]["current_pipe"] == "hold":
