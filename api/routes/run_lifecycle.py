@@ -242,6 +242,17 @@ async def list_runs(
     cursor: str | None = None,
 ) -> JSONResponse:
     """The caller's runs, newest first, a page at a time."""
+    # An empty value (`?state=`, `?cursor=`) is a caller's mistake, never "no filter": refused, as
+    # the OpenAPI document says (minLength 1, api/openapi_doc.py).
+    texts = {"pipe_code": pipe_code, "created_after": created_after, "created_from": created_from}
+    texts |= {"created_before": created_before, "created_to": created_to, "cursor": cursor}
+    for field, text in texts.items():
+        if text is not None and not text.strip():
+            raise request_invalid(field=field, reason="give a value, or leave the parameter out.")
+    for field, values in (("state", state or []), ("status", status or [])):
+        # Comma-separated states: `RUNNING,` names an empty state as `?state=` does.
+        if not all(part.strip() for value in values for part in value.split(",")):
+            raise request_invalid(field=field, reason="name run states, comma-separated, with none empty.")
     client = await gateway.client()
     body = await list_page(
         client,
