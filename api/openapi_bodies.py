@@ -11,12 +11,34 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
+from api.method_source import SOURCE_FIELDS
+
 
 def request_body(model: type[BaseModel], *, by_alias: bool = True) -> dict[str, Any]:
     """`{"required": true, "content": {"application/json": {"schema": ...}}}` for `model`."""
     schema = model.model_json_schema(by_alias=by_alias)
     definitions: dict[str, Any] = schema.pop("$defs", {})
-    return {"required": True, "content": {"application/json": {"schema": _inlined(schema, definitions)}}}
+    schema = _inlined(schema, definitions)
+    if set(SOURCE_FIELDS) <= set(schema.get("properties", {})):
+        schema["oneOf"] = _one_method_source(schema["properties"])
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _one_method_source(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """Exactly one of the method sources, given a value (null is as absent): §4.5 step 3, api/method_source.py.
+
+    Each arm requires one source with a non-null value; with two sources given, two arms match and
+    `oneOf` fails, as the service refuses them (422 naming the later one).
+    """
+    arms: list[dict[str, Any]] = []
+    for name in SOURCE_FIELDS:
+        given = [
+            arm for arm in properties[name].get("anyOf", [properties[name]]) if arm.get("type") != "null"
+        ]
+        arms.append(
+            {"required": [name], "properties": {name: given[0] if len(given) == 1 else {"anyOf": given}}}
+        )
+    return arms
 
 
 def _inlined(node: Any, definitions: dict[str, Any]) -> Any:

@@ -1,0 +1,308 @@
+"""The served OpenAPI document (`/openapi.json`): FastAPI's generated one, completed with what the service
+really answers, so schemathesis' conformance checks hold (tests/integration/test_openapi_fuzz.py).
+
+FastAPI only sees signatures: it documents neither the problem answers (`application/problem+json`,
+http-api.md §13) nor the statuses routes raise deep in the code. `ERROR_STATUSES` lists them per route;
+the 401 and 500 of authentication are derived from the routes' dependencies instead. Query values are
+never null on the wire and never empty here (an empty value is a 422), and the document says so.
+`python -m api.openapi_doc > docs/openapi.json` writes the committed copy a test pins.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+
+from api.auth import authenticate
+from api.problems import PROBLEM_MEDIA_TYPE
+from shared.problems.catalogue import CATALOGUE
+
+Schema = dict[str, Any]
+
+_ROUTE_CHECKS = (413, 422)  # any route with a body: over the body limit, or not its schema
+_RUN_READ = (404, 422, 503)  # a run's id: not the caller's run (or none), a bad parameter, Temporal down
+_RUN_SUBMIT = (409, 413, 422, 429, 500, 501, 503)  # §4.5: every check before a run starts
+_RUN_END = (*_RUN_SUBMIT, 502, 504)  # `/execute` answers with the ended run's problem and status (§5)
+_BUILD = (413, 422, 429, 501, 502, 503, 504)  # the Pipe Builder calls a model, then starts a run
+
+# (method, path) -> the error statuses the route answers besides authentication's (401/500, derived).
+ERROR_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
+    ("get", "/"): (),
+    ("get", "/health"): (),
+    ("get", "/ready"): (503,),
+    ("get", "/v1/version"): (),
+    ("get", "/api/v1/pipelex_version"): (),
+    ("get", "/api/v1/api_version"): (),
+    ("post", "/v1/validate"): _ROUTE_CHECKS,
+    ("post", "/api/v1/validate"): _ROUTE_CHECKS,
+    ("post", "/api/v1/pipeline/validate"): _ROUTE_CHECKS,
+    ("get", "/v1/models"): (422,),
+    ("get", "/api/v1/models"): (422,),
+    ("get", "/v1/models/check"): (422,),
+    ("post", "/v1/start"): _RUN_SUBMIT,
+    ("post", "/api/v1/pipeline/start"): _RUN_SUBMIT,
+    ("post", "/v1/execute"): _RUN_END,
+    ("post", "/api/v1/pipeline/execute"): _RUN_END,
+    ("get", "/v1/runs"): (422, 503),
+    ("get", "/v1/runs/{run_id}"): _RUN_READ,
+    ("get", "/v1/runs/{run_id}/status"): _RUN_READ,
+    ("get", "/v1/runs/{run_id}/progress"): _RUN_READ,
+    ("get", "/v1/runs/{run_id}/results"): (*_RUN_READ, 409),
+    ("get", "/v1/runs/{run_id}/results/items"): (*_RUN_READ, 409),
+    ("post", "/v1/runs/{run_id}/cancel"): (*_RUN_READ, 409, 413),
+    ("get", "/v1/runs/{run_id}/events"): _RUN_READ,
+    ("get", "/v1/runs/{run_id}/deliveries"): _RUN_READ,
+    ("post", "/v1/runs/{run_id}/deliveries/{delivery_id}/cancel"): (*_RUN_READ, 409),
+    ("post", "/v1/runs/{run_id}/deliveries/{delivery_id}/redeliver"): (*_RUN_READ, 409),
+    ("post", "/v1/pipe-io"): _ROUTE_CHECKS,
+    ("post", "/v1/resolve"): _ROUTE_CHECKS,
+    ("post", "/v1/codegen"): _ROUTE_CHECKS,
+    ("post", "/v1/lint"): _ROUTE_CHECKS,
+    ("post", "/v1/format"): _ROUTE_CHECKS,
+    ("post", "/v1/blobs/missing"): _ROUTE_CHECKS,
+    ("put", "/v1/blobs/{sha256}"): (403, *_ROUTE_CHECKS),
+    ("post", "/v1/build/inputs"): _ROUTE_CHECKS,
+    ("post", "/api/v1/build/inputs"): _ROUTE_CHECKS,
+    ("post", "/v1/build/output"): _ROUTE_CHECKS,
+    ("post", "/api/v1/build/output"): _ROUTE_CHECKS,
+    ("post", "/v1/build/runner"): _ROUTE_CHECKS,
+    ("post", "/api/v1/build/runner"): _ROUTE_CHECKS,
+    ("post", "/api/v1/pipe-builder/generate-runner"): _ROUTE_CHECKS,
+    ("post", "/v1/build/pipeline"): _BUILD,
+    ("post", "/api/v1/pipe-builder/build"): _BUILD,
+}
+# Success answers FastAPI cannot see (the routes build their responses): (method, path) -> status -> text.
+_JSON_ANSWER: Schema = {"application/json": {"schema": {}}}
+_RUN_STARTED = {
+    "202": "The run is started: its id, `Location` /v1/runs/{id}.",
+    "200": "The same request again.",
+}
+_RUN_ENDED = {"200": "The run's result.", "202": "The run goes on past EXECUTE_WAIT_SECONDS: poll it."}
+SUCCESS_ANSWERS: dict[tuple[str, str], dict[str, str]] = {
+    ("post", "/v1/start"): _RUN_STARTED,
+    ("post", "/api/v1/pipeline/start"): _RUN_STARTED,
+    ("post", "/v1/execute"): _RUN_ENDED,
+    ("post", "/api/v1/pipeline/execute"): _RUN_ENDED,
+    ("get", "/v1/runs/{run_id}/results"): {"200": "The run's results.", "202": "The run is still going."},
+    ("post", "/v1/runs/{run_id}/cancel"): {"202": "The run will end CANCELLED."},
+}
+_EVENT_STREAM = {"text/event-stream": {"schema": {"type": "string"}}}
+_AUTH_STATUSES = (401, 500)  # no, a wrong or an expired credential; the mode's secret unset (§3b)
+
+_STATUS_TEXT = {
+    401: "No usable, a wrong or an expired bearer credential (only when AUTH_MODE is api_key or jwt).",
+    403: "The signed upload target is missing, wrong or expired.",
+    404: "No such run (or another identity's), or no such delivery.",
+    409: "The run or delivery is not in a state that allows this.",
+    413: "The body, or a bundle or file tree in it, is over the service's limits.",
+    422: "The request does not fit the route: not JSON, a bad field or parameter, a method or input refused.",
+    429: "Too many runs at once for this tenant, or the provider's rate limit.",
+    500: "The service is misconfigured (a secret unset); never a traceback.",
+    501: "A capability this service does not offer.",
+    502: "The model provider failed.",
+    503: "Temporal cannot be reached; send the same request again after `Retry-After`.",
+    504: "The model provider or the build took too long.",
+}
+# Answers that always carry a header (§3b, §13.1): documented so clients and schemathesis expect it.
+_STATUS_HEADERS: dict[int, dict[str, Schema]] = {
+    401: {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
+    429: {"Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}},
+    503: {"Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}},
+}
+
+_DOMAINS = ["input", "method", "account", "operator", "runtime"]
+_NEXT_STEPS = [
+    "retry", "wait", "read_run", "refresh", "change_input", "change_method", "change_model",
+    "check_credentials", "request_access", "check_account", "fix_configuration", "upgrade",
+    "contact_owner", "report",
+]  # fmt: skip
+PROBLEM_SCHEMA: Schema = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem document with the MTHDS members (http-api.md §13.1); members "
+    "without a value are absent, never null.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code", "domain", "retry", "next_step", "request_id"],
+    "properties": {
+        "type": {"type": "string", "description": "https://mthds.ai/errors/<code>"},
+        "title": {"type": "string", "description": "Fixed per code."},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string", "description": "One sentence for a person; never parsed."},
+        "code": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,2}$"},
+        "domain": {"type": "string", "enum": _DOMAINS},
+        "retry": {"type": "string", "enum": ["no", "yes", "outcome_unknown"]},
+        "retry_after": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Seconds, as the Retry-After header.",
+        },
+        "next_step": {
+            "type": "object",
+            "required": ["kind", "detail"],
+            "properties": {
+                "kind": {"type": "string", "enum": _NEXT_STEPS},
+                "detail": {"type": "string"},
+            },
+        },
+        "params": {"type": "object", "description": "Facts of the code: field, reason, limit, size..."},
+        "location": {"type": "object", "description": "Where: field; line, column; file, pipe, path."},
+        "errors": {"type": "array", "items": {"type": "object"}, "description": "On method.invalid."},
+        "pipeline_run_id": {"type": "string"},
+        "request_id": {"type": "string", "description": "Equals the X-Request-ID header."},
+        "run_error": {"type": "object", "description": "On run.failed: the run's own problem."},
+    },
+}
+_PROBLEM_REF = "#/components/schemas/Problem"
+
+
+def _codes_of(status: int) -> list[str]:
+    return sorted(code.value for code, spec in CATALOGUE.items() if spec.status == status)
+
+
+def problem_response(status: int) -> Schema:
+    """The documented answer of an error `status`: a Problem whose `status` member is `status`."""
+    codes = ", ".join(f"`{code}`" for code in _codes_of(status))
+    answer: Schema = {
+        "description": f"{_STATUS_TEXT[status]} Codes of this status: {codes}.",
+        "content": {
+            PROBLEM_MEDIA_TYPE: {
+                "schema": {"allOf": [{"$ref": _PROBLEM_REF}, {"properties": {"status": {"const": status}}}]}
+            }
+        },
+    }
+    if status in _STATUS_HEADERS:
+        answer["headers"] = _STATUS_HEADERS[status]
+    return answer
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
+
+
+def _operations(app: FastAPI) -> Iterator[tuple[str, str, RouteContext]]:
+    # Included routers' routes come with their router's dependencies only through their contexts.
+    for route in iter_route_contexts(app.routes):
+        if isinstance(route.original_route, APIRoute) and route.include_in_schema:
+            for method in sorted(route.methods or ()):
+                yield method.lower(), route.path_format or "", route
+
+
+def authenticated_operations(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every documented route that authenticates its caller, read from its dependencies."""
+    return {
+        (method, path)
+        for method, path, route in _operations(app)
+        if _depends_on(route.dependant, authenticate)
+    }
+
+
+def _query_schema(schema: Schema) -> Schema:
+    """A query parameter's schema as the wire has it: absent rather than null, and never empty."""
+    arms = cast(list[Schema], schema.get("anyOf", []))
+    present = [arm for arm in arms if arm.get("type") != "null"]
+    if arms and len(present) == 1:
+        schema = {**{key: value for key, value in schema.items() if key != "anyOf"}, **present[0]}
+    if schema.get("type") == "string" and "enum" not in schema:
+        schema = {**schema, "minLength": max(1, schema.get("minLength", 1))}
+    if schema.get("type") == "array":
+        schema = {**schema, "items": _query_schema(schema.get("items", {}))}
+    return schema
+
+
+# `GET /v1/runs`: each state value is a comma-separated list of states, any case, none empty (§9.2).
+_STATE_LIST = {
+    "type": "string",
+    "pattern": "^ *[A-Za-z]+ *(, *[A-Za-z]+ *)*$",
+    "description": "Run states (STARTED, RUNNING, COMPLETED, FAILED, CANCELLED; ERROR reads as FAILED), "
+    "comma-separated, any case; an unknown one is a 422.",
+}
+
+
+def _complete_parameters(operation: Schema, path: str) -> None:
+    for parameter in cast(list[Schema], operation.get("parameters", [])):
+        if parameter["in"] != "query":
+            continue
+        parameter["schema"] = _query_schema(parameter["schema"])
+        if path == "/v1/runs" and parameter["name"] in ("state", "status"):
+            parameter["schema"]["items"] = {**_STATE_LIST}
+
+
+def _complete_responses(operation: Schema, statuses: tuple[int, ...]) -> None:
+    responses = cast(dict[str, Schema], operation["responses"])
+    # FastAPI's own 422 (`HTTPValidationError`) is never what the service sends: its problem is.
+    responses.pop("422", None)
+    for status in sorted(set(statuses)):
+        documented = responses.get(str(status), {})
+        answer = problem_response(status)
+        if "description" in documented and not documented["description"].startswith("Unsuccessful"):
+            answer["description"] = f"{documented['description']} {answer['description']}"
+        responses[str(status)] = answer
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def complete_document(document: Schema, authenticated: set[tuple[str, str]]) -> Schema:
+    """`document` (FastAPI's) with the problem answers, query rules and schemas the service really has."""
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["Problem"] = PROBLEM_SCHEMA
+    components["securitySchemes"] = {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key or a JWT, when AUTH_MODE is api_key or jwt; none when it is none.",
+        }
+    }
+    for path, item in cast(dict[str, dict[str, Schema]], document["paths"]).items():
+        for method, operation in item.items():
+            if (method, path) not in ERROR_STATUSES:
+                msg = f"{method.upper()} {path} is missing from api/openapi_doc.py ERROR_STATUSES"
+                raise KeyError(msg)
+            statuses = ERROR_STATUSES[(method, path)]
+            if (method, path) in authenticated:
+                statuses = (*statuses, *_AUTH_STATUSES)
+                # Optional: the deployment's AUTH_MODE decides whether a credential is needed.
+                operation["security"] = [{"bearer": []}, {}]
+            _complete_parameters(operation, path)
+            if (method, path) in SUCCESS_ANSWERS:
+                operation["responses"] = {
+                    status: {"description": text, "content": _JSON_ANSWER}
+                    for status, text in SUCCESS_ANSWERS[(method, path)].items()
+                }
+            if path == "/v1/runs/{run_id}/events":
+                operation["responses"]["200"]["content"] = _EVENT_STREAM
+            _complete_responses(operation, statuses)
+    return document
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve the completed document as `app.openapi()` (and so `/openapi.json`, `/docs`, `/redoc`)."""
+    generate = app.openapi
+    completed: list[Schema] = []
+
+    def openapi() -> Schema:
+        # FastAPI's `openapi()` caches its document, and builds a new one when routes were added since.
+        document = generate()
+        if not completed or completed[-1] is not document:
+            completed[:] = [complete_document(document, authenticated_operations(app))]
+        return document
+
+    app.openapi = openapi
+
+
+def document_text(app: FastAPI) -> str:
+    """The document as committed in docs/openapi.json: indented, keys in the service's order."""
+    return json.dumps(app.openapi(), indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    from api.main import create_app
+    from api.settings import ApiSettings
+
+    sys.stdout.write(document_text(create_app(ApiSettings())))
