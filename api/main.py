@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from api.body_limit import BodyLimitMiddleware
 from api.metrics import ApiMetrics, RequestMetricsMiddleware, install_metrics_route
+from api.openapi_doc import install_openapi
 from api.problems import UnexpectedErrorMiddleware, install_problem_handlers
 from api.request_id import RequestIdMiddleware
 from api.routes import (
@@ -131,6 +132,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     load_function_modules(settings.function_modules)
     install_problem_handlers(app)
     install_docs(app)
+    install_openapi(app)  # the document completed with the problem answers (api/openapi_doc.py)
     app.include_router(meta.router)
     app.include_router(validate.router)
     app.include_router(models.router)
