@@ -1,0 +1,88 @@
+"""What an operator reads beside a setting whose source comment is missing or speaks to developers.
+
+Only prose lives here: names, types and defaults are always read from the settings classes, and a
+test checks that every key below is a field of `ApiSettings` or `WorkerSettings`. A field with neither
+a note nor a comment fails the docs test, so a new setting cannot join the reference undescribed.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+NOTES: Final[dict[str, str]] = {
+    # Both processes.
+    "data_dir": "Local directory of the service's files; blobs go to `$DATA_DIR/storage` unless `STORAGE` names another store. API and workers must see the same one.",
+    "storage": "The blob store: a path or `file://` URL, or `s3://bucket/prefix`. Unset: `$DATA_DIR/storage`.",
+    "storage_s3_endpoint_url": "Endpoint of an S3-compatible store (MinIO, R2...); unset: AWS. Credentials come from boto3's own variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`) or the pod's role.",
+    "storage_s3_region": "Region of the S3 bucket.",
+    "log_level": "Logging threshold (any case).",
+    "otel_service_name": "The service name traces carry; unset: the SDK's default.",
+    "model_deck": "A TOML model deck laid over the built-in one (models, aliases, presets, prices, rates). API and workers must read the same file; an unusable deck stops the process at start-up.",
+    "max_input_file_mib": "Largest Document or Image input, decoded from `data:` (API) or fetched from a URL while streaming (worker).",
+    "temporal_task_queue": "The main task queue: every workflow task, and the activities no route moves to a pool.",
+    "completion_callback_secret": "Signs completion callbacks (Standard Webhooks). Comma-separated during a rotation: each event carries one signature per secret, so a receiver holding any of them verifies it; `whsec_<base64>` accepted. Set the same value on the API and on the workers that deliver.",
+    "allow_private_callback_urls": "Lift the SSRF guard's address rule for callback URLs (loopback, private ranges): local development only. The scheme rule stays.",
+    "allow_private_input_urls": "Lift the SSRF guard's address rule for Document and Image URLs: local development only.",
+    "function_modules": "Comma-separated Python modules imported at start-up; their `@pipe_function`s register PipeFunc functions.",
+    # The API.
+    "host": "Interface the API listens on.",
+    "port": "Port the API listens on.",
+    "cors_allow_origins": "Comma-separated origins allowed by CORS; `*` allows any (then without credentials).",
+    "auth_mode": "`none`, `api_key` or `jwt`. Unset: `jwt` when legacy `USE_JWT` is true, else `none`.",
+    "use_jwt": "Legacy switch read only when `AUTH_MODE` is unset: true means `jwt`.",
+    "api_key": "`AUTH_MODE=api_key`: comma-separated keys, each `tenant:key` or a plain `key` (plain keys together form one unnamed tenant). Several keys of one tenant allow rotation.",
+    "jwt_secret_key": "`AUTH_MODE=jwt`: the HS256 key tokens are signed with; the identity is the token's `user_id`, `email` or `sub`.",
+    "jwt_leeway_seconds": "Clock skew allowed when checking a token's `exp` and `nbf`.",
+    "max_request_body_mib": "Largest request body; beyond it `413 request.too_large`.",
+    "max_mthds_file_kib": "Largest single `.mthds` text in a request.",
+    "max_mthds_files_per_request": "Most entries in `mthds_contents`.",
+    "max_bundle_files": "Most files in a method tree (`files`).",
+    "max_bundle_total_kib": "Largest method tree, all files together.",
+    "max_pipe_code_len": "Longest `pipe_code`.",
+    "max_callback_urls": "Most `callback_urls` in one request.",
+    "max_callback_url_len": "Longest callback URL.",
+    "temporal_address": "The Temporal frontend (`host:port`); unset: `127.0.0.1:7233`. Workers read it too, through the Temporal SDK's environment configuration (see below).",
+    "execute_wait_seconds": "How long `/v1/execute` waits for the run's end before answering `202` with the running run.",
+    "run_timeout_seconds": "Longest a run may take; a request may ask for less with `run_timeout_seconds`.",
+    "public_base_url": "The service's public origin, written into generated runner scripts and links; unset: the request's own origin.",
+    "blob_upload_url_ttl_seconds": "How long a signed upload target of `POST /v1/blobs/missing` stays valid.",
+    "blob_upload_signing_key": "Signs the upload targets of `POST /v1/blobs/missing`. Set one value on every API instance behind one address: unset, each process draws its own and its targets die with it.",
+    "builder_model": "The Pipe Builder's model (a deck reference) when the request names none.",
+    "builder_max_repairs": "Repair rounds of a build when the request gives no `max_repairs`.",
+    "max_brief_chars": "Longest brief `/v1/build/pipeline` accepts (`413` beyond).",
+    "tenant_max_concurrent_runs": "The most runs one tenant may have running at once (0: no limit); over it, starts answer `429 tenant.run_limit_reached` with `Retry-After`.",
+    "task_queue_routes": "Operator kinds routed to worker pools' task queues, `kind=pool,...` (kinds `llm`, `extract`, `imggen`, `search`, `func`, `doc`). Workers route by it; the API reads it to report unpolled queues in `/ready`.",
+    "build_timeout_seconds": "How long `/v1/build/pipeline` waits for a build before answering `504` with the run's id (the build goes on).",
+    # The workers.
+    "worker_pool": "The pool this process polls: `all` (every queue), `main`, `callbacks`, or a pool named in `TASK_QUEUE_ROUTES`. `methodflow worker --pool` sets it too.",
+    "worker_build_id": "Worker versioning: the build id of this worker's version (use the git commit). Only with `WORKER_DEPLOYMENT_NAME`.",
+    "pipe_activity_timeout_seconds": "Start-to-close timeout of one operator activity (a model call, a PipeFunc, a document).",
+    "pipe_activity_heartbeat_seconds": "Heartbeat timeout of operator activities: a worker that stops beating (crashed, frozen) loses the activity to another after this.",
+    "pipe_activity_max_attempts": "Attempts of an operator activity, the first included; faults retrying cannot fix are never retried.",
+    "pipe_activity_initial_interval_seconds": "First retry delay of an operator activity (doubling after).",
+    "pipe_activity_max_interval_seconds": "Longest retry delay of an operator activity.",
+    "output_inline_max_kib": "A final working memory over this is stored, and the run's result names it.",
+    "run_history_event_budget": "History events one run workflow may use before failing `pipe.history_exhausted` (Temporal stops at 51,200).",
+    "batch_chunks_per_history": "Chunks a batch workflow runs before continuing as new.",
+    "batch_window_chunks": "Chunk workflows of one batch in flight at once.",
+    "batch_chunk_concurrency": "Items in flight in each chunk.",
+    "callback_attempt_timeout_seconds": "Timeout of one delivery attempt.",
+    "callback_initial_interval_seconds": "First retry delay of a delivery.",
+    "callback_backoff_coefficient": "Growth of the retry delay between delivery attempts.",
+    "callback_max_interval_seconds": "Longest retry delay of a delivery.",
+    "callback_retry_window_hours": "How long a delivery is retried before it is marked `failed`.",
+    "callback_output_max_kib": "A main output up to this travels inline in the `run.finished` event; larger ones are `output_omitted` with a `result_url`.",
+    "openai_api_key": "Key of OpenAI or of the OpenAI-compatible server of `OPENAI_BASE_URL`; unset: those models fail `model.unavailable`.",
+    "openai_base_url": "Any OpenAI-compatible server (Azure OpenAI, vLLM, Ollama, LM Studio, OpenRouter...).",
+    "anthropic_api_key": "Key of Anthropic; unset: its models fail `model.unavailable`.",
+    "anthropic_base_url": "Another Anthropic-compatible endpoint.",
+    "input_url_timeout_seconds": "Timeout of fetching one Document or Image URL.",
+    "worker_max_concurrent_activities": "Activity slots per queue the process polls (operator activities).",
+    "worker_max_concurrent_deliveries": "Callback delivery slots (the `callbacks` pool).",
+    "worker_max_concurrent_workflow_tasks": "Workflow task slots: CPU advancing runs, batches and chunks.",
+    "worker_health_port": "Port of `GET /healthz` (liveness) and `GET /ready` (503 until the worker polls); unset: off.",
+    "worker_graceful_shutdown_seconds": "On SIGTERM: stop polling, let in-flight activities finish this long, then cancel them.",
+    "batch_inline_max_items": "A batch with more items than this (or whose branch calls activities) runs as batch and chunk workflows instead of inside the run's workflow.",
+    "batch_chunk_items": "Items per chunk workflow of a large batch (fewer when the branch calls many activities per item).",
+    "worker_deployment_name": "Worker versioning: with `WORKER_BUILD_ID` set too, this worker joins the Worker Deployment as version `<name>.<build id>` and every run is pinned to the version it started on.",
+}  # fmt: skip
