@@ -30,7 +30,7 @@ from api.run_bodies import (
 )
 from api.run_cancel import request_cancel
 from api.run_listing import list_page
-from api.run_progress import COUNTERS_ONLY, run_progress
+from api.run_progress import COUNTERS_ONLY, read_progress
 from api.run_records import RunRecord, method_files, owned_run, read_spec
 from api.run_results import completed_end, running_answer
 from shared.problems.catalogue import ProblemCode
@@ -111,9 +111,13 @@ async def run_status(
     """The run's state and progress counters."""
     client = await gateway.client()
     record = await owned_run(client, run_id, caller)
-    view = await run_progress(client, record, settings.blob_store, after=COUNTERS_ONLY)
+    reading = await read_progress(
+        client, record, settings.blob_store, gateway.known_progress, after=COUNTERS_ONLY
+    )
+    view = reading.view
     counters = view.counters if view is not None else ProgressCounters()
-    state = _live_state(record, view)
+    # A stale reading's state may be older than the record's: the record's then stands.
+    state = _live_state(record, None if reading.stale else view)
     return JSONResponse(
         {
             "pipeline_run_id": run_id,
@@ -127,7 +131,7 @@ async def run_status(
             "workflow_id": record.workflow_id,
             "degraded": False,
             "degradation": None,
-            "progress": counters.model_dump(),
+            "progress": {**counters.model_dump(), **reading.marks()},
         }
     )
 
@@ -139,10 +143,11 @@ async def progress_of_run(
     """Per-invocation progress, as pipelex-sdk reads it."""
     client = await gateway.client()
     record = await owned_run(client, run_id, caller)
-    view = await run_progress(client, record, settings.blob_store)
+    reading = await read_progress(client, record, settings.blob_store, gateway.known_progress)
+    view = reading.view
     counters = view.counters if view is not None else ProgressCounters()
     items = with_live_batch(invocations(view.events), counters.batch) if view is not None else []
-    state = _live_state(record, view)
+    state = _live_state(record, None if reading.stale else view)
     status = state.progress_status
     return JSONResponse(
         {
@@ -155,7 +160,7 @@ async def progress_of_run(
             "assembled_at": rfc3339(datetime.now(UTC)),
             "summary": summary(status, items),
             "invocations": items,
-            "counters": counters.model_dump(),
+            "counters": {**counters.model_dump(), **reading.marks()},
         }
     )
 

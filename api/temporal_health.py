@@ -1,0 +1,102 @@
+"""What the API knows about reaching Temporal: whether it is down, since when, and one shared probe.
+
+A call that finds Temporal unreachable (gRPC `UNAVAILABLE`: connection refused, transport error; or a
+failed connect) marks it down. While it is down, a request waits at most for one short probe shared by
+every request in flight (`probe_timeout`); when that probe fails, the requests of the next
+`recheck_interval` are refused at once, without the SDK's ~10 s of retries. The first probe that
+answers lets requests through again. A slow answer never marks Temporal down (a loaded server is not
+an unreachable one), and nothing is refused unless a probe has just failed, so a serving Temporal is
+never refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from temporalio.service import RPCError, RPCStatusCode
+
+# How long a failed probe's verdict stands: requests in that window are refused with no call at all.
+RECHECK_INTERVAL_SECONDS = 0.5
+# A probe is a namespace describe without retries: an answer takes milliseconds, a refused connection
+# fails at once; this bounds the wait when packets go nowhere.
+PROBE_TIMEOUT_SECONDS = 1.0
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) says Temporal cannot be reached, rather than that it refused
+    or was slow: only then may requests be refused without trying."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, RPCError) and seen.status == RPCStatusCode.UNAVAILABLE:
+            return True
+        seen = seen.__cause__
+    return False
+
+
+class TemporalHealth:
+    """Down or not, with the probe that re-checks; `probe` raises when Temporal does not answer."""
+
+    def __init__(
+        self,
+        probe: Callable[[], Awaitable[object]],
+        *,
+        recheck_interval: float = RECHECK_INTERVAL_SECONDS,
+        probe_timeout: float = PROBE_TIMEOUT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._probe = probe
+        self._recheck_interval = recheck_interval
+        self._probe_timeout = probe_timeout
+        self._clock = clock
+        self.down_since: datetime | None = None  # wall clock, for the problem's params
+        self._failed_probe_at: float | None = None
+        self._probing: asyncio.Task[bool] | None = None
+        # Requests refused with no call to Temporal (the fast path), and probes run: read by /metrics
+        # readers and tests.
+        self.fast_refusals = 0
+        self.probes = 0
+
+    @property
+    def is_down(self) -> bool:
+        return self.down_since is not None
+
+    def note_unreachable(self) -> None:
+        if self.down_since is None:
+            self.down_since = datetime.now(UTC)
+
+    def note_reachable(self) -> None:
+        if self.down_since is not None:
+            self.down_since = None
+            self._failed_probe_at = None
+
+    async def reachable(self) -> bool:
+        """True when a request may go to Temporal: it is not known down, or a probe answers now.
+
+        False without any call while a failed probe's verdict stands (`recheck_interval`); the
+        caller counts that as a fast refusal.
+        """
+        if self.down_since is None:
+            return True
+        if self._probing is None:
+            failed_at = self._failed_probe_at
+            if failed_at is not None and self._clock() - failed_at < self._recheck_interval:
+                self.fast_refusals += 1
+                return False
+            self._probing = asyncio.create_task(self._run_probe())
+        # Shielded: a request that goes away does not cancel the probe the others wait for.
+        return await asyncio.shield(self._probing)
+
+    async def _run_probe(self) -> bool:
+        self.probes += 1
+        try:
+            await asyncio.wait_for(self._probe(), self._probe_timeout)
+        except (RPCError, TimeoutError, OSError, RuntimeError):
+            self._failed_probe_at = self._clock()
+            return False
+        finally:
+            self._probing = None
+        self.note_reachable()
+        return True
