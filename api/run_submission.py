@@ -53,7 +53,7 @@ from shared.runs.run_states import RunState
 from shared.runs.timestamps import rfc3339
 from shared.runs.workflow_io import BundleText, RunSpec
 from shared.runtime.batch_failures import BatchFailureMode
-from shared.runtime.caller_inputs import InputCode, InputRefused, refuse_reserved_keys
+from shared.runtime.caller_inputs import InputCode, InputRefused, refuse_reserved_keys, refuse_unknown_inputs
 from shared.runtime.content_refs import REF_KEY, holds_marker
 from shared.runtime.run_pipeline import (
     RunRequest,
@@ -284,6 +284,8 @@ def _prepared_spec(
         )
         call_site_for(run_request)
         dynamic_concept(library, run_request)
+        # Names first: an unknown input is refused before any value is fetched, stored or read.
+        refuse_unknown_inputs(library, library.pipes[pipe_ref], body.inputs)
         store = settings.blob_store
         check_input_urls(  # before anything is stored: a refused request leaves no files behind
             body.inputs or {},

@@ -7,6 +7,7 @@ Each value is read by its JSON shape, then validated against the declared concep
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,6 +27,8 @@ from shared.runtime.working_memory import WorkingMemory
 
 RESERVED_KEYS = frozenset({"__class__", "__module__"})
 _OPEN = frozenset(f"{NATIVE_DOMAIN}.{code}" for code in ("Anything", "Dynamic"))
+# A refusal names this many unknown inputs and counts the others.
+_NAMED_UNKNOWN = 10
 _SCALAR_FIELD = {"Text": "text", "Date": "date", "Time": "time", "Number": "number", "YesNo": "yes_no"}
 
 
@@ -54,6 +57,12 @@ def refuse_reserved_keys(inputs: Mapping[str, Any] | None) -> None:
             f"the inputs carry reserved keys: {', '.join(reserved)}",
             {"keys": reserved},
         )
+
+
+def refuse_unknown_inputs(library: Library, entry: PipeEntry, inputs: Mapping[str, Any] | None) -> None:
+    """`InputRefused` when `inputs` name an input `entry` does not declare: the first check of step 7,
+    before any input value is read, stored or fetched (a million unknown keys cost one pass)."""
+    CallerInputs(library, StuffCodes("")).named_inputs(entry, inputs)
 
 
 class InputRefused(ValueError):
@@ -87,16 +96,7 @@ class CallerInputs:
         given = dict(inputs or {})
         refuse_reserved_keys(given)
         declared = self.contracts.of(entry).inputs
-        if "root" in given and "root" not in declared and isinstance(given["root"], Mapping):
-            given = _from_working_memory(cast("Mapping[str, Any]", given["root"]))
-        unknown = sorted(set(given) - set(declared))
-        if unknown:
-            raise InputRefused(
-                InputCode.INVALID,
-                f"pipe '{entry.code}' declares no input named {', '.join(repr(name) for name in unknown)} "
-                f"(its inputs: {', '.join(sorted(declared)) or 'none'})",
-                {"input": unknown[0], "pipe": entry.code},
-            )
+        given = self.named_inputs(entry, given)
         memory = WorkingMemory()
         for name, slot in declared.items():
             if name not in given:
@@ -113,6 +113,31 @@ class CallerInputs:
             stuff = Stuff(name, self.codes.next_code(), reading.concept, reading.content, reading.is_list)
             memory.store(name, stuff, main=False)
         return memory
+
+    def named_inputs(self, entry: PipeEntry, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The inputs by name (the working-memory form unwrapped); `InputRefused` naming any input the
+        entry pipe does not declare."""
+        given = dict(inputs or {})
+        declared = self.contracts.of(entry).inputs
+        if "root" in given and "root" not in declared and isinstance(given["root"], Mapping):
+            given = _from_working_memory(cast("Mapping[str, Any]", given["root"]))
+        unknown_count = len(given) - sum(1 for name in declared if name in given)
+        if unknown_count:
+            # The first few names in sorted order, without sorting a million of them (issue 18).
+            unknown = heapq.nsmallest(_NAMED_UNKNOWN, (name for name in given if name not in declared))
+            cut = unknown_count > len(unknown)
+            more = f" and {unknown_count - len(unknown)} more" if cut else ""
+            raise InputRefused(
+                InputCode.INVALID,
+                f"pipe '{entry.code}' declares no input named {', '.join(repr(name) for name in unknown)}"
+                f"{more} (its inputs: {', '.join(sorted(declared)) or 'none'})",
+                {
+                    "input": unknown[0],
+                    "pipe": entry.code,
+                    **({"unknown_inputs": unknown_count} if cut else {}),
+                },
+            )
+        return given
 
     def read(self, name: str, slot: Declared, value: Any) -> _Reading:
         expected = _expected(slot)
