@@ -2,9 +2,11 @@
 one URL, signed afresh, to an address checked again at delivery time.
 
 A terminal answer (2xx, 410, a refused destination) returns its outcome; any other answer or network
-error raises, and Temporal's retry policy schedules the next attempt. Every attempt is logged in storage
-before the activity returns, since Temporal's history keeps only the last one, and in the worker's log
-as one line (a receiver that keeps refusing is expected, not a fault worth a traceback).
+error raises, and Temporal's retry policy schedules the next attempt. An attempt has one deadline
+(`attempt_timeout_seconds`, however slowly the receiver reads or answers), reads only the answer's
+status (never its body, which may be enormous), and never trusts a certificate the CA bundle does not
+vouch for (`tls_error`). Every attempt is logged in storage before the activity returns, since
+Temporal's history keeps only the last one, and in the worker's log as one line (a receiver that keeps refusing is expected, not a fault worth a traceback).
 """
 
 from __future__ import annotations
@@ -111,24 +113,16 @@ class CallbackActivities:
             webhook_key=task.webhook_key,
         )
         try:
-            # A client per attempt: a shared pool keyed by (scheme, IP, port) could reuse a TLS connection
-            # verified for another host name on the same address.
-            async with httpx.AsyncClient(
-                timeout=task.policy.attempt_timeout_seconds,
-                follow_redirects=False,
-                trust_env=False,
-                verify=self.tls,
-            ) as client:
-                response = await client.post(
-                    target, content=body, headers={**headers, **pinned_headers}, extensions=extensions
-                )
-        except httpx.TimeoutException:
+            # One deadline over the whole attempt: httpx's timeout bounds each socket operation, so a
+            # receiver answering a byte at a time would otherwise hold the attempt for ever.
+            async with asyncio.timeout(task.policy.attempt_timeout_seconds):
+                status = await self._post(target, body, {**headers, **pinned_headers}, extensions, task)
+        except (httpx.TimeoutException, TimeoutError):
             return "retry", None, "timeout"
         except httpx.ConnectError as exc:
-            return "retry", None, "tls_error" if isinstance(exc.__cause__, ssl.SSLError) else "connect_error"
+            return "retry", None, "tls_error" if _caused_by_tls(exc) else "connect_error"
         except httpx.HTTPError:
             return "retry", None, "connect_error"
-        status = response.status_code
         if 200 <= status < 300:
             return "delivered", status, None
         if status == 410:
@@ -136,6 +130,40 @@ class CallbackActivities:
         if 300 <= status < 400:
             return "retry", status, "redirect_not_followed"
         return "retry", status, None
+
+    async def _post(
+        self,
+        target: str,
+        body: bytes,
+        headers: dict[str, str],
+        extensions: dict[str, str],
+        task: CallbackTask,
+    ) -> int:
+        """POST the event; the answer's status, its body left unread (only the status counts, and a
+        receiver's body may be enormous: closing the response drops the connection)."""
+        # A client per attempt: a shared pool keyed by (scheme, IP, port) could reuse a TLS connection
+        # verified for another host name on the same address.
+        async with (
+            httpx.AsyncClient(
+                timeout=task.policy.attempt_timeout_seconds,
+                follow_redirects=False,
+                trust_env=False,
+                verify=self.tls,
+            ) as client,
+            client.stream("POST", target, content=body, headers=headers, extensions=extensions) as response,
+        ):
+            return response.status_code
+
+
+def _caused_by_tls(exc: BaseException) -> bool:
+    """Whether a TLS failure (an untrusted certificate, a handshake refused) lies under `exc`: httpx
+    wraps httpcore's error, which wraps the `ssl` one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _next_step(info: activity.Info, next_at: datetime) -> str:
