@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from shared.language.blueprint import FieldBlueprint, FieldType
 from shared.language.concept_compat import content_key
 from shared.language.concept_spec import Multiplicity
@@ -52,9 +54,11 @@ def walk_binding(library: Library, root: Slot, segments: list[str]) -> Slot:
             raise BindingPathFault(msg)
         domain = library.concepts[concept].domain
         current = _field_slot(library, field, domain, maybe_absent=current.maybe_absent)
+    # A list is never absent: items holding nothing are dropped, a list field holding nothing binds
+    # `[]`, and so does a skipped binding (mthds.md §2.11 rule 4; the reference's rule D4).
     if crossed_list:
         return Slot(current.concept, Multiplicity.VARIABLE)
-    return current
+    return replace(current, maybe_absent=False) if current.is_list else current
 
 
 def _field_slot(library: Library, field: FieldBlueprint, domain: str, *, maybe_absent: bool) -> Slot:

@@ -148,8 +148,10 @@ class ControllerChecker:
             if target in _SPECIAL_OUTCOMES:
                 continue_reachable |= target == "continue"
                 continue
+            # The outcome's result is the condition's output: if the outcome pipe may be skipped (a
+            # plain input of it may be absent) or resolve absent, the output must be `X?` (§2.13, §4.4).
             produced = self._run_step(PipeStep(pipe=target), where)
-            self._check_output(produced, f"the outcome pipe '{target}'", absence=False)
+            self._check_output(produced, f"the outcome pipe '{target}'")
         spec, _ = self.context.contract(self.entry).output
         if continue_reachable and spec.presence is not Presence.OPTIONAL:
             self.context.report(
@@ -177,7 +179,9 @@ class ControllerChecker:
             item = list_slot.as_item()
         step = PipeStep(pipe=blueprint.branch_pipe_code, result=None)
         produced = self._call(step, "branch_pipe_code", batch_item=(blueprint.input_item_name, item))
-        self._check_output(produced.as_list() if produced.concept is not None else produced, "the batch")
+        self._check_output(
+            _never_absent(produced.as_list()) if produced.concept is not None else produced, "the batch"
+        )
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -225,7 +229,7 @@ class ControllerChecker:
             batch_item = (step.batch_as, source.as_item())
         produced = self._call(step, where, batch_item=batch_item)
         if batch_item is not None and produced.concept is not None:
-            return produced.as_list()
+            return _never_absent(produced.as_list())
         return produced
 
     def _plain(self, name: str, where: str) -> Slot:
@@ -290,7 +294,7 @@ class ControllerChecker:
                     variables=(name,),
                 )
             skipped |= slot.maybe_absent and spec.presence is Presence.PLAIN
-        self._add_each_output(callee)
+        self._add_each_output(callee, skipped=skipped)
         produced = self.context.output_slot(callee)
         if step.nb_output is not None and produced.concept is not None:
             produced = replace(produced, multiplicity=Multiplicity.FIXED, count=step.nb_output)
@@ -298,18 +302,52 @@ class ControllerChecker:
                 produced = replace(produced, multiplicity=Multiplicity.SINGLE, count=None)
         elif step.multiple_output and produced.concept is not None:
             produced = produced.as_list()
+        if produced.is_list:
+            return _never_absent(produced)
         return replace(produced, maybe_absent=produced.maybe_absent or skipped)
 
-    def _add_each_output(self, callee: PipeEntry) -> None:
-        """A parallel with `add_each_output` also stores each branch result in the caller's memory."""
+    def _add_each_output(self, callee: PipeEntry, *, skipped: bool) -> None:
+        """A parallel with `add_each_output` also stores each branch result in the caller's memory.
+
+        A single result may be absent when the parallel is skipped (its branch results are then
+        recorded absent too), when the branch's output is `X?`, or when the branch is skipped because a
+        plain input of it may be absent inside the parallel (mthds.md §2.12, §4.4). A list result is
+        never absent (`_never_absent`).
+        """
         blueprint = callee.blueprint
         if not isinstance(blueprint, PipeParallel) or not blueprint.add_each_output:
             return
+        library = self.context.library
         for branch in blueprint.branches:
-            branch_ref = self.context.library.resolve_pipe(branch.pipe, callee.domain)
-            if branch.result is not None and branch_ref is not None:
-                slot = self.context.output_slot(self.context.library.pipes[branch_ref])
-                self.available[branch.result] = slot.as_list() if branch.batch_over else slot
+            branch_ref = library.resolve_pipe(branch.pipe, callee.domain)
+            if branch.result is None or branch_ref is None:
+                continue
+            branch_entry = library.pipes[branch_ref]
+            slot = self.context.output_slot(branch_entry)
+            if branch.nb_output is not None:
+                is_list = branch.nb_output > 1
+            else:
+                is_list = bool(branch.multiple_output) or slot.is_list
+            if branch.batch_over or is_list:
+                self.available[branch.result] = _never_absent(slot.as_list())
+                continue
+            absent = skipped or slot.maybe_absent or self._branch_may_skip(callee, branch_entry)
+            self.available[branch.result] = replace(slot, maybe_absent=absent)
+
+    def _branch_may_skip(self, parallel: PipeEntry, branch: PipeEntry) -> bool:
+        """Whether `branch` may be skipped inside `parallel`: a plain input of it that the parallel declares
+        `X?` (a name the parallel does not declare is read as the caller holds it)."""
+        declared = self.context.contract(parallel).inputs
+        for name, (spec, _) in self.context.contract(branch).inputs.items():
+            if spec.presence is not Presence.PLAIN:
+                continue
+            if name in declared:
+                slot: Slot | None = slot_of_spec(*declared[name])
+            else:
+                slot = self.available.get(name)
+            if slot is not None and slot.maybe_absent:
+                return True
+        return False
 
     def _fits(self, slot: Slot, spec: ConceptSpec, ref: str | None) -> bool:
         if slot.concept is None or ref is None:
@@ -340,3 +378,9 @@ class ControllerChecker:
 
     def _report_output(self, error_type: ErrorType, why: str) -> None:
         self.context.report(self.entry, error_type, f"Pipe '{self.entry.code}': {why}.", "output")
+
+
+def _never_absent(slot: Slot) -> Slot:
+    """A list is never absent: a skipped producer leaves an empty one and a batch drops absent results
+    (the reference's rule D4; `X[]?` does not exist, mthds.md §1.6)."""
+    return replace(slot, maybe_absent=False)

@@ -87,6 +87,10 @@ class ControllerRuns:
                 params={"path": path},
             )
         if isinstance(held, Absence):
+            # The binding is skipped; one that derives a list binds an empty one (`lifted_outputs.py`).
+            item_concept = self.interpreter.lifts.binding_list(entry, root, segments)
+            if item_concept is not None:
+                return self.interpreter.lifts.empty_list(item_concept)
             return Absence(
                 result, AbsenceKind.SKIPPED, f"skipped because input '{root}' is absent", None, held
             )
@@ -184,13 +188,9 @@ class ControllerRuns:
         """
         held = memory.lookup(list_name)
         if isinstance(held, Absence):
-            return Absence(
-                list_name,
-                AbsenceKind.SKIPPED,
-                f"the batched list '{list_name}' holds nothing",
-                entry.code,
-                held,
-            )
+            # A list is never absent (`lifted_outputs.py`), and a batch compacts what its items leave
+            # absent: a batch over an absent list is an empty list.
+            return self.interpreter.lifts.empty_list(concept)
         if held is None or not held.is_list:
             what = "nothing" if held is None else f"a single {held.concept}"
             raise PipeRunError(

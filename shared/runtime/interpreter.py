@@ -31,6 +31,7 @@ from shared.runtime.content_refs import is_stored
 from shared.runtime.content_values import ContentRefused, ContentValidator
 from shared.runtime.controllers import ControllerRuns
 from shared.runtime.job_pool import run_bounded
+from shared.runtime.lifted_outputs import LiftedOutputs
 from shared.runtime.operator_call import (
     OperatorCall,
     OperatorExecutor,
@@ -72,6 +73,7 @@ class Interpreter:
         self._fits: dict[tuple[str, str], bool] = {}
         # Public: a chunk workflow runs a slice of a batch's items through them (`run_items`).
         self.controllers = ControllerRuns(self)
+        self.lifts = LiftedOutputs(self)
         given = self.options.failed_items
         # The batch items failed and collected so far (`batch_failures: "collect"`), batch by batch.
         self.failed_items: list[ItemFailure] = given if given is not None else []
@@ -97,9 +99,10 @@ class Interpreter:
         contract = self.contracts.of(entry)
         gated = self._gate(entry, contract, memory, site)
         if isinstance(gated, Absence):
-            self.put(memory, site, gated)
+            lifted = self.lifts.lift(entry, self.output_target(contract, site), memory, gated)
+            self.put(memory, site, lifted)
             self._notify_finished(entry, path, "skipped")
-            return gated
+            return lifted
         if self.listener is not None:
             self.listener.pipe_started(entry, path)
         try:
@@ -140,7 +143,7 @@ class Interpreter:
         memory: WorkingMemory,
         site: CallSite,
     ) -> Stuff:
-        target = self._target(contract, site)
+        target = self.output_target(contract, site)
         call = OperatorCall(entry, inputs, target, f"{self.options.seed}:{entry.ref}", site.nb_output)
         if isinstance(entry.blueprint, PipeCompose) and not any(
             is_stored(s.content) for s in inputs.values()
@@ -164,7 +167,8 @@ class Interpreter:
                 f"the operator failed unexpectedly: {type(exc).__name__}: {exc}",
             ) from exc
 
-    def _target(self, contract: PipeContract, site: CallSite) -> OutputTarget:
+    def output_target(self, contract: PipeContract, site: CallSite) -> OutputTarget:
+        """What a call of the pipe at `site` produces: its declared output, or the multiplicity the caller forces."""
         spec, concept = contract.output.spec, contract.output.concept
         if concept == DYNAMIC:
             concept = self.options.dynamic_output_concept

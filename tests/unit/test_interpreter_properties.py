@@ -4,7 +4,7 @@ Bundles come from `tests.helpers.bundle_strategies`: an entry PipeSequence over 
 Text[] inputs, with compose, construct, LLM, binding, batch, parallel and condition steps. Each one
 must validate, then its dry run over generated caller inputs must end on the declared output shape,
 deterministically; bundles without PipeLLM must also run for real. The last tests pin constructions
-whose absences the validator's static analysis misses (known gaps, marked xfail).
+whose absences the validator's static analysis once missed (`test_absence_gaps.py` pins each verdict).
 """
 
 from __future__ import annotations
@@ -134,8 +134,9 @@ def test_a_required_output_the_validator_accepts_is_never_absent(bundle: Generat
         assert isinstance(outcome.main, Stuff), outcome.main
 
 
-# -- Known gaps, one small bundle each: the validator accepts it, yet a run where the optional field
-# -- is absent leaves a required output absent, or fails. `bundles(avoid_gaps=True)` leaves them out.
+# -- Former gaps, one small bundle each: the validator accepted it, yet a run where the optional field
+# -- was absent left a required output absent, or failed. Now the validator refuses the bundle, or the
+# -- run ends on the declared output (a list is never absent: a skip leaves it empty).
 
 _CARD = """
 domain = "probe"
@@ -297,57 +298,32 @@ template = "($note)"
             BATCH_OVER_SKIPPED_LIST,
             {"card": {}},
             id="inline-batch-over-a-skipped-list",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="controller_checks._run_step drops maybe_absent of the batched list (Slot.as_item), "
-                "while _fan_out skips on an absent list: a required Text[] output resolves absent",
-            ),
         ),
         pytest.param(
             BINDING_ACROSS_SKIPPED_LIST,
             {"card": {}},
             id="binding-across-a-skipped-list",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bindings.walk_binding returns a fresh Slot when a path crosses a list, losing "
-                "maybe_absent of the root, while ControllerRuns.bind skips on an absent root",
-            ),
         ),
         pytest.param(
             _parallel_then_read("Text"),
             {"card": {}},
             id="add-each-output-of-a-skipped-parallel",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a PipeParallel skipped at its gate stores none of its add_each_output results, "
-                "so a later reader fails with pipe.input_unresolved; the validator declares them present",
-            ),
         ),
         pytest.param(
             _parallel_then_read("Text?"),
             {"card": {}},
             id="add-each-output-of-a-skipped-branch",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="controller_checks._add_each_output takes each branch's declared output slot, "
-                "ignoring that the branch may be skipped: its absence reaches a required output",
-            ),
         ),
         pytest.param(
             CONDITION_OUTCOME_SKIPPED,
             {"card": {}, "mode": "loud"},
             id="condition-outcome-skipped",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="controller_checks._condition checks outcome pipes with absence=False, so an "
-                "outcome skipped on an absent input leaves the condition's required output absent",
-            ),
         ),
     ],
 )
 def test_known_gaps_of_the_static_absence_analysis(text: str, inputs: dict[str, Any]) -> None:
-    """The validator accepts each bundle (its dry-run sweep fills every optional field), yet a run
-    whose caller leaves the optional `note` out fails or ends absent on a required output."""
+    """Each bundle is refused by the validator, or a run whose caller leaves the optional `note` out
+    (the dry-run sweep fills every optional field) ends on a value for the required output."""
     report = report_of(text)
     if not report.is_valid or report.library is None:
         return  # the validator now refuses the bundle: the gap is closed
