@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.request_id import request_id_of
+from shared.problems.bounds import bounded_problem
 from shared.problems.catalogue import CATALOGUE, ProblemCode
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,10 @@ def _without_nulls(members: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def problem_document(error: ProblemError, request_id: str) -> dict[str, Any]:
-    """The members in the reference's order (§13.1); members without a value are absent, never null."""
+    """The members in the reference's order (§13.1); members without a value are absent, never null.
+
+    Bounded (`shared.problems.bounds`): a refusal naming a million keys answers with a few of them.
+    """
     spec = CATALOGUE[error.code]
     document: dict[str, Any] = {
         "type": error.code.type_uri,
@@ -115,7 +119,7 @@ def problem_document(error: ProblemError, request_id: str) -> dict[str, Any]:
     document["request_id"] = request_id
     if error.run_error is not None:
         document["run_error"] = error.run_error
-    return document
+    return bounded_problem(document)
 
 
 def problem_response(error: ProblemError, request_id: str) -> Response:
@@ -245,7 +249,8 @@ def run_problem_response(error: RunProblem, request_id: str) -> Response:
         if key == "title":
             document["status"] = error.status
     document["request_id"] = request_id
-    return JSONResponse(document, status_code=error.status, media_type=PROBLEM_MEDIA_TYPE)
+    # Bounded here too: a run error recorded before the worker bounded its own is answered bounded.
+    return JSONResponse(bounded_problem(document), status_code=error.status, media_type=PROBLEM_MEDIA_TYPE)
 
 
 async def _on_run_problem(request: Request, exc: Exception) -> Response:

@@ -5,6 +5,7 @@ The body is JSON whatever its Content-Type, so it is parsed here rather than by 
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar, cast
 
 import pydantic_core
@@ -19,6 +20,10 @@ RequestModel = TypeVar("RequestModel", bound=BaseModel)
 # The JSON parser (jiter) stops at 200 levels of nesting and says so in its message; that is a
 # structural refusal of a body we will not read, distinct from text that is not JSON at all.
 _TOO_DEEP_MARKER = "recursion limit"
+# It also refuses an integer of more than 4300 digits (its own fixed limit, Python's default one for
+# `int`), saying "number out of range at line L column C": valid JSON this service will not read.
+_LONG_NUMBER = re.compile(r"number out of range at line (\d+) column (\d+)")
+MAX_INTEGER_DIGITS = 4300
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
@@ -29,18 +34,34 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         # instead of becoming strings that cannot be encoded back to UTF-8.
         data: object = pydantic_core.from_json(body, allow_inf_nan=False)
     except ValueError as exc:
-        too_deep = _TOO_DEEP_MARKER in str(exc)
-        detail = (
-            "The request body nests JSON deeper than this service reads."
-            if too_deep
-            else "The request body is not a UTF-8 JSON document."
-        )
-        raise ProblemError(
-            ProblemCode.REQUEST_MALFORMED, detail, params={"reason": "too_deep" if too_deep else "not_json"}
-        ) from exc
+        raise _unreadable(str(exc)) from exc
     if not isinstance(data, dict):
         raise request_invalid(field="body", reason=f"the body must be a JSON object, not {_json_kind(data)}.")
     return cast(dict[str, Any], data)
+
+
+def _unreadable(message: str) -> ProblemError:
+    """422 `request.malformed` for a body the parser refused, with the reason its `message` gives."""
+    long_number = _LONG_NUMBER.search(message)
+    if long_number is not None:
+        line, column = int(long_number.group(1)), int(long_number.group(2))
+        return ProblemError(
+            ProblemCode.REQUEST_MALFORMED,
+            f"A number in the request body (line {line}, column {column}) has more than "
+            f"{MAX_INTEGER_DIGITS} digits, more than this service reads.",
+            params={"reason": "number_too_long", "limit": MAX_INTEGER_DIGITS, "line": line, "column": column},
+        )
+    if _TOO_DEEP_MARKER in message:
+        return ProblemError(
+            ProblemCode.REQUEST_MALFORMED,
+            "The request body nests JSON deeper than this service reads.",
+            params={"reason": "too_deep"},
+        )
+    return ProblemError(
+        ProblemCode.REQUEST_MALFORMED,
+        "The request body is not a UTF-8 JSON document.",
+        params={"reason": "not_json"},
+    )
 
 
 def parse_request(model: type[RequestModel], data: dict[str, Any]) -> RequestModel:

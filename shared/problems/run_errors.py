@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.problems.bounds import bounded_problem
 from shared.problems.catalogue import CATALOGUE, ProblemCode, ProblemSpec
 from shared.runtime.run_failure import PipeRunError
 
@@ -57,7 +58,8 @@ def run_error(
     if location:
         document["location"] = location
     document["pipeline_run_id"] = pipeline_run_id
-    return document, spec.status or 500
+    # Bounded as every problem: a failure's message or params can carry a provider's whole answer.
+    return bounded_problem(document), spec.status or 500
 
 
 def failure_error(
