@@ -38,13 +38,17 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """The line holding the marker names docs/openapi.json when it is committed, else it goes."""
     del page, files
     if OPENAPI_MARKER not in markdown:
         return markdown
     committed = Path(config.docs_dir, OPENAPI_FILE).is_file()
     sentence = (
         f"The document as committed in the repository, pinned by a test: [openapi.json]({OPENAPI_FILE})."
-        if committed
-        else ""
     )
-    return markdown.replace(OPENAPI_MARKER, sentence)
+    lines = [
+        line.replace(OPENAPI_MARKER, sentence)
+        for line in markdown.splitlines()
+        if committed or OPENAPI_MARKER not in line
+    ]
+    return "\n".join(lines) + "\n"

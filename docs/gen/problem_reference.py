@@ -6,6 +6,7 @@ the codes an operator can fix, where to look.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from shared.problems.catalogue import CATALOGUE, Domain, ProblemCode, ProblemSpec
@@ -41,14 +42,20 @@ OPERATOR_HINTS: Final[dict[ProblemCode, str]] = {
 }  # fmt: skip
 
 
+def plain_text(text: str) -> str:
+    """The catalogue's prose as Markdown shows it verbatim (`__class__`, `<key>` and `*` stay as written)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_\[\]|])", r"\\\1", text)
+
+
 def _row(code: ProblemCode, spec: ProblemSpec) -> str:
     status = str(spec.status) if spec.status is not None else "run's end only"
-    todo = spec.next_step_detail
+    todo = plain_text(spec.next_step_detail)
     hint = OPERATOR_HINTS.get(code)
     if hint:
         todo = f"{todo}<br>{hint}"
-    cells = [f"`{code.value}`", status, spec.retry, spec.title, f"`{spec.next_step}`: {todo}"]
-    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+    cells = [f"`{code.value}`", status, spec.retry, plain_text(spec.title), f"`{spec.next_step}`: {todo}"]
+    return "| " + " | ".join(cells) + " |"
 
 
 def troubleshooting_page() -> str:
