@@ -54,9 +54,9 @@ class TemporalHealth:
         self.down_since: datetime | None = None  # wall clock, for the problem's params
         self._failed_probe_at: float | None = None
         self._probing: asyncio.Task[bool] | None = None
-        # Requests refused with no call to Temporal (the fast path), and probes run: read by /metrics
-        # readers and tests.
-        self.fast_refusals = 0
+        # Requests refused as Temporal is known down (no call of their own), and probes run: for tests
+        # and operators (not yet exported by /metrics).
+        self.refusals = 0
         self.probes = 0
 
     @property
@@ -75,19 +75,21 @@ class TemporalHealth:
     async def reachable(self) -> bool:
         """True when a request may go to Temporal: it is not known down, or a probe answers now.
 
-        False without any call while a failed probe's verdict stands (`recheck_interval`); the
-        caller counts that as a fast refusal.
+        False without any call while a failed probe's verdict stands (`recheck_interval`).
         """
         if self.down_since is None:
             return True
         if self._probing is None:
             failed_at = self._failed_probe_at
             if failed_at is not None and self._clock() - failed_at < self._recheck_interval:
-                self.fast_refusals += 1
+                self.refusals += 1
                 return False
             self._probing = asyncio.create_task(self._run_probe())
         # Shielded: a request that goes away does not cancel the probe the others wait for.
-        return await asyncio.shield(self._probing)
+        answered = await asyncio.shield(self._probing)
+        if not answered:
+            self.refusals += 1
+        return answered
 
     async def _run_probe(self) -> bool:
         self.probes += 1
