@@ -27,7 +27,7 @@ from api.main import create_app
 from api.settings import ApiSettings
 from docs.gen.setting_notes import NOTES
 from docs.gen.settings_reference import settings_rows
-from shared.language.model_deck import builtin_deck
+from shared.language.model_deck import builtin_deck, service_deck
 from shared.language.pipe_blueprints import PIPE_CLASSES
 from shared.language.report import BundleSource
 from shared.language.validator import validate_sources
@@ -194,12 +194,34 @@ BUNDLE_PAGE = (DOCS / "bundles.md").read_text(encoding="utf-8")
 BLOCKS = {match.group("title"): match.group("body") for match in TITLED_BLOCK.finditer(BUNDLE_PAGE)}
 BUNDLES = sorted(title for title in BLOCKS if title.endswith(".mthds"))
 FUNCTIONS_MODULE = "docs_examples.py"
+# A pipe naming the deck example's own model, which only that deck has.
+ASK_WRITER = """domain = "ask"
+main_pipe = "ask"
+
+[pipe.ask]
+type = "PipeLLM"
+description = "Asks the deck's writer"
+inputs = { question = "Text" }
+output = "Text"
+model = "writer"
+prompt = "{{ question }}"
+"""
 
 
 def _register_example_functions() -> None:
     """Run the page's PipeFunc module once, as `FUNCTION_MODULES=docs_examples` would import it."""
     if "docs_examples.word_count" not in DEFAULT_REGISTRY.names():
         exec(compile(BLOCKS[FUNCTIONS_MODULE], FUNCTIONS_MODULE, "exec"), {})  # noqa: S102 -- the page's own example
+
+
+def test_the_model_deck_example_is_a_usable_deck() -> None:
+    page = (DOCS / "models.md").read_text(encoding="utf-8")
+    deck_text = next(
+        match.group("body") for match in TITLED_BLOCK.finditer(page) if match.group("title") == "deck.toml"
+    )
+    deck = service_deck(deck_text)  # raises DeckError naming the fault, as MODEL_DECK does at start-up
+    source = BundleSource(path="ask.mthds", text=ASK_WRITER)
+    assert validate_sources([source], deck).is_valid
 
 
 def test_every_pipe_type_has_an_example() -> None:
