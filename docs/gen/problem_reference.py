@@ -54,7 +54,12 @@ def _row(code: ProblemCode, spec: ProblemSpec) -> str:
     hint = OPERATOR_HINTS.get(code)
     if hint:
         todo = f"{todo}<br>{hint}"
-    cells = [f"`{code.value}`", status, spec.retry, plain_text(spec.title), f"`{spec.next_step}`: {todo}"]
+    cells = [
+        f"`{code.value}`",
+        f"{status}<br>retry: {spec.retry}",
+        plain_text(spec.title),
+        f"`{spec.next_step}`: {todo}",
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -68,7 +73,7 @@ def troubleshooting_page() -> str:
         )
         if not codes:
             continue
-        lines = ["| Code | Status | Retry | What it means | What to do |", "|---|---|---|---|---|"]
+        lines = ["| Code | Status | What it means | What to do |", "|---|---|---|---|"]
         lines += [_row(code, CATALOGUE[code]) for code in codes]
         parts += [f"## {title}", "\n".join(lines)]
     parts.append(_SYMPTOMS)
