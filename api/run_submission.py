@@ -7,9 +7,10 @@ the method are stored, and only then is the workflow started under the run id.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pydantic_core
@@ -118,7 +119,10 @@ async def submit_run_data(
     except InputRefused as refused:
         raise input_refused(refused) from refused
     await check_callback_urls(body.callback_urls, settings)
-    digest = request_digest(
+    # Hashed only when needed (a replay, or a request that passed step 7): a huge refused request never
+    # pays for canonical JSON of its inputs.
+    digest_of = partial(
+        request_digest,
         identity=caller.identity,
         method=_method_for_digest(body, sources),
         pipe_code=body.pipe_code,
@@ -133,7 +137,7 @@ async def submit_run_data(
         # Only the caller's own runs: another tenant's run under the same id is another run (§7).
         existing = await read_run(client, chosen, caller=caller)
         if existing is not None:
-            return _same_request_or_conflict(existing, chosen, digest)
+            return _same_request_or_conflict(existing, chosen, digest_of())
     if body.files is not None:
         # Step 6: 501 for Python files.
         await run_in_threadpool(bundle_sources, body, settings, refuse_custom_code=True, blobs=blobs)
@@ -158,7 +162,7 @@ async def submit_run_data(
             settings,
             verdicts,
             run_id,
-            digest,
+            digest_of,
             request,
             stored_prefix,
         )
@@ -167,7 +171,7 @@ async def submit_run_data(
         await drop_stored_inputs()
         raise
     try:
-        submission = await _start_run(client, spec, caller, settings, digest, body.priority)
+        submission = await _start_run(client, spec, caller, settings, spec.request_digest, body.priority)
     except ProblemError as problem:
         # Kept when the start's answer was lost (503): the run may exist and read them.
         if problem.code is ProblemCode.REQUEST_IDEMPOTENCY_CONFLICT:
@@ -264,7 +268,7 @@ def _prepared_spec(
     settings: ApiSettings,
     verdicts: ValidationCache,
     run_id: str,
-    digest: str,
+    digest_of: Callable[[], str],
     request: Request,
     stored_prefix: str,
 ) -> RunSpec:
@@ -286,6 +290,7 @@ def _prepared_spec(
         dynamic_concept(library, run_request)
         # Names first: an unknown input is refused before any value is fetched, stored or read.
         refuse_unknown_inputs(library, library.pipes[pipe_ref], body.inputs)
+        digest = digest_of()  # of the inputs as sent, before any is stored (§7)
         store = settings.blob_store
         check_input_urls(  # before anything is stored: a refused request leaves no files behind
             body.inputs or {},
