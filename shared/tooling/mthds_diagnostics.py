@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.language.toml_nesting import nesting_fault
 from shared.tooling.toml_layout import Entry, Header, InlineTable, Key, Span, Statement, Value
 from shared.tooling.toml_layout_reader import read_layout
 
@@ -102,6 +103,9 @@ def text_range(text: str, span: Span) -> TextRange:
 
 def read_toml(text: str) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
     """The data of `text`, or None and why not: a syntax error or a key defined twice."""
+    # Measured first: `tomllib` takes quadratic time on long dotted keys (`toml_nesting`).
+    if nesting_fault(text) is not None:
+        return None, [too_deep()]
     try:
         return tomllib.loads(text), []
     except RecursionError:
