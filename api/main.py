@@ -40,6 +40,7 @@ from api.routes import (
 )
 from api.routes.docs import install_docs
 from api.settings import ApiSettings, get_settings
+from api.storage_problems import install_storage_problem_handler
 from api.temporal_gateway import TemporalGateway
 from api.tracing import client_interceptors, fastapi_telemetry, tracer_provider
 from api.validation_cache import ValidationCache
@@ -131,6 +132,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     register_builder_functions()  # the Pipe Builder's own method calls them
     load_function_modules(settings.function_modules)
     install_problem_handlers(app)
+    install_storage_problem_handler(app)
     install_docs(app)
     install_openapi(app)  # the document completed with the problem answers (api/openapi_doc.py)
     app.include_router(meta.router)

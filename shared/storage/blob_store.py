@@ -25,9 +25,14 @@ class BlobNotFoundError(LookupError):
     """No blob under this URI (or the URI is not a storage URI of this store)."""
 
 
+class StorageUnavailableError(Exception):
+    """The store could not be reached or written (down, full, read-only, refusing): a fault of the
+    deployment, never of the request, and one that may pass; nothing half-written is left readable."""
+
+
 class BlobStore(Protocol):
     def put(self, key: str, data: bytes, mime_type: str) -> str:
-        """Store `data` under `key`; return its `pipelex-storage://` URI."""
+        """Store `data` under `key`; return its `pipelex-storage://` URI; `StorageUnavailableError`."""
         ...
 
     def get(self, uri: str) -> bytes:
@@ -60,12 +65,20 @@ class LocalBlobStore:
     def put(self, key: str, data: bytes, mime_type: str) -> str:
         del mime_type  # a file system keeps no content type; the URI's suffix carries it
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a reader never sees half a file.
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        Path(temporary).replace(path)
+        temporary: str | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write then rename, so a reader never sees half a file.
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            Path(temporary).replace(path)
+        except OSError as exc:
+            # A full or read-only disk: the half-written copy goes, the key keeps what it held.
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
+            msg = f"the storage directory cannot be written ({exc.strerror or exc})"
+            raise StorageUnavailableError(msg) from exc
         return f"{STORAGE_SCHEME}{key}"
 
     def get(self, uri: str) -> bytes:

@@ -100,7 +100,16 @@ def open_blob_store(
     check_endpoint_url(s3_endpoint_url)
     # SigV4 for presigned URLs too (botocore may still presign with SigV2, which newer regions refuse);
     # path-style addressing for custom endpoints: MinIO and most compatibles serve no bucket subdomains.
-    config = Config(signature_version="s3v4", s3={"addressing_style": "path" if s3_endpoint_url else "auto"})
+    # Bounded waits: a store that is down fails a request in seconds, not minutes (botocore's defaults
+    # are 60 s per connect and per read, five attempts); callers retry on their own terms (Temporal
+    # retries activities, API clients are told to retry).
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path" if s3_endpoint_url else "auto"},
+        connect_timeout=5,
+        read_timeout=30,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
     # A session of its own: boto3's default session is not thread-safe, this client is.
     session = boto3.session.Session()
     # boto3-stubs installs only the s3 overload of `client`; the others are unknown to pyright.

@@ -7,11 +7,13 @@ callers on an event loop go through a thread (`asyncio.to_thread`, `run_in_threa
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.storage.blob_store import STORAGE_SCHEME, BlobNotFoundError
+from shared.storage.blob_store import STORAGE_SCHEME, BlobNotFoundError, StorageUnavailableError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -51,10 +53,10 @@ class S3BlobStore:
         self.page_size = page_size
 
     def put(self, key: str, data: bytes, mime_type: str) -> str:
+        object_key = self._object_key(key)
         # S3 writes whole objects atomically: a reader never sees half of one.
-        self.client.put_object(
-            Bucket=self.bucket, Key=self._object_key(key), Body=data, ContentType=mime_type
-        )
+        with _reaching("write"):
+            self.client.put_object(Bucket=self.bucket, Key=object_key, Body=data, ContentType=mime_type)
         return f"{STORAGE_SCHEME}{key}"
 
     def get(self, uri: str) -> bytes:
@@ -64,29 +66,31 @@ class S3BlobStore:
             object_key = self._object_key(uri.removeprefix(STORAGE_SCHEME))
         except ValueError as exc:
             raise BlobNotFoundError(uri) from exc
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=object_key)
-        except ClientError as exc:
-            if _is_missing(exc):
-                raise BlobNotFoundError(uri) from exc
-            raise  # access denied, missing bucket, ...: a configuration fault, not a missing blob
-        body = response["Body"]
-        try:
-            return body.read()
-        finally:
-            body.close()
+        with _reaching("read"):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=object_key)
+            except ClientError as exc:
+                if _is_missing(exc):
+                    raise BlobNotFoundError(uri) from exc
+                raise  # access denied, missing bucket, ...: a configuration fault, not a missing blob
+            body = response["Body"]
+            try:
+                return body.read()
+            finally:
+                body.close()
 
     def exists(self, key: str) -> bool:
         try:
             object_key = self._object_key(key)
         except ValueError:
             return False
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=object_key)
-        except ClientError as exc:
-            if _is_missing(exc):
-                return False
-            raise
+        with _reaching("read"):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=object_key)
+            except ClientError as exc:
+                if _is_missing(exc):
+                    return False
+                raise
         return True
 
     def list(self, prefix: str) -> list[str]:
@@ -98,7 +102,8 @@ class S3BlobStore:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=folder, PaginationConfig={"PageSize": self.page_size}
         )
-        keys = [item["Key"] for page in pages for item in page.get("Contents", []) if "Key" in item]
+        with _reaching("list"):
+            keys = [item["Key"] for page in pages for item in page.get("Contents", []) if "Key" in item]
         return sorted(f"{STORAGE_SCHEME}{key.removeprefix(base)}" for key in keys)
 
     def public_url(self, uri: str) -> str | None:
@@ -117,9 +122,10 @@ class S3BlobStore:
         keys = [self._object_key(uri.removeprefix(STORAGE_SCHEME)) for uri in uris]
         for start in range(0, len(keys), _DELETE_BATCH):  # S3 takes at most 1,000 keys a request
             batch = keys[start : start + _DELETE_BATCH]
-            self.client.delete_objects(
-                Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
-            )
+            with _reaching("delete"):
+                self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+                )
         return len(keys)
 
     def _object_key(self, key: str) -> str:
@@ -128,6 +134,23 @@ class S3BlobStore:
             msg = f"storage key {key!r} is not a relative path inside the store: {reason}"
             raise ValueError(msg)
         return f"{self.prefix}/{key}" if self.prefix else key
+
+
+@contextmanager
+def _reaching(action: str) -> Generator[None]:
+    """Turn the store's own faults (unreachable, timing out, refusing) into `StorageUnavailableError`;
+    a missing key is the caller's to handle, inside the block."""
+    try:
+        yield
+    except BotoCoreError as exc:
+        msg = f"the S3 store cannot be reached to {action}: {exc}"
+        raise StorageUnavailableError(msg) from exc
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        msg = (
+            f"the S3 store refused to {action}: {error.get('Code', '?')} {error.get('Message', '')}".rstrip()
+        )
+        raise StorageUnavailableError(msg) from exc
 
 
 def _is_missing(exc: ClientError) -> bool:
