@@ -17,14 +17,19 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from fastapi.routing import APIRoute
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.structure.files import Files
+from mkdocs.structure.pages import Page
 from starlette.routing import BaseRoute, Route
 
 from api.main import create_app
 from api.settings import ApiSettings
+from docs.gen import hooks
 from docs.gen.setting_notes import NOTES
 from docs.gen.settings_reference import settings_rows
 from shared.language.model_deck import builtin_deck, service_deck
@@ -97,6 +102,19 @@ def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
     built = _build(tmp_path / "mkdocs.yml", tmp_path / "site")
     assert built.returncode != 0
     assert "no-such-page.md" in built.stderr
+
+
+def test_the_api_guide_links_the_committed_openapi_document_only_when_there_is_one(tmp_path: Path) -> None:
+    guide = (DOCS / "http-api.md").read_text(encoding="utf-8")
+    config = cast(MkDocsConfig, SimpleNamespace(docs_dir=str(tmp_path)))
+    page, files = cast(Page, None), cast(Files, None)
+    without = hooks.on_page_markdown(guide, page=page, config=config, files=files)
+    assert hooks.OPENAPI_MARKER in guide
+    assert hooks.OPENAPI_MARKER not in without
+    assert "](openapi.json)" not in without
+    (tmp_path / "openapi.json").write_text("{}", encoding="utf-8")
+    linked = hooks.on_page_markdown(guide, page=page, config=config, files=files)
+    assert "[openapi.json](openapi.json)" in linked
 
 
 # --- the HTTP API guide ------------------------------------------------------------------------
