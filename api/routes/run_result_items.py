@@ -26,7 +26,7 @@ async def run_result_items(
     offset: Annotated[int, Query(ge=0, description="Index of the first item (0-based).")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_ITEMS, description="Items at most.")] = 100,
     name: Annotated[
-        str | None, Query(max_length=256, description="A list output other than the main one.")
+        str | None, Query(min_length=1, max_length=256, description="A list output other than the main one.")
     ] = None,
 ) -> JSONResponse:
     """A page of the run's list output: 202 while running, 409 `run.failed` when it did not succeed."""
