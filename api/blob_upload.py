@@ -18,6 +18,7 @@ from typing import Final
 from urllib.parse import urlencode
 
 from api.settings import ApiSettings
+from shared.storage.method_blobs import is_scope
 
 SCOPE_PARAM: Final = "scope"
 EXPIRES_PARAM: Final = "expires"
@@ -52,6 +53,10 @@ class UploadSigner:
         signature no key could make is no target, never a failure of the check.
         """
         if scope is None or expires is None or signature is None:
+            return False
+        # Only ever signed for a caller's storage prefix; anything else (`..`, a path) is no target, even
+        # signed by a leaked key, rather than a key outside the store.
+        if not is_scope(scope):
             return False
         if not expires.isascii() or not expires.isdecimal() or len(expires) > 20:
             return False

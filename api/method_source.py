@@ -18,6 +18,7 @@ from api.method_tree import default_bundle_paths, tree_bundle_sources
 from api.problems import request_invalid, request_too_large
 from api.settings import ApiSettings
 from shared.language.report import BundleSource
+from shared.security.tree_paths import tree_path_fault
 from shared.storage.method_blobs import MethodBlobReader, MethodBlobs
 
 # The order decides which field a "two sources" refusal names: the later one (§4.5 step 3).
@@ -80,6 +81,7 @@ def bundle_sources(
         raise request_invalid(
             field=present[1], reason=f"only one method source is allowed and '{present[0]}' is already given."
         )
+    _check_tree_paths(fields)
     if fields.files is not None:
         return tree_bundle_sources(fields.files, settings, refuse_custom_code=refuse_custom_code, blobs=blobs)
     source = present[0]
@@ -88,6 +90,24 @@ def bundle_sources(
     # Exactly one of the two singular fields is set here; `or` picks it even when it is "".
     text = fields.mthds_content or fields.plx_content or ""
     return _texts_as_sources(source, [text], None, settings)
+
+
+def _check_tree_paths(fields: MethodSourceFields) -> None:
+    """422 for the first path of `files` (or `mthds_sources`) that could name a file outside the tree."""
+    if isinstance(fields.files, dict):
+        field, paths = "files", list(fields.files)
+    elif fields.files is not None:
+        field, paths = (
+            "files",
+            [item["source"] for item in fields.files if isinstance(item.get("source"), str)],
+        )
+    else:
+        field, paths = "mthds_sources", fields.mthds_sources or []
+    for path in paths:
+        fault = tree_path_fault(path)
+        if fault is not None:
+            # `!r`: a control character shows as its escape, never raw in the answer.
+            raise request_invalid(field=field, reason=f"the path {path[:200]!r} is not a tree path: {fault}.")
 
 
 def _texts_as_sources(

@@ -39,6 +39,11 @@ class MethodBlobReader(Protocol):
         ...
 
 
+def is_scope(value: str) -> bool:
+    """Whether `value` can be a scope: one storage key segment (never `..`, never a `/`)."""
+    return _SCOPE.fullmatch(value) is not None
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -47,7 +52,7 @@ class MethodBlobs:
     """The method blobs of one scope, over the service's blob store."""
 
     def __init__(self, store: BlobStore, scope: str) -> None:
-        if not _SCOPE.fullmatch(scope):
+        if not is_scope(scope):
             msg = f"a blob scope is one storage key segment, not {scope!r}"
             raise ValueError(msg)
         self.store = store
