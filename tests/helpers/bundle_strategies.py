@@ -458,7 +458,8 @@ class _Builder:
                 for name, spec in reads.inputs.items():
                     inputs[name] = self.available[name].spec(optional=_optional(spec) or name in gaps)
         gate_skip = any(self.available[n].maybe_absent and not _optional(s) for n, s in inputs.items())
-        optional = "continue" in targets or self.draw(st.booleans())
+        # An outcome pipe reading plain a name the condition declares `X?` may be skipped: `X?` output.
+        optional = "continue" in targets or bool(gaps & set(inputs)) or self.draw(st.booleans())
         body = {
             "expression": _lit(expression),
             "outcomes": _inline({_lit(key): _lit(value) for key, value in outcomes.items()}),
