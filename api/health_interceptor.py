@@ -1,11 +1,13 @@
 """A Temporal client interceptor that tells the API's `TemporalHealth` what each call met.
 
-A call that fails with Temporal unreachable marks it down; any call that gets an answer marks it up.
-Every route's calls pass here, so none has to report an outage itself.
+A call that fails with Temporal unreachable marks it down; any call that gets an answer marks it up; a
+call still unanswered after `SLOW_CALL_SECONDS` has the health probe Temporal in the background. Every
+route's calls pass here, so none has to report an outage itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -15,6 +17,9 @@ from temporalio.service import RPCError
 from api.temporal_health import TemporalHealth, is_unreachable
 
 Answer = TypeVar("Answer")
+# A call still unanswered after this long makes the health probe Temporal (once per interval): with
+# Temporal gone, the SDK retries for ~10 s, and the requests behind it should not wait as long.
+SLOW_CALL_SECONDS = 0.5
 
 
 class HealthInterceptor(client.Interceptor):
@@ -33,12 +38,15 @@ class _Observed(client.OutboundInterceptor):
         self.health = health
 
     async def _observed(self, call: Awaitable[Answer]) -> Answer:
+        slow = asyncio.get_running_loop().call_later(SLOW_CALL_SECONDS, self.health.suspect)
         try:
             answer = await call
         except RPCError as exc:
             if is_unreachable(exc):
                 self.health.note_unreachable()
             raise
+        finally:
+            slow.cancel()
         self.health.note_reachable()
         return answer
 

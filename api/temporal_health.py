@@ -1,7 +1,8 @@
 """What the API knows about reaching Temporal: whether it is down, since when, and one shared probe.
 
 A call that finds Temporal unreachable (gRPC `UNAVAILABLE`: connection refused, transport error; or a
-failed connect) marks it down. While it is down, a request waits at most for one short probe shared by
+failed connect) marks it down, and so does a probe started when a call is slow (the SDK retries a
+refused connection for ~10 s before it fails). While it is down, a request waits at most for one short probe shared by
 every request in flight (`probe_timeout`); when that probe fails, the requests of the next
 `recheck_interval` are refused at once, without the SDK's ~10 s of retries. The first probe that
 answers lets requests through again. A slow answer never marks Temporal down (a loaded server is not
@@ -53,6 +54,7 @@ class TemporalHealth:
         self._clock = clock
         self.down_since: datetime | None = None  # wall clock, for the problem's params
         self._failed_probe_at: float | None = None
+        self._suspected_at: float | None = None
         self._probing: asyncio.Task[bool] | None = None
         # Requests refused as Temporal is known down (no call of their own), and probes run: for tests
         # and operators (not yet exported by /metrics).
@@ -66,6 +68,18 @@ class TemporalHealth:
     def note_unreachable(self) -> None:
         if self.down_since is None:
             self.down_since = datetime.now(UTC)
+            self._failed_probe_at = None  # a verdict from before the outage is not this one's
+
+    def suspect(self) -> None:
+        """A call is taking long (the SDK may be retrying a refused connection for ~10 s): probe in the
+        background, at most once per `recheck_interval`; only an unreachable Temporal is marked down,
+        so the requests after it are refused at once instead of waiting as the slow call does."""
+        if self.down_since is not None or self._probing is not None:
+            return
+        if self._suspected_at is not None and self._clock() - self._suspected_at < self._recheck_interval:
+            return
+        self._suspected_at = self._clock()
+        self._probing = asyncio.get_running_loop().create_task(self._run_probe())
 
     def note_reachable(self) -> None:
         if self.down_since is not None:
@@ -95,7 +109,9 @@ class TemporalHealth:
         self.probes += 1
         try:
             await asyncio.wait_for(self._probe(), self._probe_timeout)
-        except (RPCError, TimeoutError, OSError, RuntimeError):
+        except (RPCError, TimeoutError, OSError, RuntimeError) as exc:
+            if is_unreachable(exc):
+                self.note_unreachable()  # a slow answer is not enough: a loaded Temporal is not down
             self._failed_probe_at = self._clock()
             return False
         finally:

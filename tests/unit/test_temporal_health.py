@@ -101,3 +101,27 @@ async def test_an_answered_call_ends_the_outage() -> None:
     assert not await health.reachable()
     health.note_reachable()
     assert await health.reachable()
+
+
+async def test_a_slow_call_has_temporal_probed_and_only_an_unreachable_one_marked_down() -> None:
+    temporal, clock = Temporal(), Clock()
+    health = TemporalHealth(temporal.probe, recheck_interval=0.5, clock=clock)
+    health.suspect()
+    health.suspect()  # once per interval
+    await asyncio.sleep(0.01)
+    assert temporal.asked == 1
+    assert health.down_since is not None  # refused: unreachable
+    assert not await health.reachable()  # the probe's verdict stands: no second probe
+    assert temporal.asked == 1
+
+
+async def test_a_slow_probe_after_a_slow_call_marks_nothing_down() -> None:
+    async def loaded() -> None:
+        await asyncio.Event().wait()
+
+    health = TemporalHealth(loaded, probe_timeout=0.01)
+    health.suspect()
+    await asyncio.sleep(0.05)
+    assert health.probes == 1
+    assert health.down_since is None
+    assert await health.reachable()
