@@ -54,8 +54,12 @@ def bounded_text(text: str, max_chars: int = DEFAULT_BOUNDS.max_chars) -> str:
 
 
 def encoded_size(document: Mapping[str, Any]) -> int:
-    """The bytes of `document` as the API sends it (Starlette's `JSONResponse` encoding)."""
-    text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    """The bytes of `document` as the API sends it (Starlette's `JSONResponse` encoding).
+
+    Never raises: a value JSON cannot hold counts as its `repr`, so bounding a run's error inside the
+    workflow cannot fail it (the API's own encoding is what refuses such a value, as before).
+    """
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=repr)
     return len(text.encode("utf-8"))
 
 

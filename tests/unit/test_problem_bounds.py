@@ -157,3 +157,12 @@ def test_a_run_error_is_bounded_where_the_worker_builds_it() -> None:
     failed, _ = failure_error(failure, pipeline_run_id="run-1")
     assert encoded_size(failed) <= MAX_DOCUMENT_BYTES
     assert failed["location"]["pipe"].endswith(f"... [{10_000 - 500} more characters]")
+
+
+def test_values_json_cannot_hold_are_measured_not_refused() -> None:
+    # A pipe failure's params come from code: bounding them inside the workflow must never raise.
+    document, _ = run_error(
+        "pipe.failed", "failed", pipeline_run_id="run-1", params={"at": object(), "ratio": float("nan")}
+    )
+    assert set(document["params"]) == {"at", "ratio"}
+    assert encoded_size(document) < 1_000
