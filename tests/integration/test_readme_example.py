@@ -1,5 +1,5 @@
-"""The README's quickstart bundle runs as the README shows it (docs/examples/hello.mthds), and so does its
-Python client example."""
+"""The README's first run bundle runs as the README shows it (docs/examples/hello.mthds), and so does the
+Python client's example in docs/cli.md."""
 
 from __future__ import annotations
 
@@ -33,17 +33,17 @@ async def test_the_quickstart_bundle_executes_and_starts(temporal_address: str, 
         assert results.json()["main_stuff"] == WELCOME
 
 
-def _python_block_after(heading: str) -> str:
-    """The first ```python block after `heading` in the README."""
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    after = readme[readme.index(heading) :]
+def _python_block_after(page: Path, heading: str) -> str:
+    """The first ```python block after `heading` on a Markdown page."""
+    text = page.read_text(encoding="utf-8")
+    after = text[text.index(heading) :]
     return after.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-async def test_the_readme_client_example_runs_as_shown(temporal_address: str, tmp_path: Path) -> None:
-    """The Python client section's example, run as a user would: its own process, the service found
+async def test_the_docs_client_example_runs_as_shown(temporal_address: str, tmp_path: Path) -> None:
+    """The Python client's example (docs/cli.md), run as a user would: its own process, the service found
     through METHODFLOW_URL, from the repository's root (it reads docs/examples/hello.mthds)."""
-    example = _python_block_after("### Python client")
+    example = _python_block_after(REPO_ROOT / "docs" / "cli.md", "## Python client")
     async with run_stack(temporal_address, tmp_path) as stack:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
