@@ -16,7 +16,8 @@ from shared.problems.catalogue import ProblemCode
 from shared.problems.run_errors import failure_error, run_error
 from shared.runtime.run_failure import PipeRunError
 
-MILLION = 1_000_000
+# Large enough that an unbounded document would be megabytes; small enough to build in a blink.
+MANY = 100_000
 
 
 def _document(**members: Any) -> dict[str, Any]:
@@ -49,30 +50,30 @@ def test_a_normal_problem_is_unchanged() -> None:
 def test_a_long_text_keeps_500_characters_and_says_how_many_were_cut() -> None:
     assert bounded_text("x" * 500) == "x" * 500
     assert bounded_text("x" * 1200) == "x" * 500 + "... [700 more characters]"
-    long_name = "n" * MILLION
+    long_name = "n" * MANY
     bounded = bounded_problem(
         _document(
-            detail="d" * (40 * MILLION),
+            detail="d" * (40 * MANY),
             next_step={"kind": "change_input", "detail": f"Correct the field '{long_name}'."},
             params={"field": long_name},
         )
     )
-    assert bounded["detail"] == "d" * 500 + f"... [{40 * MILLION - 500} more characters]"
+    assert bounded["detail"] == "d" * 500 + f"... [{40 * MANY - 500} more characters]"
     assert len(bounded["next_step"]["detail"]) < 600
     assert bounded["next_step"]["kind"] == "change_input"
-    assert bounded["params"]["field"].endswith(f"... [{MILLION - 500} more characters]")
+    assert bounded["params"]["field"].endswith(f"... [{MANY - 500} more characters]")
 
 
 def test_a_list_keeps_twenty_items_and_counts_the_others() -> None:
-    keys = [f"k{n}" for n in range(MILLION)]
+    keys = [f"k{n}" for n in range(MANY)]
     bounded = bounded_problem(_document(params={"keys": keys, "pipe": "hello"}))
-    assert bounded["params"] == {"keys": keys[:20], "keys_omitted": MILLION - 20, "pipe": "hello"}
+    assert bounded["params"] == {"keys": keys[:20], "keys_omitted": MANY - 20, "pipe": "hello"}
 
 
 def test_an_object_keeps_twenty_members_and_counts_the_others() -> None:
-    given = {f"k{n}": n for n in range(MILLION)}
+    given = {f"k{n}": n for n in range(MANY)}
     bounded = bounded_problem(_document(params={"given": given}))
-    assert bounded["params"]["given"] == {**{f"k{n}": n for n in range(20)}, "omitted_members": MILLION - 20}
+    assert bounded["params"]["given"] == {**{f"k{n}": n for n in range(20)}, "omitted_members": MANY - 20}
 
 
 def test_cut_errors_are_counted_in_params_at_their_place_in_the_member_order() -> None:
@@ -145,15 +146,15 @@ def test_problem_error_documents_are_bounded() -> None:
 def test_a_run_error_is_bounded_where_the_worker_builds_it() -> None:
     document, status = run_error(
         "provider.unavailable",
-        "The provider answered: " + "y" * MILLION,
+        "The provider answered: " + "y" * MANY,
         pipeline_run_id="run-1",
-        params={"provider": "p", "answers": list(range(MILLION))},
+        params={"provider": "p", "answers": list(range(MANY))},
     )
     assert status == 502
     assert len(document["detail"]) < 600
     assert document["params"]["answers"] == list(range(20))
-    assert document["params"]["answers_omitted"] == MILLION - 20
-    failure = PipeRunError("pipe.failed", "z" * MILLION, pipe="p" * 10_000, params={})
+    assert document["params"]["answers_omitted"] == MANY - 20
+    failure = PipeRunError("pipe.failed", "z" * MANY, pipe="p" * 10_000, params={})
     failed, _ = failure_error(failure, pipeline_run_id="run-1")
     assert encoded_size(failed) <= MAX_DOCUMENT_BYTES
     assert failed["location"]["pipe"].endswith(f"... [{10_000 - 500} more characters]")
