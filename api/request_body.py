@@ -5,6 +5,7 @@ The body is JSON whatever its Content-Type, so it is parsed here rather than by 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, TypeVar, cast
 
@@ -24,6 +25,10 @@ _TOO_DEEP_MARKER = "recursion limit"
 # `int`), saying "number out of range at line L column C": valid JSON this service will not read.
 _LONG_NUMBER = re.compile(r"number out of range at line (\d+) column (\d+)")
 MAX_INTEGER_DIGITS = 4300
+# jiter reads a number past the float range (`1e999`) as infinity, which JSON cannot hold and the run
+# could not store: refused like the literal `Infinity`. Only a body with a 3-digit exponent can hold
+# one, so only such a body is walked.
+_LARGE_EXPONENT = re.compile(rb"[eE][+-]?\d{3}")
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
@@ -35,9 +40,29 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         data: object = pydantic_core.from_json(body, allow_inf_nan=False)
     except ValueError as exc:
         raise _unreadable(str(exc)) from exc
+    if _LARGE_EXPONENT.search(body) and _holds_infinity(data):
+        raise ProblemError(
+            ProblemCode.REQUEST_MALFORMED,
+            "A number in the request body is beyond the range of a 64-bit float (such as 1e999).",
+            params={"reason": "number_out_of_range"},
+        )
     if not isinstance(data, dict):
         raise request_invalid(field="body", reason=f"the body must be a JSON object, not {_json_kind(data)}.")
     return cast(dict[str, Any], data)
+
+
+def _holds_infinity(data: object) -> bool:
+    """Whether a float anywhere in the parsed body is infinite (iterative: bodies nest 200 levels)."""
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, float) and math.isinf(value):
+            return True
+        if isinstance(value, dict):
+            pending.extend(cast(dict[str, Any], value).values())
+        elif isinstance(value, list):
+            pending.extend(cast(list[Any], value))
+    return False
 
 
 def _unreadable(message: str) -> ProblemError:

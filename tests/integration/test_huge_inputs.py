@@ -117,3 +117,22 @@ async def test_a_number_of_4300_digits_is_read() -> None:
     async with asgi_client() as client:
         response = await client.post("/v1/lint", content=body, headers=JSON)
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("number", [b"1e999", b"-2.5E+400", b'[1, {"deep": 1e308, "over": 9e999}]'])
+@pytest.mark.parametrize("route", ["/v1/start", "/v1/validate"])
+async def test_a_number_beyond_the_float_range_is_refused_not_read_as_infinity(
+    route: str, number: bytes
+) -> None:
+    body = b'{"mthds_contents": ["x"], "inputs": {"name": "Ada", "extra": ' + number + b"}}"
+    async with asgi_client() as client:
+        response = await client.post(route, content=body, headers=JSON)
+    problem = assert_problem(response, 422, "request.malformed")
+    assert problem["params"] == {"reason": "number_out_of_range"}
+
+
+async def test_a_large_exponent_inside_a_string_or_in_range_is_read() -> None:
+    body = b'{"content": "domain = \\"x\\"  # 1e999", "n": 1e300}'
+    async with asgi_client() as client:
+        response = await client.post("/v1/lint", content=body, headers=JSON)
+    assert response.status_code == 200, response.text
