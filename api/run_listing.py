@@ -54,13 +54,15 @@ def _literal(value: str) -> str:
 def _instant(value: str, field: str) -> str:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None or "T" not in value:
+        # In UTC, an instant of year 1 or 9999 with an offset can fall outside the years Python counts.
+        instant = rfc3339(parsed) if parsed.tzinfo is not None and "T" in value else None
+    except (ValueError, OverflowError):
+        instant = None
+    if instant is None:
         raise request_invalid(
             field=field, reason="give an RFC 3339 instant with its offset, e.g. 2026-11-23T14:00:00Z."
         )
-    return rfc3339(parsed)
+    return instant
 
 
 def build_query(

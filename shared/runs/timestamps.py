@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 
 def rfc3339(instant: datetime) -> str:
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: glibc's `%Y` writes the year 273 as "273", which is no RFC 3339 year.
+    return instant.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_rfc3339(text: str) -> datetime:
