@@ -39,6 +39,8 @@ class FailureCode(StrEnum):
     FILE_URL_REFUSED = "security.input_url_refused"
     FILE_NOT_FOUND = "input.reference_not_found"
     RUNTIME_UNEXPECTED = "runtime.unexpected"
+    # The blob store was down, full or refusing at every attempt (a deployment fault that may pass).
+    STORAGE_UNAVAILABLE = "runtime.unavailable"
 
 
 class PipeRunError(Exception):

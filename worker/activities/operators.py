@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncGenerator, Generator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -43,7 +44,7 @@ from shared.runtime.json_values import as_list, as_mapping
 from shared.runtime.operator_call import OperatorCall, OutputTarget, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.stuff import Stuff
-from shared.storage.blob_store import STORAGE_SCHEME, BlobNotFoundError, BlobStore
+from shared.storage.blob_store import STORAGE_SCHEME, BlobNotFoundError, BlobStore, StorageUnavailableError
 from shared.storage.run_storage import run_key
 from shared.storage.stored_contents import json_size, resolve_content, store_content
 from worker.files.input_files import InputFiles
@@ -51,6 +52,8 @@ from worker.method_cache import MethodCache
 from worker.metrics import note_pipe_type, record_usages
 from worker.operators.local import LocalOperatorExecutor
 from worker.providers.registry import ProviderRegistry
+
+logger = logging.getLogger(__name__)
 
 
 def failure_details(failure: PipeRunError) -> dict[str, object]:
@@ -118,6 +121,10 @@ class OperatorActivities:
 
     @activity.defn(name=RUN_OPERATOR_ACTIVITY)
     async def run_operator(self, task: OperatorTask) -> OperatorAnswer:
+        with _storage_faults(task.pipe_ref.rpartition(".")[2]):
+            return await self._run_operator(task)
+
+    async def _run_operator(self, task: OperatorTask) -> OperatorAnswer:
         # Off the loop: a method-cache miss reads the method from storage (a blocking S3 GET).
         call, executor = await asyncio.to_thread(self._prepare, task)
         note_pipe_type(call.pipe.blueprint.type)
@@ -192,7 +199,8 @@ class OperatorActivities:
         """Write one part of a large final working memory; the last part writes the whole document,
         whose URI the run's result then carries. Parts keep every payload under Temporal's limit.
         """
-        return await asyncio.to_thread(self._store_part, task)
+        with _storage_faults(None):
+            return await asyncio.to_thread(self._store_part, task)
 
     def _store_part(self, task: StoreOutputTask) -> str:
         whole = run_key(task.storage_prefix, task.run_id, task.name)
@@ -258,6 +266,23 @@ class OperatorActivities:
             yield
         finally:
             beating.cancel()
+
+
+@contextmanager
+def _storage_faults(pipe: str | None) -> Generator[None]:
+    """A store that is down, full or refusing fails the attempt as `runtime.unavailable`, retried by the
+    activity's policy; the cause (a path, a bucket, an endpoint) goes to the worker's log, not the run."""
+    try:
+        yield
+    except StorageUnavailableError as exc:
+        logger.warning("pipe %s: %s", pipe or "(run output)", exc)
+        failure = PipeRunError(
+            FailureCode.STORAGE_UNAVAILABLE,
+            "the run's storage cannot be reached or written",
+            pipe=pipe,
+            retryable=True,
+        )
+        raise as_application_error(failure) from exc
 
 
 def _content_key(task: OperatorTask) -> str:
