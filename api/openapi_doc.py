@@ -84,13 +84,17 @@ _RUN_STARTED = {
     "200": "The same request again.",
 }
 _RUN_ENDED = {"200": "The run's result.", "202": "The run goes on past EXECUTE_WAIT_SECONDS: poll it."}
+_BUILT = {"200": "The validated bundle.", "202": "With `async`: the build's run is started."}
 SUCCESS_ANSWERS: dict[tuple[str, str], dict[str, str]] = {
     ("post", "/v1/start"): _RUN_STARTED,
     ("post", "/api/v1/pipeline/start"): _RUN_STARTED,
     ("post", "/v1/execute"): _RUN_ENDED,
     ("post", "/api/v1/pipeline/execute"): _RUN_ENDED,
     ("get", "/v1/runs/{run_id}/results"): {"200": "The run's results.", "202": "The run is still going."},
+    ("get", "/v1/runs/{run_id}/results/items"): {"200": "A page of items.", "202": "The run is still going."},
     ("post", "/v1/runs/{run_id}/cancel"): {"202": "The run will end CANCELLED."},
+    ("post", "/v1/build/pipeline"): _BUILT,
+    ("post", "/api/v1/pipe-builder/build"): _BUILT,
 }
 _EVENT_STREAM = {"text/event-stream": {"schema": {"type": "string"}}}
 _AUTH_STATUSES = (401, 500)  # no, a wrong or an expired credential; the mode's secret unset (§3b)
@@ -230,6 +234,9 @@ def _complete_parameters(operation: Schema, path: str) -> None:
         parameter["schema"] = _query_schema(parameter["schema"])
         if path == "/v1/runs" and parameter["name"] in ("state", "status"):
             parameter["schema"]["items"] = {**_STATE_LIST}
+        if path == "/v1/runs" and parameter["name"].startswith("created_"):
+            # An RFC 3339 instant with its offset; a bare date is a 422 (§9.2).
+            parameter["schema"]["format"] = "date-time"
 
 
 def _complete_responses(operation: Schema, statuses: tuple[int, ...]) -> None:
