@@ -9,20 +9,63 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 import anyio.from_thread
 
 from api.problems import ProblemError
+from shared.language.library import Library, PipeEntry
+from shared.language.natives import NATIVE_DOMAIN
 from shared.problems.catalogue import ProblemCode
+from shared.runtime.caller_inputs import CallerInputs
 from shared.runtime.data_urls import is_data_url
 from shared.runtime.json_values import as_list, as_mapping
+from shared.runtime.pipe_contracts import PipeContracts
+from shared.runtime.stuff_codes import StuffCodes
 from shared.security.address_rules import Refusal, TargetClass, why_refused
 from shared.security.destination import DestinationRefused, Resolver, resolve_checked
 from shared.storage.blob_store import STORAGE_SCHEME, BlobStore
 
 FIELD = "inputs"
 _WEB_SCHEMES = ("http://", "https://")
+_FILE_CONCEPTS: Final = frozenset({f"{NATIVE_DOMAIN}.Image", f"{NATIVE_DOMAIN}.Document"})
+
+
+@dataclass(frozen=True, slots=True)
+class FileInputs:
+    """The entry pipe of a run, to find its file inputs: there a bare string is the file's url
+    (`shared.runtime.caller_inputs`), so it is judged as one."""
+
+    library: Library
+    entry: PipeEntry
+
+    def _is_file(self, concept: str) -> bool:
+        return not _FILE_CONCEPTS.isdisjoint(self.library.lineage(concept))
+
+    def bare_urls(self, inputs: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        """`(input name, string)` of every bare string an Image or Document input (or an explicit
+        content of such a concept) holds, directly or in a list. Inputs the pipe does not declare
+        are refused before this runs (`refuse_unknown_inputs`)."""
+        reader = CallerInputs(self.library, StuffCodes(""))
+        declared = PipeContracts(self.library).of(self.entry).inputs
+        for name, value in reader.named_inputs(self.entry, inputs).items():
+            slot = declared.get(name)
+            envelope = as_mapping(value)
+            if envelope is not None and "concept" in envelope:
+                matches = reader.resolve_anywhere(str(envelope.get("concept", "")))
+                if len(matches) == 1 and self._is_file(matches[0]):
+                    yield from ((name, url) for url in _strings_in(envelope.get("content")))
+            elif slot is not None and self._is_file(slot.concept):
+                yield from ((name, url) for url in _strings_in(value))
+
+
+def _strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    for item in as_list(value) or []:
+        if isinstance(item, str):
+            yield item
 
 
 def check_input_urls(
@@ -32,13 +75,17 @@ def check_input_urls(
     store: BlobStore,
     allow_private: bool,
     resolver: Resolver | None = None,
+    files: FileInputs | None = None,
 ) -> None:
-    """422 for the first refused file URL of `inputs`, in request order.
+    """422 for the first refused file URL of `inputs`, in request order, then for bare strings `files` finds.
 
     Blocking: call it on an anyio worker thread (the API's `run_in_threadpool`). The DNS lookups run on
     the event loop, all at once, so a slow resolver costs one 2 s budget and no stuck thread.
     """
-    found = list(file_urls(inputs))
+    found = list(dict.fromkeys(file_urls(inputs)))
+    if files is not None:
+        # After the `url` members, each once: a storage URI a file input holds bare is in both walks.
+        found = list(dict.fromkeys([*found, *files.bare_urls(inputs)]))
     web = list(dict.fromkeys(url for _, url in found if url.startswith(_WEB_SCHEMES)))
     refusals: dict[str, Refusal | None] = {}
     if web:

@@ -17,12 +17,20 @@ import uuid
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio.to_thread
 import httpx
 import pytest
 
+from api.input_urls import FileInputs, check_input_urls
+from api.problems import ProblemError
+from shared.language.model_deck import builtin_deck
+from shared.language.report import BundleSource
+from shared.language.validator import validate_sources
 from shared.runtime.run_failure import PipeRunError
+from shared.storage.blob_store import LocalBlobStore
 from tests.helpers.api_server import assert_problem
 from tests.helpers.run_stack import RunStack, run_stack
 from worker.files.url_fetch import fetch_url
@@ -167,9 +175,9 @@ async def test_private_destinations_are_refused_at_request_time_and_never_contac
 @pytest.mark.xfail(
     strict=True,
     reason="a bare string given for an Image or Document input is its url (shared/runtime/caller_inputs.py), "
-    "but check_input_urls only judges `url` members and storage URIs: the run starts and only the worker's "
-    "fetch refuses the address. Judging it at request time needs the declared concepts at the call site "
-    "(api/run_submission.py).",
+    "but the request checks only `url` members and storage URIs: the run starts and only the worker's fetch "
+    "refuses the address. Fixed once api/run_submission.py passes `files=FileInputs(library, entry)` to "
+    "check_input_urls (tested below).",
 )
 async def test_a_bare_string_url_for_an_image_is_refused_at_request_time(
     stack: RunStack, serving: Serving
@@ -178,6 +186,38 @@ async def test_a_bare_string_url_for_an_image_is_refused_at_request_time(
     for photo in (url, {"concept": "Image", "content": url}):
         body = {"mthds_contents": [PHOTO], "inputs": {"photo": photo}}
         assert_problem(await stack.client.post("/v1/start", json=body), 422, "security.input_url_refused")
+    assert serving.listener.requests == []
+
+
+async def test_file_inputs_judge_the_bare_strings_of_image_inputs(serving: Serving, tmp_path: Path) -> None:
+    # What the xfail above asks of the request: `check_input_urls` given the entry pipe (`FileInputs`).
+    text = PHOTO.replace(
+        'inputs = { photo = "Image" }', 'inputs = { photo = "Image[]", note = "Text" }'
+    ).replace("{{ photo.url }}", "{{ photo }} {{ note.text }}")
+    report = validate_sources([BundleSource(path="photos.mthds", text=text)], builtin_deck())
+    assert report.library is not None, report.issues
+    files = FileInputs(report.library, report.library.pipes["photos.caption"])
+    private = f"http://127.0.0.1:{serving.listener.port}/a.png"
+    store = LocalBlobStore(tmp_path)
+
+    def check(inputs: dict[str, Any]) -> None:
+        check_input_urls(
+            inputs, storage_prefix="single-tenant", store=store, allow_private=False, files=files
+        )
+
+    refused_inputs = [
+        {"photo": [private], "note": "a"},
+        {"photo": ["https://93.184.216.34/ok.png", private], "note": "a"},
+        {"photo": {"concept": "Image", "content": [private]}, "note": "a"},
+        {"photo": ["ftp://files.example/a.png"], "note": "a"},
+    ]
+    for inputs in refused_inputs:
+        with pytest.raises(ProblemError) as caught:
+            await anyio.to_thread.run_sync(check, inputs)
+        assert caught.value.code == "security.input_url_refused", inputs
+        assert caught.value.params["input"] == "photo"
+    # A Text input is text, whatever it looks like: never judged as a URL.
+    await anyio.to_thread.run_sync(check, {"photo": ["data:image/png;base64,iVBORw0KGgo="], "note": private})
     assert serving.listener.requests == []
 
 
