@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 from shared.language.library import PipeEntry
@@ -163,6 +163,19 @@ def pipe_failure(exc: ActivityError, pipe_code: str, pipe_type: str = "") -> Pip
             pipe=pipe if isinstance(pipe, str) else pipe_code,
             retryable=details.get("retryable") is True,
             params=params if isinstance(params, dict) else None,  # pyright: ignore[reportUnknownArgumentType]
+        )
+    if isinstance(cause, ActivityTimeoutError) and cause.type == TimeoutType.HEARTBEAT:
+        # The worker running it went silent (stopped, frozen, cut off) on the last attempt: nothing
+        # says the pipe is at fault, and the same run again may well pass.
+        message = (
+            f"the worker running the pipe '{pipe_code}' stopped answering (no heartbeat), after every attempt"
+        )
+        return PipeRunError(
+            FailureCode.RUNTIME_UNAVAILABLE,
+            message,
+            pipe=pipe_code,
+            retryable=True,
+            params={"timeout": "heartbeat"},
         )
     if isinstance(cause, ActivityTimeoutError):
         message = f"the pipe '{pipe_code}' did not finish in time ({cause.type.name if cause.type else 'timeout'}), after every attempt"

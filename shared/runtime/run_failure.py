@@ -39,8 +39,9 @@ class FailureCode(StrEnum):
     FILE_URL_REFUSED = "security.input_url_refused"
     FILE_NOT_FOUND = "input.reference_not_found"
     RUNTIME_UNEXPECTED = "runtime.unexpected"
-    # The blob store was down, full or refusing at every attempt (a deployment fault that may pass).
-    STORAGE_UNAVAILABLE = "runtime.unavailable"
+    # A deployment fault that may pass: the blob store down, full or refusing at every attempt, or the
+    # worker running a pipe gone silent (heartbeat timeout) on its last attempt.
+    RUNTIME_UNAVAILABLE = "runtime.unavailable"
 
 
 class PipeRunError(Exception):

@@ -277,7 +277,7 @@ def _storage_faults(pipe: str | None) -> Generator[None]:
     except StorageUnavailableError as exc:
         logger.warning("pipe %s: %s", pipe or "(run output)", exc)
         failure = PipeRunError(
-            FailureCode.STORAGE_UNAVAILABLE,
+            FailureCode.RUNTIME_UNAVAILABLE,
             "the run's storage cannot be reached or written",
             pipe=pipe,
             retryable=True,
