@@ -29,7 +29,7 @@ from temporalio.service import RPCError
 from api.auth import Caller
 from api.callback_urls import check_callback_urls
 from api.deps import public_origin
-from api.input_urls import check_input_urls
+from api.input_urls import FileInputs, check_input_urls
 from api.method_source import SOURCE_FIELDS, bundle_sources, caller_blobs
 from api.problems import ProblemError, request_too_large
 from api.request_body import parse_request, read_json_object
@@ -297,6 +297,8 @@ def _prepared_spec(
             storage_prefix=caller.storage_prefix,
             store=store,
             allow_private=settings.allow_private_input_urls,
+            # A file input's bare string is its url (`shared.runtime.caller_inputs`): judged as one.
+            files=FileInputs(library, library.pipes[pipe_ref]),
         )
         inputs = store_data_urls(
             body.inputs or {},

@@ -172,13 +172,6 @@ async def test_private_destinations_are_refused_at_request_time_and_never_contac
     assert serving.listener.requests == [], "a refused URL is never contacted"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a bare string given for an Image or Document input is its url (shared/runtime/caller_inputs.py), "
-    "but the request checks only `url` members and storage URIs: the run starts and only the worker's fetch "
-    "refuses the address. Fixed once api/run_submission.py passes `files=FileInputs(library, entry)` to "
-    "check_input_urls (tested below).",
-)
 async def test_a_bare_string_url_for_an_image_is_refused_at_request_time(
     stack: RunStack, serving: Serving
 ) -> None:
@@ -190,7 +183,7 @@ async def test_a_bare_string_url_for_an_image_is_refused_at_request_time(
 
 
 async def test_file_inputs_judge_the_bare_strings_of_image_inputs(serving: Serving, tmp_path: Path) -> None:
-    # What the xfail above asks of the request: `check_input_urls` given the entry pipe (`FileInputs`).
+    # What the request does: `check_input_urls` given the entry pipe (`FileInputs`).
     text = PHOTO.replace(
         'inputs = { photo = "Image" }', 'inputs = { photo = "Image[]", note = "Text" }'
     ).replace("{{ photo.url }}", "{{ photo }} {{ note.text }}")
