@@ -78,17 +78,29 @@ format: $(STAMP)
 	$(BIN)/ruff format api worker shared tests bench client docs/gen
 	$(BIN)/ruff check --fix api worker shared tests bench client docs/gen
 
-bench: $(STAMP)
+# The reference server: pipelex-api 0.92.2 in .cache/reference-venv, installed on first use (its own
+# environment, never a dependency of ours).
+REFERENCE := .cache/reference-venv/bin/uvicorn
+
+$(REFERENCE):
+	$(PYTHON) -m venv .cache/reference-venv && .cache/reference-venv/bin/pip install --quiet pipelex-api==0.92.2
+
+# Every benchmark of the earlier issues, then the report beside the reference (bench/report.py: one table,
+# bench/results/) and docs/benchmarks.md from its JSON. `make bench BENCH_QUICK=1`: the smoke sizes.
+BENCH_QUICK ?=
+QUICK_FLAG := $(if $(BENCH_QUICK),--quick)
+bench: $(STAMP) $(REFERENCE)
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/interpret.py
-	$(BIN)/python bench/runs.py
-	$(BIN)/python bench/callbacks.py
-	$(BIN)/python bench/batch.py
-	$(BIN)/python bench/pools.py
+	$(BIN)/python bench/runs.py $(QUICK_FLAG)
+	$(BIN)/python bench/callbacks.py $(QUICK_FLAG)
+	$(BIN)/python bench/batch.py $(QUICK_FLAG)
+	$(BIN)/python bench/pools.py $(QUICK_FLAG)
+	$(BIN)/python bench/tooling.py
+	$(BIN)/python bench/report.py $(QUICK_FLAG)
+	$(BIN)/python bench/report_page.py
 
-# Installs pipelex-api 0.92.2 into .cache/reference-venv on first use (its own environment, never ours).
-compare-reference: $(STAMP)
-	test -x .cache/reference-venv/bin/uvicorn || ($(PYTHON) -m venv .cache/reference-venv && .cache/reference-venv/bin/pip install --quiet pipelex-api==0.92.2)
+compare-reference: $(STAMP) $(REFERENCE)
 	$(BIN)/python bench/compare_reference.py
 	$(BIN)/python bench/tooling.py
 	$(BIN)/python bench/tooling_agreement.py
