@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 from bench.batch import (
-    FUNCTION_MODULE,
     OUR_READY_LINE,
     PLAIN_QUEUE,
     WARM_UP_ITEMS,
@@ -100,5 +99,5 @@ async def batch_workload(items: int, workers: int, window: int) -> Workload:
         baseline=HAND_WRITTEN,
         target_kind="ratio_at_least",
         target_value=BATCH_RATIO_TARGET,
-        note=f"one run a side; the API runs in the bench process ({FUNCTION_MODULE}), its CPU is not counted",
+        note="one run a side; the API runs in the benchmark process, so its CPU is not counted",
     )

@@ -184,7 +184,6 @@ async def execute_workloads(
     print(f"  execute: {len(kept)} of {len(bodies)} offline bundles run on both servers; left out: {dropped}")
     workloads: list[Workload] = []
     for concurrency, count in counts.items():
-        target = ("ratio_at_least", EXECUTE_TARGET_C8) if concurrency == 8 else (None, None)
         plan = Plan(
             f"execute-c{concurrency}",
             f"/v1/execute, {len(kept)} offline bundles, concurrency {concurrency}",
@@ -193,7 +192,8 @@ async def execute_workloads(
             count,
             concurrency,
             execute_failure,
-            *target,  # pyright: ignore[reportArgumentType]
+            target_kind="ratio_at_least" if concurrency == 8 else None,
+            target_value=EXECUTE_TARGET_C8 if concurrency == 8 else None,
         )
         workload = await side_by_side.measure(plan)
         workload.note = "ours durable (Temporal), the reference in-process" + (
