@@ -39,7 +39,10 @@ class BlobRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sha256: str = Field(pattern=SHA256_HEX.pattern, description="The SHA-256 of the bytes, lowercase hex.")
+    # Anchored: a pattern matches anywhere in the value (pydantic and JSON Schema alike).
+    sha256: str = Field(
+        pattern=f"^{SHA256_HEX.pattern}$", description="The SHA-256 of the bytes, lowercase hex."
+    )
     size: StrictInt = Field(ge=0, description="The length in bytes, a JSON integer (13.0 is refused).")
 
 
