@@ -125,7 +125,7 @@ def page(report: Report, chart: str | None) -> str:
         f"- `{w['key']}`: {w['title']}" + (f"; {w['note']}" if w["note"] else "") for w in report["workloads"]
     ]
     lines += ["Workloads:", "", *notes, ""]
-    lines += ["## Targets of issue 18", "", *target_lines(report), ""]
+    lines += ["## Targets", "", *target_lines(report), ""]
     if chart is not None:
         lines += [
             "## Latency distributions",
