@@ -20,8 +20,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from api.auth import authenticate
-from api.problems import PROBLEM_MEDIA_TYPE
-from shared.problems.catalogue import CATALOGUE
+from api.openapi_answers import PROBLEM_SCHEMA, REQUEST_EXAMPLES, SUCCESS_ANSWERS, problem_response
 
 Schema = dict[str, Any]
 
@@ -77,111 +76,8 @@ ERROR_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/build/pipeline"): _BUILD,
     ("post", "/api/v1/pipe-builder/build"): _BUILD,
 }
-# Success answers FastAPI cannot see (the routes build their responses): (method, path) -> status -> text.
-_JSON_ANSWER: Schema = {"application/json": {"schema": {}}}
-_RUN_STARTED = {
-    "202": "The run is started: its id, `Location` /v1/runs/{id}.",
-    "200": "The same request again.",
-}
-_RUN_ENDED = {"200": "The run's result.", "202": "The run goes on past EXECUTE_WAIT_SECONDS: poll it."}
-_BUILT = {"200": "The validated bundle.", "202": "With `async`: the build's run is started."}
-SUCCESS_ANSWERS: dict[tuple[str, str], dict[str, str]] = {
-    ("post", "/v1/start"): _RUN_STARTED,
-    ("post", "/api/v1/pipeline/start"): _RUN_STARTED,
-    ("post", "/v1/execute"): _RUN_ENDED,
-    ("post", "/api/v1/pipeline/execute"): _RUN_ENDED,
-    ("get", "/v1/runs/{run_id}/results"): {"200": "The run's results.", "202": "The run is still going."},
-    ("get", "/v1/runs/{run_id}/results/items"): {"200": "A page of items.", "202": "The run is still going."},
-    ("post", "/v1/runs/{run_id}/cancel"): {"202": "The run will end CANCELLED."},
-    ("post", "/v1/build/pipeline"): _BUILT,
-    ("post", "/api/v1/pipe-builder/build"): _BUILT,
-}
 _EVENT_STREAM = {"text/event-stream": {"schema": {"type": "string"}}}
 _AUTH_STATUSES = (401, 500)  # no, a wrong or an expired credential; the mode's secret unset (§3b)
-
-_STATUS_TEXT = {
-    401: "No usable, a wrong or an expired bearer credential (only when AUTH_MODE is api_key or jwt).",
-    403: "The signed upload target is missing, wrong or expired.",
-    404: "No such run (or another identity's), or no such delivery.",
-    409: "The run or delivery is not in a state that allows this.",
-    413: "The body, or a bundle or file tree in it, is over the service's limits.",
-    422: "The request does not fit the route: not JSON, a bad field or parameter, a method or input refused.",
-    429: "Too many runs at once for this tenant, or the provider's rate limit.",
-    500: "The service is misconfigured (a secret unset); never a traceback.",
-    501: "A capability this service does not offer.",
-    502: "The model provider failed.",
-    503: "Temporal cannot be reached; send the same request again after `Retry-After`.",
-    504: "The model provider or the build took too long.",
-}
-# Answers that always carry a header (§3b, §13.1): documented so clients and schemathesis expect it.
-_STATUS_HEADERS: dict[int, dict[str, Schema]] = {
-    401: {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
-    429: {"Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}},
-    503: {"Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}},
-}
-
-_DOMAINS = ["input", "method", "account", "operator", "runtime"]
-_NEXT_STEPS = [
-    "retry", "wait", "read_run", "refresh", "change_input", "change_method", "change_model",
-    "check_credentials", "request_access", "check_account", "fix_configuration", "upgrade",
-    "contact_owner", "report",
-]  # fmt: skip
-PROBLEM_SCHEMA: Schema = {
-    "title": "Problem",
-    "description": "An RFC 9457 problem document with the MTHDS members (http-api.md §13.1); members "
-    "without a value are absent, never null.",
-    "type": "object",
-    "required": ["type", "title", "status", "detail", "code", "domain", "retry", "next_step", "request_id"],
-    "properties": {
-        "type": {"type": "string", "description": "https://mthds.ai/errors/<code>"},
-        "title": {"type": "string", "description": "Fixed per code."},
-        "status": {"type": "integer", "minimum": 400, "maximum": 599},
-        "detail": {"type": "string", "description": "One sentence for a person; never parsed."},
-        "code": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,2}$"},
-        "domain": {"type": "string", "enum": _DOMAINS},
-        "retry": {"type": "string", "enum": ["no", "yes", "outcome_unknown"]},
-        "retry_after": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "Seconds, as the Retry-After header.",
-        },
-        "next_step": {
-            "type": "object",
-            "required": ["kind", "detail"],
-            "properties": {
-                "kind": {"type": "string", "enum": _NEXT_STEPS},
-                "detail": {"type": "string"},
-            },
-        },
-        "params": {"type": "object", "description": "Facts of the code: field, reason, limit, size..."},
-        "location": {"type": "object", "description": "Where: field; line, column; file, pipe, path."},
-        "errors": {"type": "array", "items": {"type": "object"}, "description": "On method.invalid."},
-        "pipeline_run_id": {"type": "string"},
-        "request_id": {"type": "string", "description": "Equals the X-Request-ID header."},
-        "run_error": {"type": "object", "description": "On run.failed: the run's own problem."},
-    },
-}
-_PROBLEM_REF = "#/components/schemas/Problem"
-
-
-def _codes_of(status: int) -> list[str]:
-    return sorted(code.value for code, spec in CATALOGUE.items() if spec.status == status)
-
-
-def problem_response(status: int) -> Schema:
-    """The documented answer of an error `status`: a Problem whose `status` member is `status`."""
-    codes = ", ".join(f"`{code}`" for code in _codes_of(status))
-    answer: Schema = {
-        "description": f"{_STATUS_TEXT[status]} Codes of this status: {codes}.",
-        "content": {
-            PROBLEM_MEDIA_TYPE: {
-                "schema": {"allOf": [{"$ref": _PROBLEM_REF}, {"properties": {"status": {"const": status}}}]}
-            }
-        },
-    }
-    if status in _STATUS_HEADERS:
-        answer["headers"] = _STATUS_HEADERS[status]
-    return answer
 
 
 def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
@@ -279,9 +175,11 @@ def complete_document(document: Schema, authenticated: set[tuple[str, str]]) -> 
             _complete_parameters(operation, path)
             if (method, path) in SUCCESS_ANSWERS:
                 operation["responses"] = {
-                    status: {"description": text, "content": _JSON_ANSWER}
-                    for status, text in SUCCESS_ANSWERS[(method, path)].items()
+                    status: {"description": text, "content": {"application/json": {"schema": schema}}}
+                    for status, (text, schema) in SUCCESS_ANSWERS[(method, path)].items()
                 }
+            if path in REQUEST_EXAMPLES:
+                operation["requestBody"]["content"]["application/json"]["example"] = REQUEST_EXAMPLES[path]
             if path == "/v1/runs/{run_id}/events":
                 operation["responses"]["200"]["content"] = _EVENT_STREAM
             _complete_responses(operation, statuses)

@@ -181,3 +181,12 @@ def test_a_listing_bound_outside_the_calendar_in_utc_is_refused(instant: str) ->
             Caller(SINGLE_TENANT, AuthMode.NONE), states=[], pipe_code=None, after=None, before=instant
         )
     assert (refused.value.status, refused.value.params) == (422, {"field": "created_before"})
+
+
+async def test_a_blob_hash_inside_longer_text_is_refused() -> None:
+    # Found by the fuzzing: the model's pattern matched 64 hex digits anywhere in the value, and the blob
+    # store then refused the name with a 500.
+    blob = {"sha256": "x" + "a" * 64 + "LPT1", "size": 3}
+    async with asgi_client(ApiSettings(temporal_address=REFUSING_TEMPORAL)) as client:
+        response = await client.post("/v1/blobs/missing", json={"blobs": [blob]})
+    assert assert_problem(response, 422, "request.invalid")["params"] == {"field": "blobs.0.sha256"}

@@ -15,7 +15,9 @@ count is bounded so the module stays a CI test, not a soak.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from temporalio.client import Client
 
 from api.main import create_app
 from api.settings import ApiSettings
@@ -96,22 +99,37 @@ auth_off = schemathesis.openapi.from_dict(DOCUMENT)
 auth_on = schemathesis.openapi.from_dict(_with_auth_required(DOCUMENT))
 
 
+async def _end_runs_of(temporal_address: str, task_queue: str) -> None:
+    """Terminate the runs the fuzzing started (the examples' runs): no worker will ever end them, and they
+    must not stay open in the session's Temporal beside other tests' runs."""
+    client = await Client.connect(temporal_address)
+    async for execution in client.list_workflows(
+        f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+    ):
+        await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate("fuzzing ended")
+
+
 def _serve(temporal_address: str, data_dir: Path, auth_mode: str) -> Iterator[str]:
+    task_queue = f"fuzz-{uuid.uuid4()}"
     env = {
         "TEMPORAL_ADDRESS": temporal_address,
+        "TEMPORAL_TASK_QUEUE": task_queue,
         "DATA_DIR": str(data_dir),
         "AUTH_MODE": auth_mode,
         "API_KEY": API_KEY,
         # Configured as deployed: a callback URL is checked, not refused as a misconfiguration (500).
         "COMPLETION_CALLBACK_SECRET": "whsec_" + "fuzz" * 8,
         # No worker runs here: a run that starts never ends, so `/execute` and a build must not wait long.
-        "EXECUTE_WAIT_SECONDS": "1",
+        "EXECUTE_WAIT_SECONDS": "0.2",
         "BUILD_TIMEOUT_SECONDS": "1",
     }
-    with running_api_server(env) as base_url, requests.Session() as session:
-        served = session.get(f"{base_url}/openapi.json", timeout=30)
-        assert served.json() == DOCUMENT, "the running server serves another document than the one fuzzed"
-        yield base_url
+    try:
+        with running_api_server(env) as base_url, requests.Session() as session:
+            served = session.get(f"{base_url}/openapi.json", timeout=30)
+            assert served.json() == DOCUMENT, "the running server serves another document than the one fuzzed"
+            yield base_url
+    finally:
+        asyncio.run(_end_runs_of(temporal_address, task_queue))
 
 
 @pytest.fixture(scope="module")
