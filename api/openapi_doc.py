@@ -25,7 +25,7 @@ from api.openapi_answers import PROBLEM_SCHEMA, REQUEST_EXAMPLES, SUCCESS_ANSWER
 Schema = dict[str, Any]
 
 _ROUTE_CHECKS = (413, 422)  # any route with a body: over the body limit, or not its schema
-_RUN_READ = (404, 422, 503)  # a run's id: not the caller's run (or none), a bad parameter, Temporal down
+_RUN_READ = (404, 503)  # a run's id: not the caller's run (or none); Temporal down
 _RUN_SUBMIT = (409, 413, 422, 429, 500, 501, 503)  # §4.5: every check before a run starts
 _RUN_END = (*_RUN_SUBMIT, 502, 504)  # `/execute` answers with the ended run's problem and status (§5)
 _BUILD = (413, 422, 429, 501, 502, 503, 504)  # the Pipe Builder calls a model, then starts a run
@@ -52,10 +52,10 @@ ERROR_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/v1/runs/{run_id}"): _RUN_READ,
     ("get", "/v1/runs/{run_id}/status"): _RUN_READ,
     ("get", "/v1/runs/{run_id}/progress"): _RUN_READ,
-    ("get", "/v1/runs/{run_id}/results"): (*_RUN_READ, 409),
-    ("get", "/v1/runs/{run_id}/results/items"): (*_RUN_READ, 409),
-    ("post", "/v1/runs/{run_id}/cancel"): (*_RUN_READ, 409, 413),
-    ("get", "/v1/runs/{run_id}/events"): _RUN_READ,
+    ("get", "/v1/runs/{run_id}/results"): (*_RUN_READ, 409, 422),
+    ("get", "/v1/runs/{run_id}/results/items"): (*_RUN_READ, 409, 422),
+    ("post", "/v1/runs/{run_id}/cancel"): (*_RUN_READ, 409, 413, 422),
+    ("get", "/v1/runs/{run_id}/events"): (*_RUN_READ, 422),
     ("get", "/v1/runs/{run_id}/deliveries"): _RUN_READ,
     ("post", "/v1/runs/{run_id}/deliveries/{delivery_id}/cancel"): (*_RUN_READ, 409),
     ("post", "/v1/runs/{run_id}/deliveries/{delivery_id}/redeliver"): (*_RUN_READ, 409),
