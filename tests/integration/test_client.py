@@ -10,7 +10,7 @@ import http.server
 import json
 import threading
 import uuid
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -354,19 +354,22 @@ async def test_temporal_down_is_a_typed_503(tmp_path: Path) -> None:
         run_stack(f"127.0.0.1:{free_port()}", tmp_path, worker=False) as stack,
         AsyncMethodflowClient(stack.base_url, retry=policy) as methodflow,
     ):
-        for call in (
-            methodflow.start(mthds_contents=[HELLO], inputs={"name": "Ada"}),
-            methodflow.status("some-run"),
-            methodflow.ready(),
-        ):
+        calls: list[Callable[[], Awaitable[object]]] = [
+            lambda: methodflow.start(mthds_contents=[HELLO], inputs={"name": "Ada"}),
+            lambda: methodflow.status("some-run"),
+            methodflow.ready,
+        ]
+        for call in calls:  # each coroutine made only when awaited: a failed check leaves none behind
             with pytest.raises(RuntimeProblem) as down:
-                await call
+                await call()
             assert (down.value.status, down.value.code, down.value.retry) == (
                 503,
                 "runtime.unavailable",
                 "yes",
             )
-            assert down.value.params == {"component": "temporal"}
+            # Once the gateway knows Temporal is down, it also says since when (`unreachable_since`).
+            assert down.value.params["component"] == "temporal"
+            assert set(down.value.params) <= {"component", "unreachable_since"}
             assert not isinstance(down.value, ServiceUnavailable)  # the service answered; Temporal did not
 
 
