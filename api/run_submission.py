@@ -108,9 +108,15 @@ async def submit_run_data(
     submits its own requests through here."""
     body = parse_request(RunRequestBody, data)
     # Python files in a tree are refused at step 6, after the checks of steps 3 to 5 (§4.5).
-    # Hash entries of `files` are read from the caller's own blobs, off the event loop.
+    # Hash entries of `files` are read from the caller's own blobs, off the event loop; bundle texts
+    # have nothing to read, and are taken on the loop (a thread hop costs more than taking them).
     blobs = caller_blobs(caller, settings)
-    sources = await run_in_threadpool(bundle_sources, body, settings, refuse_custom_code=False, blobs=blobs)
+    if body.files is None:
+        sources = bundle_sources(body, settings, refuse_custom_code=False, blobs=blobs)
+    else:
+        sources = await run_in_threadpool(
+            bundle_sources, body, settings, refuse_custom_code=False, blobs=blobs
+        )
     check_request_fields(body, data, settings)
     chosen = chosen_run_id(body, request.headers.get("idempotency-key"))
     try:
