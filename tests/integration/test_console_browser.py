@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import shutil
+import uuid
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from tests.helpers.run_stack import RunStack, run_stack
 HELLO = (REPO_ROOT / "docs" / "examples" / "hello.mthds").read_text(encoding="utf-8")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 KEY = "console-browser-key"
+RUNS_KEY = f"console-runs-{uuid.uuid4().hex}"
 # A browser step waits this long at most (ms); the whole file stays far below it.
 STEP_MS = 20_000
 
@@ -149,10 +151,17 @@ async def _seed_runs(stack: RunStack) -> set[str]:
 async def test_a_bundle_started_from_the_playground_completes_on_its_run_page(
     temporal_address: str, tmp_path: Path, chromium: str, screenshots: Path
 ) -> None:
-    async with run_stack(temporal_address, tmp_path) as stack:
+    # A tenant of its own: the session's other tests run on the same Temporal, and the runs page lists
+    # every run of its caller. The console holds the key as a signed-in tab does (session storage).
+    overrides = {"auth_mode": AuthMode.API_KEY, "api_key": SecretStr(f"console-runs:{RUNS_KEY}")}
+    async with run_stack(temporal_address, tmp_path, api_overrides=overrides) as stack:
+        stack.client.headers["Authorization"] = f"Bearer {RUNS_KEY}"
         seeded = await _seed_runs(stack)
         async with console_browser(chromium, stack.base_url) as browsing:
             page = browsing.page
+            await page.add_init_script(
+                f"sessionStorage.setItem('methodflow.credential', {json.dumps(RUNS_KEY)})"
+            )
             await page.goto(f"{stack.base_url}/console")
             rows = page.locator("table.runs tbody tr[data-run-id]")
             await expect(rows).to_have_count(len(seeded))
