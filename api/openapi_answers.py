@@ -25,7 +25,7 @@ _STATUS_TEXT = {
     500: "The service is misconfigured (a secret unset); never a traceback.",
     501: "A capability this service does not offer.",
     502: "The model provider failed.",
-    503: "Temporal cannot be reached; send the same request again after `Retry-After`.",
+    503: "Temporal or the blob store cannot be reached; send the same request again after `Retry-After`.",
     504: "The model provider or the build took too long.",
 }
 # Answers that always carry a header (§3b, §13.1): documented so clients and schemathesis expect it.

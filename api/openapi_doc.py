@@ -25,6 +25,8 @@ from api.openapi_answers import PROBLEM_SCHEMA, REQUEST_EXAMPLES, SUCCESS_ANSWER
 Schema = dict[str, Any]
 
 _ROUTE_CHECKS = (413, 422)  # any route with a body: over the body limit, or not its schema
+# A method's `files` may name blobs by hash: read from the blob store, which may be down (503).
+_READS_BLOBS = (*_ROUTE_CHECKS, 503)
 _RUN_READ = (404, 503)  # a run's id: not the caller's run (or none); Temporal down
 _RUN_SUBMIT = (409, 413, 422, 429, 500, 501, 503)  # §4.5: every check before a run starts
 _RUN_END = (*_RUN_SUBMIT, 502, 504)  # `/execute` answers with the ended run's problem and status (§5)
@@ -38,9 +40,9 @@ ERROR_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/v1/version"): (),
     ("get", "/api/v1/pipelex_version"): (),
     ("get", "/api/v1/api_version"): (),
-    ("post", "/v1/validate"): _ROUTE_CHECKS,
-    ("post", "/api/v1/validate"): _ROUTE_CHECKS,
-    ("post", "/api/v1/pipeline/validate"): _ROUTE_CHECKS,
+    ("post", "/v1/validate"): _READS_BLOBS,
+    ("post", "/api/v1/validate"): _READS_BLOBS,
+    ("post", "/api/v1/pipeline/validate"): _READS_BLOBS,
     ("get", "/v1/models"): (422,),
     ("get", "/api/v1/models"): (422,),
     ("get", "/v1/models/check"): (422,),
@@ -59,20 +61,20 @@ ERROR_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/v1/runs/{run_id}/deliveries"): _RUN_READ,
     ("post", "/v1/runs/{run_id}/deliveries/{delivery_id}/cancel"): (*_RUN_READ, 409),
     ("post", "/v1/runs/{run_id}/deliveries/{delivery_id}/redeliver"): (*_RUN_READ, 409),
-    ("post", "/v1/pipe-io"): _ROUTE_CHECKS,
-    ("post", "/v1/resolve"): _ROUTE_CHECKS,
-    ("post", "/v1/codegen"): _ROUTE_CHECKS,
+    ("post", "/v1/pipe-io"): _READS_BLOBS,
+    ("post", "/v1/resolve"): _READS_BLOBS,
+    ("post", "/v1/codegen"): _READS_BLOBS,
     ("post", "/v1/lint"): _ROUTE_CHECKS,
     ("post", "/v1/format"): _ROUTE_CHECKS,
-    ("post", "/v1/blobs/missing"): _ROUTE_CHECKS,
-    ("put", "/v1/blobs/{sha256}"): (403, *_ROUTE_CHECKS),
-    ("post", "/v1/build/inputs"): _ROUTE_CHECKS,
-    ("post", "/api/v1/build/inputs"): _ROUTE_CHECKS,
-    ("post", "/v1/build/output"): _ROUTE_CHECKS,
-    ("post", "/api/v1/build/output"): _ROUTE_CHECKS,
-    ("post", "/v1/build/runner"): _ROUTE_CHECKS,
-    ("post", "/api/v1/build/runner"): _ROUTE_CHECKS,
-    ("post", "/api/v1/pipe-builder/generate-runner"): _ROUTE_CHECKS,
+    ("post", "/v1/blobs/missing"): _READS_BLOBS,
+    ("put", "/v1/blobs/{sha256}"): (403, *_READS_BLOBS),
+    ("post", "/v1/build/inputs"): _READS_BLOBS,
+    ("post", "/api/v1/build/inputs"): _READS_BLOBS,
+    ("post", "/v1/build/output"): _READS_BLOBS,
+    ("post", "/api/v1/build/output"): _READS_BLOBS,
+    ("post", "/v1/build/runner"): _READS_BLOBS,
+    ("post", "/api/v1/build/runner"): _READS_BLOBS,
+    ("post", "/api/v1/pipe-builder/generate-runner"): _READS_BLOBS,
     ("post", "/v1/build/pipeline"): _BUILD,
     ("post", "/api/v1/pipe-builder/build"): _BUILD,
 }
