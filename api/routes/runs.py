@@ -18,6 +18,9 @@ from api.run_request import RunRequestBody
 from api.run_submission import submit_run
 from api.run_waiting import completed_run
 from shared.runs.run_states import RunState
+from shared.runs.workflow_io import RunEnd
+from shared.runtime.content_refs import holds_marker
+from shared.storage.blob_store import BlobStore
 
 router = APIRouter(tags=["runs"])
 
@@ -69,11 +72,25 @@ async def _execute(
         )
     store = settings.blob_store
     # Stored contents stay markers here: the answer streams them from storage, a page at a time.
-    memory = await run_in_threadpool(stored_memory_of, end, store)
-    usages = await run_in_threadpool(tokens_usages_of, end, store)
-    failures = await run_in_threadpool(batch_failures_of, end, store)
-    body = execute_body(run_id, submission.workflow_id, submission.created_at, end, memory, usages, failures)
-    return StreamingResponse(stream_json({**body, **extra}, store), media_type="application/json")
+    # An end that names no stored document is read on the loop: no thread hop for what is in memory.
+    in_memory = not (end.output_ref or end.tokens_usages_ref or end.batch_failures_ref)
+    if in_memory:
+        parts = _answer_parts(end, store)
+    else:
+        parts = await run_in_threadpool(_answer_parts, end, store)
+    body = {**execute_body(run_id, submission.workflow_id, submission.created_at, end, *parts), **extra}
+    if in_memory and not holds_marker(body):
+        # Small (the run kept it inline) and nothing to read: the same bytes, written at once rather
+        # than a thread hop per streamed piece.
+        return Response(b"".join(stream_json(body, store)), media_type="application/json")
+    return StreamingResponse(stream_json(body, store), media_type="application/json")
+
+
+def _answer_parts(
+    end: RunEnd, store: BlobStore
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """The working memory, usage records and failed items of the run's end (`/v1/execute`'s answer)."""
+    return stored_memory_of(end, store), tokens_usages_of(end, store), batch_failures_of(end, store)
 
 
 @router.post(
