@@ -1,5 +1,5 @@
 """The README's first run bundle runs as the README shows it (docs/examples/hello.mthds), and so does the
-Python client's example in docs/cli.md."""
+Python client's example (the README's, the same in docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -40,10 +40,12 @@ def _python_block_after(page: Path, heading: str) -> str:
     return after.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-async def test_the_docs_client_example_runs_as_shown(temporal_address: str, tmp_path: Path) -> None:
-    """The Python client's example (docs/cli.md), run as a user would: its own process, the service found
+async def test_the_client_example_runs_as_shown(temporal_address: str, tmp_path: Path) -> None:
+    """The Python client's example (README.md and docs/cli.md), run as a user would: its own process, the service found
     through METHODFLOW_URL, from the repository's root (it reads docs/examples/hello.mthds)."""
-    example = _python_block_after(REPO_ROOT / "docs" / "cli.md", "## Python client")
+    example = _python_block_after(REPO_ROOT / "README.md", "### From Python")
+    # The README shows the docs' example as it is: one text, run here.
+    assert example == _python_block_after(REPO_ROOT / "docs" / "cli.md", "## Python client")
     async with run_stack(temporal_address, tmp_path) as stack:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
