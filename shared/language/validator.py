@@ -28,6 +28,7 @@ from shared.language.report import BundleSource, PipeStatus, ValidatedPipe, Vali
 from shared.language.template_field_checks import template_field_warnings
 from shared.runtime.dry_run_sweep import dry_run_issues
 from shared.runtime.function_registry import DEFAULT_REGISTRY
+from shared.runtime.loop_pool import SHARED_LOOPS
 
 _CONTROLLERS = (PipeSequence, PipeParallel, PipeCondition, PipeBatch)
 _T = TypeVar("_T")
@@ -127,10 +128,11 @@ def _run_to_end(coroutine: Coroutine[Any, Any, _T]) -> _T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coroutine)
+        # A pooled loop: building a fresh one per call (`asyncio.run`) cost more than the sweep itself.
+        return SHARED_LOOPS.run(coroutine)
     # Called from inside an event loop (an async test, an async route): run the sweep on its own thread.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(SHARED_LOOPS.run, coroutine).result()
 
 
 def _check_pipe(context: CheckContext, entry: PipeEntry) -> None:
