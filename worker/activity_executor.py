@@ -109,6 +109,7 @@ class ActivityOperatorExecutor:
             seed=call.seed,
             nb_output=call.nb_output,
             binding=binding,
+            memo=self.scope.memo,
         )
         _check_step_size(task, call.pipe.code)
         try:

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         ActivityPolicy,
         CallbackDelivery,
         CancelAnswer,
+        MemoScope,
         ProgressCounters,
         ProgressView,
         RunEnd,
@@ -181,6 +182,7 @@ class RunPipelineWorkflow:
             dynamic_output_concept=dynamic_concept(library, request) or TEXT,
             concurrency=DEFAULT_CONCURRENCY,
             policy=policy,
+            memo=memo_scope(spec, policy),
         )
         executor = ActivityOperatorExecutor(scope)
         self._executor = executor
@@ -418,3 +420,16 @@ def _end(log: ProgressLog, state: RunState, error: dict[str, Any], status: int) 
 
 def _upsert_state(state: RunState) -> None:
     workflow.upsert_search_attributes([STATE_KEY.value_set(state.value)])  # pyright: ignore[reportUnknownMemberType] -- the SDK's union parameter is partly untyped
+
+
+def memo_scope(spec: RunSpec, policy: ActivityPolicy) -> MemoScope | None:
+    """What the run's invocations may reuse (its lineage, or the tenant's runs) and whether they write
+    their own entries; None when the memo is off and the run reuses nothing."""
+    if not (policy.memo_enabled or spec.reuse_runs or spec.reuse_tenant):
+        return None
+    return MemoScope(
+        reuse_runs=spec.reuse_runs,
+        reuse_tenant=spec.reuse_tenant,
+        retention_days=policy.memo_retention_days,
+        write=policy.memo_enabled,
+    )

@@ -66,6 +66,10 @@ class WorkerSettings(StorageSettings):
     batch_window_chunks: PositiveInt = 2
     batch_chunks_per_history: PositiveInt = 500
     batch_chunk_concurrency: PositiveInt = 32
+    # The memo of completed operator invocations (shared/storage/memo_store.py): what a resumed run
+    # reuses. Every run writes it unless disabled; entries older than the retention are never reused.
+    memo_enabled: bool = True
+    memo_retention_days: PositiveFloat = 30
 
     # Completion callbacks (http-api.md §10.3, §10.4, §10.5).
     completion_callback_secret: SecretStr | None = None
@@ -181,6 +185,8 @@ class WorkerSettings(StorageSettings):
             batch_window_chunks=self.batch_window_chunks,
             batch_chunks_per_history=self.batch_chunks_per_history,
             batch_chunk_concurrency=self.batch_chunk_concurrency,
+            memo_enabled=self.memo_enabled,
+            memo_retention_days=self.memo_retention_days,
             callbacks=CallbackPolicy(
                 attempt_timeout_seconds=self.callback_attempt_timeout_seconds,
                 initial_interval_seconds=self.callback_initial_interval_seconds,

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from shared.runs.payload_additions import without_unused
-from shared.runs.workflow_io import ActivityPolicy
+from shared.runs.workflow_io import ActivityPolicy, MemoScope
 from shared.runtime.batch_failures import BatchFailureMode
 from shared.runtime.batch_plan import BatchCounters, SlidingWindow
 from shared.runtime.usage import UsageRecord
@@ -34,6 +34,8 @@ class RunScope(_Payload):
     dynamic_output_concept: str
     concurrency: int
     policy: ActivityPolicy
+    # Which memo entries the run's invocations may reuse and whether they write theirs; None: no memo.
+    memo: MemoScope | None = None
 
 
 class BatchWork(_Payload):

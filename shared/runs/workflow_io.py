@@ -72,10 +72,24 @@ class ActivityPolicy(_Payload):
     batch_chunk_concurrency: int = 32
     # Which task queue each operator's activities go to (worker pools, rate-limited models).
     routing: TaskRouting = Field(default_factory=TaskRouting)
+    # The memo (MEMO_ENABLED, MEMO_RETENTION_DAYS): see `MemoScope`.
+    memo_enabled: bool = True
+    memo_retention_days: float = 30
 
     @model_serializer(mode="wrap")
     def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_unused(self, handler(self), ("batch_chunk_concurrency", "routing"))
+        return without_unused(
+            self,
+            handler(self),
+            ("batch_chunk_concurrency", "routing", "memo_enabled", "memo_retention_days"),
+        )
+
+
+class RunBudget(_Payload):
+    """The most a run may spend (the request's `budget`): USD over the deck's prices, and/or tokens."""
+
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
 
 
 class RunSpec(_Payload):
@@ -107,6 +121,14 @@ class RunSpec(_Payload):
     extra: dict[str, Any] = Field(default_factory=dict[str, Any])
     # The request option `batch_failures`; runs started before it existed decode as "fail".
     batch_failures: BatchFailureMode = BatchFailureMode.FAIL
+    # A resumed run (`POST /v1/runs/{id}/resume`): the run it resumes, and every run whose memo entries
+    # it may reuse, nearest first (that run, then the one it resumed, ...).
+    resumed_from: str | None = None
+    reuse_runs: list[str] = Field(default_factory=list[str])
+    # `"reuse": "tenant"`: reuse any completed invocation of the same tenant's runs.
+    reuse_tenant: bool = False
+    # The request's `budget`, enforced before each model call (`RunBudget`).
+    budget: RunBudget | None = None
 
 
 class StuffPayload(_Payload):
@@ -127,6 +149,20 @@ class BindingAsk(_Payload):
     to_list: bool = False
 
 
+class MemoScope(_Payload):
+    """Which memo entries a run's invocations may reuse, and whether they write their own
+    (`shared/storage/memo_store.py`). Runs started before resume existed carry none: no memo at all."""
+
+    # The runs this one resumes, nearest first (its `resumed_from`, then that run's, ...).
+    reuse_runs: list[str] = Field(default_factory=list[str])
+    # `"reuse": "tenant"`: any run of the same tenant (never another tenant's: entries live under its prefix).
+    reuse_tenant: bool = False
+    # Entries older than this are never reused (MEMO_RETENTION_DAYS).
+    retention_days: float = 30
+    # Whether completed invocations are written, so the run can itself be resumed (MEMO_ENABLED).
+    write: bool = True
+
+
 class OperatorTask(_Payload):
     """One operator pipe to run in an activity; the worker finds the method by `method_digest`."""
 
@@ -141,10 +177,11 @@ class OperatorTask(_Payload):
     seed: str
     nb_output: int | None = None
     binding: BindingAsk | None = None
+    memo: MemoScope | None = None
 
     @model_serializer(mode="wrap")
     def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_unused(self, handler(self), ("binding",))
+        return without_unused(self, handler(self), ("binding", "memo"))
 
 
 class OperatorAnswer(_Payload):
@@ -154,10 +191,13 @@ class OperatorAnswer(_Payload):
     # A binding's answer: whether it made a list, or the part of its path that held nothing.
     is_list: bool = False
     empty: str | None = None
+    # The run whose memo entry answered this invocation (its `usages` are then that run's calls, not
+    # made again); None when the invocation ran.
+    reused_from: str | None = None
 
     @model_serializer(mode="wrap")
     def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_unused(self, handler(self), ("is_list", "empty"))
+        return without_unused(self, handler(self), ("is_list", "empty", "reused_from"))
 
 
 class StoreOutputTask(_Payload):
@@ -197,6 +237,10 @@ class RunEnd(_Payload):
     # small, else stored (`batch_failures.json`); both None when the run did not collect.
     batch_failures: list[dict[str, Any]] | None = None
     batch_failures_ref: str | None = None
+    # Invocations answered from the memo (a resumed run, or `"reuse": "tenant"`), and what their
+    # original calls cost: not spent again, and counted in none of the figures above.
+    reused_invocations: int = 0
+    reused_cost_usd: float | None = None
 
 
 class CancelAnswer(_Payload):

@@ -118,6 +118,9 @@ class LocalBlobStore:
             folder = self._path(prefix.rstrip("/"))
         except ValueError:
             return 0
+        if folder.is_file():  # a prefix that is a whole key, as on S3
+            folder.unlink(missing_ok=True)
+            return 1
         if not folder.is_dir():
             return 0
         removed = sum(1 for path in folder.rglob("*") if path.is_file())

@@ -18,6 +18,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from shared.language.library import Library
 from shared.language.model_deck import ModelDeck, builtin_deck
 from shared.language.pipe_blueprints import PipeCompose, PipeCondition
 from shared.language.validator import LibraryUnusable
@@ -48,6 +49,7 @@ from shared.storage.blob_store import STORAGE_SCHEME, BlobNotFoundError, BlobSto
 from shared.storage.run_storage import run_key
 from shared.storage.stored_contents import json_size, resolve_content, store_content
 from worker.files.input_files import InputFiles
+from worker.memo_steps import MemoSteps
 from worker.method_cache import MethodCache
 from worker.metrics import note_pipe_type, record_usages
 from worker.operators.local import LocalOperatorExecutor
@@ -105,6 +107,7 @@ class OperatorActivities:
         self.deck = deck or builtin_deck()
         self.providers = providers or ProviderRegistry()
         self.files = files or InputFiles(store)
+        self.memo = MemoSteps(store, functions)
 
     async def aclose(self) -> None:
         """Close the provider clients."""
@@ -125,7 +128,11 @@ class OperatorActivities:
             return await self._run_operator(task)
 
     async def _run_operator(self, task: OperatorTask) -> OperatorAnswer:
-        # Off the loop: a method-cache miss reads the method from storage (a blocking S3 GET).
+        # Off the loop: a method-cache miss reads the method from storage (a blocking S3 GET), and the
+        # memo is looked up there too.
+        memo_key, reused = await asyncio.to_thread(self._memo_lookup, task)
+        if reused is not None:
+            return reused  # answered by the run it resumes (or, asked, by another run of the tenant)
         call, executor = await asyncio.to_thread(self._prepare, task)
         note_pipe_type(call.pipe.blueprint.type)
         async with self._heartbeats():
@@ -133,20 +140,34 @@ class OperatorActivities:
                 return await asyncio.to_thread(self._bound, task, task.binding, call)
             try:
                 produced = await self._produce(call, executor)
-                content = await asyncio.to_thread(self._stored_if_large, task, call, produced)
+                answer = await asyncio.to_thread(self._answer, task, call, produced, memo_key)
             except PipeRunError as failure:
                 raise as_application_error(failure.located(call.pipe.code)) from failure
+        record_usages(answer.usages)
+        return answer
+
+    def _memo_lookup(self, task: OperatorTask) -> tuple[str | None, OperatorAnswer | None]:
+        """The task's memo key (None when its run keeps no memo) and the answer it may reuse, if any."""
+        if task.memo is None or task.binding is not None:
+            return None, None
+        key = self.memo.key(task, self._library(task))
+        return key, self.memo.reused(task, key)
+
+    def _answer(
+        self, task: OperatorTask, call: OperatorCall, produced: Produced, memo_key: str | None
+    ) -> OperatorAnswer:
+        """The answer of a completed invocation (its output stored when large), written to the memo."""
+        content = self._stored_if_large(task, call, produced)
         answer = OperatorAnswer(content=content, concept=produced.concept, usages=list(produced.usages))
         size = len(json.dumps(answer.content, ensure_ascii=False).encode("utf-8"))
         if size > STEP_PAYLOAD_MAX_BYTES:
-            failure = PipeRunError(
+            raise PipeRunError(
                 FailureCode.PAYLOAD_TOO_LARGE,
                 f"the output of '{call.pipe.code}' has {size} bytes, over the {STEP_PAYLOAD_MAX_BYTES} a run step may carry",
                 pipe=call.pipe.code,
                 params={"size": size, "limit": STEP_PAYLOAD_MAX_BYTES},
             )
-            raise as_application_error(failure)
-        record_usages(answer.usages)
+        self.memo.remember(task, memo_key, answer)
         return answer
 
     async def _produce(self, call: OperatorCall, executor: LocalOperatorExecutor) -> Produced:
@@ -211,9 +232,9 @@ class OperatorActivities:
         )
         return self.store.put(whole, earlier + task.text.encode("utf-8"), "application/json")
 
-    def _prepare(self, task: OperatorTask) -> tuple[OperatorCall, LocalOperatorExecutor]:
+    def _library(self, task: OperatorTask) -> Library:
         try:
-            library = self.methods.library(task.method_digest)
+            return self.methods.library(task.method_digest)
         except (BlobNotFoundError, LibraryUnusable) as exc:
             failure = PipeRunError(
                 FailureCode.RUNTIME_UNEXPECTED,
@@ -221,6 +242,9 @@ class OperatorActivities:
                 pipe=task.pipe_ref.rpartition(".")[2],
             )
             raise as_application_error(failure) from exc
+
+    def _prepare(self, task: OperatorTask) -> tuple[OperatorCall, LocalOperatorExecutor]:
+        library = self._library(task)
         entry = library.pipes[task.pipe_ref]
         # Stored contents are read back here: the workflow only moved their markers.
         inputs = {

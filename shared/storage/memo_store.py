@@ -1,0 +1,99 @@
+"""The memo of completed operator invocations, in the blob store (never in workflow payloads).
+
+One entry per invocation a run completed: `<tenant prefix>/memo/<key>/<run id>.json`, where the key is
+the invocation's content address (`shared/runs/memo_keys.py`). Keeping the run id in the path lets two
+runs that made the same call both keep their entry, so a resume finds its own lineage's entry whatever
+unrelated runs wrote since. Entries live under the tenant's own storage prefix: a lookup never sees
+another tenant's entries.
+
+Which entries a run may take is its `MemoScope`: those of the runs it resumes (nearest first) and, when
+the request asked `"reuse": "tenant"`, those of any run of the tenant. Entries older than the scope's
+retention are never taken (and are removed by `purge_expired`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.runs.workflow_io import MemoScope, OperatorAnswer
+from shared.storage.blob_store import STORAGE_SCHEME, BlobNotFoundError, BlobStore
+
+MEMO_FOLDER = "memo"
+
+
+class MemoEntry(BaseModel):
+    """What one completed invocation answered, and which run answered it when."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    run_id: str
+    pipe_ref: str
+    created_at: str
+    answer: OperatorAnswer
+
+
+def memo_prefix(storage_prefix: str) -> str:
+    return f"{storage_prefix}/{MEMO_FOLDER}/"
+
+
+def entry_key(storage_prefix: str, key: str, run_id: str) -> str:
+    return f"{memo_prefix(storage_prefix)}{key}/{run_id}.json"
+
+
+def put_entry(store: BlobStore, storage_prefix: str, key: str, entry: MemoEntry) -> None:
+    store.put(
+        entry_key(storage_prefix, key, entry.run_id),
+        entry.model_dump_json().encode("utf-8"),
+        "application/json",
+    )
+
+
+def find_entry(
+    store: BlobStore, storage_prefix: str, key: str, scope: MemoScope, *, now: datetime | None = None
+) -> MemoEntry | None:
+    """The entry `scope` may reuse for `key`: its lineage's nearest first, then (when allowed) the
+    tenant's newest; None when there is none within retention."""
+    oldest = (now or datetime.now(UTC)) - timedelta(days=scope.retention_days)
+    for run_id in scope.reuse_runs:
+        entry = _read(store, f"{STORAGE_SCHEME}{entry_key(storage_prefix, key, run_id)}")
+        if entry is not None and _created(entry) >= oldest:
+            return entry
+    if not scope.reuse_tenant:
+        return None
+    candidates = [_read(store, uri) for uri in store.list(f"{memo_prefix(storage_prefix)}{key}/")]
+    valid = [entry for entry in candidates if entry is not None and _created(entry) >= oldest]
+    return max(valid, key=_created, default=None)
+
+
+def purge_expired(
+    store: BlobStore, storage_prefix: str, retention_days: float, *, now: datetime | None = None
+) -> int:
+    """Remove the tenant's entries older than `retention_days`; how many went."""
+    oldest = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    removed = 0
+    for uri in store.list(memo_prefix(storage_prefix)):
+        entry = _read(store, uri)
+        if entry is None or _created(entry) < oldest:
+            removed += store.delete_prefix(uri.removeprefix(STORAGE_SCHEME))
+    return removed
+
+
+def _read(store: BlobStore, uri: str) -> MemoEntry | None:
+    try:
+        data: Any = json.loads(store.get(uri))
+        return MemoEntry.model_validate(data)
+    except (BlobNotFoundError, ValueError, ValidationError):
+        # Absent, or unreadable (a half-written copy on a store without atomic writes): not reusable.
+        return None
+
+
+def _created(entry: MemoEntry) -> datetime:
+    try:
+        instant = datetime.fromisoformat(entry.created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
