@@ -75,6 +75,8 @@ class ProblemCode(StrEnum):
     AUTH_FORBIDDEN = "auth.forbidden"
     SECURITY_INPUT_PATH_REFUSED = "security.input_path_refused"
     BUILD_NO_BUNDLE = "build.no_bundle"
+    RUN_NOT_RESUMABLE = "run.not_resumable"
+    METHOD_RESUME_OUTPUT_CHANGED = "method.resume_output_changed"
 
     @property
     def type_uri(self) -> str:
@@ -156,5 +158,7 @@ CATALOGUE: dict[ProblemCode, ProblemSpec] = {
     ProblemCode.AUTH_FORBIDDEN: _S(403, "account", "no", "The request is not allowed", "request_access", "Ask for a fresh signed upload target (POST /v1/blobs/missing), then upload again."),
     ProblemCode.SECURITY_INPUT_PATH_REFUSED: _S(422, "input", "no", "A path of the method tree is refused", "change_input", "Use relative paths inside the tree, without '..' segments."),
     ProblemCode.BUILD_NO_BUNDLE: _S(502, "runtime", "no", "The builder's model answered no MTHDS bundle", "retry", "Rephrase the brief, or choose another model for the builder."),
+    ProblemCode.RUN_NOT_RESUMABLE: _S(409, "input", "no", "The run cannot be resumed", "read_run", "Resume only a run that ended FAILED, CANCELLED or timed out; read a completed run's results instead."),
+    ProblemCode.METHOD_RESUME_OUTPUT_CHANGED: _S(422, "method", "no", "The corrected method changes the main pipe's output", "change_method", "Keep the main pipe's output concept as the original run's, or start a new run instead of resuming."),
     ProblemCode.RUN_TERMINATED: _S(None, "operator", "no", "The run was terminated by an operator", "report", "Ask the operator why the run was terminated."),
 }  # fmt: skip
