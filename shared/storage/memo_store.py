@@ -1,10 +1,11 @@
 """The memo of completed operator invocations, in the blob store (never in workflow payloads).
 
-One entry per invocation a run completed: `<tenant prefix>/memo/<key>/<run id>.json`, where the key is
+One entry per invocation a run completed: `memo/<tenant prefix>/<key>/<run id>.json`, where the key is
 the invocation's content address (`shared/runs/memo_keys.py`). Keeping the run id in the path lets two
 runs that made the same call both keep their entry, so a resume finds its own lineage's entry whatever
 unrelated runs wrote since. Entries live under the tenant's own storage prefix: a lookup never sees
-another tenant's entries.
+another tenant's entries. The whole memo sits under one top-level `memo/` folder so that an S3 bucket
+can expire it with one lifecycle rule (docs/runs.md); `purge_expired` does it for any store.
 
 Which entries a run may take is its `MemoScope`: those of the runs it resumes (nearest first) and, when
 the request asked `"reuse": "tenant"`, those of any run of the tenant. Entries older than the scope's
@@ -37,7 +38,7 @@ class MemoEntry(BaseModel):
 
 
 def memo_prefix(storage_prefix: str) -> str:
-    return f"{storage_prefix}/{MEMO_FOLDER}/"
+    return f"{MEMO_FOLDER}/{storage_prefix}/"
 
 
 def entry_key(storage_prefix: str, key: str, run_id: str) -> str:

@@ -53,12 +53,16 @@ def test_entries_past_retention_are_never_taken_and_purge_removes_them(tmp_path:
     scope = MemoScope(reuse_runs=["r0"], retention_days=30)
     assert find_entry(store, "acme", "k1", scope, now=NOW) is None
     assert find_entry(store, "acme", "k2", scope, now=NOW) is not None
-    assert purge_expired(store, "acme", 30, now=NOW) == 1
-    assert store.list("acme/memo/k1/") == []
-    assert len(store.list("acme/memo/k2/")) == 1
+    put_entry(store, "globex", "k1", _entry("r5", "stale", age_days=40))
+    assert purge_expired(store, 30, storage_prefix="acme", now=NOW) == 1
+    assert store.list("memo/acme/k1/") == []
+    assert len(store.list("memo/acme/k2/")) == 1
+    assert len(store.list("memo/globex/k1/")) == 1
+    assert purge_expired(store, 30, now=NOW) == 1
+    assert store.list("memo/globex/k1/") == []
 
 
 def test_an_unreadable_entry_is_not_reused(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
-    store.put("acme/memo/k1/r0.json", b"{not json", "application/json")
+    store.put("memo/acme/k1/r0.json", b"{not json", "application/json")
     assert find_entry(store, "acme", "k1", MemoScope(reuse_runs=["r0"]), now=NOW) is None
