@@ -105,10 +105,10 @@ def execute(
     memory: bool,
 ) -> int:
     """Run and print; returns the exit code."""
-    load_entry_points()
-    register_builder_functions()  # the Pipe Builder's own method calls them
     try:
-        outcome = asyncio.run(_run(sources, request, settings, deck, dry_run=dry_run, storage=storage))
+        outcome = run_locally(
+            sources, request, settings=settings, deck=deck, dry_run=dry_run, storage=storage
+        )
     except MethodInvalid as invalid:
         typer.echo(f"invalid method: {len(invalid.report.issues)} error(s)", err=True)
         for issue in invalid.report.issues:
@@ -123,6 +123,24 @@ def execute(
         return EXIT_FAILED
     sys.stdout.write(render_outcome(outcome, pretty=pretty, memory=memory) + "\n")
     return 0
+
+
+def run_locally(
+    sources: list[BundleSource],
+    request: RunRequest,
+    *,
+    settings: WorkerSettings,
+    deck: ModelDeck,
+    dry_run: bool,
+    storage: Path,
+) -> RunOutcome:
+    """One run in this process, progress lines on stderr, shared by `methodflow run` and its `--json` form.
+
+    Raises `MethodInvalid`, `InputRefused` or `PipeRunError`: each caller prints them its own way.
+    """
+    load_entry_points()
+    register_builder_functions()  # the Pipe Builder's own method calls them
+    return asyncio.run(_run(sources, request, settings, deck, dry_run=dry_run, storage=storage))
 
 
 async def _run(
