@@ -71,12 +71,13 @@ def find_entry(
 
 
 def purge_expired(
-    store: BlobStore, storage_prefix: str, retention_days: float, *, now: datetime | None = None
+    store: BlobStore, retention_days: float, *, storage_prefix: str | None = None, now: datetime | None = None
 ) -> int:
-    """Remove the tenant's entries older than `retention_days`; how many went."""
+    """Remove the entries older than `retention_days` (one tenant's, else every tenant's); how many went."""
     oldest = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     removed = 0
-    for uri in store.list(memo_prefix(storage_prefix)):
+    prefix = memo_prefix(storage_prefix) if storage_prefix is not None else f"{MEMO_FOLDER}/"
+    for uri in store.list(prefix):
         entry = _read(store, uri)
         if entry is None or _created(entry) < oldest:
             removed += store.delete_prefix(uri.removeprefix(STORAGE_SCHEME))
