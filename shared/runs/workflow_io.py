@@ -272,6 +272,12 @@ class ProgressCounters(_Payload):
     # batch workflows adds its chunks' calls as each chunk ends.
     model_calls: int = 0
     cost_usd: float | None = None
+    # Invocations answered from the memo so far (counted in none of the above); left out while 0.
+    reused_invocations: int = 0
+
+    @model_serializer(mode="wrap")
+    def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_unused(self, handler(self), ("reused_invocations",))
 
 
 class ProgressView(_Payload):
