@@ -41,9 +41,16 @@ class Fault:
     code: str | None = None
     path: str | None = None
     times: int = 1
+    # Only requests whose JSON body this accepts (e.g. a prompt naming an item): faults by content,
+    # whatever order concurrent requests arrive in.
+    when: Callable[[dict[str, Any]], bool] | None = None
 
-    def matches(self, path: str) -> bool:
-        return self.times > 0 and (self.path is None or self.path == path)
+    def matches(self, path: str, body: dict[str, Any]) -> bool:
+        return (
+            self.times > 0
+            and (self.path is None or self.path == path)
+            and (self.when is None or self.when(body))
+        )
 
 
 @dataclass
@@ -81,6 +88,9 @@ class ModelServer:
     api: Api = "openai"
     faults: list[Fault] = field(default_factory=list[Fault])
     answer: str = "Hello from the test model."
+    # A plain-text answer made from the request body instead of `answer` (e.g. echoing the prompt, so
+    # that outputs differ by input and can be compared between runs).
+    answer_of: Callable[[dict[str, Any]], str] | None = None
     models: list[str] = field(default_factory=lambda: ["test-model", "test-image-model"])
     api_key: str | None = None
     port: int = field(default_factory=free_port)
@@ -118,9 +128,9 @@ class ModelServer:
         path = request.url.path
         headers = {key.lower(): value for key, value in request.headers.items()}
         refused = self._refuses(headers)  # checked first, as by the real providers: no fault is used up
-        fault = None if refused else self._take_fault(path)
-        status = 401 if refused else (fault.status if fault is not None and fault.status else 200)
         json_body = cast("dict[str, Any]", body) if isinstance(body, dict) else {}
+        fault = None if refused else self._take_fault(path, json_body)
+        status = 401 if refused else (fault.status if fault is not None and fault.status else 200)
         received = Received(request.method, path, headers, json_body, time.time(), status, fault)
         self.received.append(received)
         return received
@@ -142,8 +152,8 @@ class ModelServer:
         message = fault.message or f"Scripted error {fault.status}."
         return JSONResponse(error_body(fault.status, message, fault.code), fault.status, headers)
 
-    def _take_fault(self, path: str) -> Fault | None:
-        fault = next((item for item in self.faults if item.matches(path)), None)
+    def _take_fault(self, path: str, body: dict[str, Any]) -> Fault | None:
+        fault = next((item for item in self.faults if item.matches(path, body)), None)
         if fault is not None:
             fault.times -= 1
         return fault

@@ -168,7 +168,8 @@ def _content(server: ModelServer, received: Received, index: int) -> str:
         return json.dumps(minimal_instance(response_format.get("json_schema", {}).get("schema", {})))
     if response_format.get("type") == "json_object":
         return json.dumps({"answer": server.answer})
-    return server.answer if index == 0 else f"{server.answer} ({index + 1})"
+    answer = server.answer_of(received.body) if server.answer_of is not None else server.answer
+    return answer if index == 0 else f"{answer} ({index + 1})"
 
 
 def _scripted(received: Received) -> bool:
