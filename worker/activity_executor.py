@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
@@ -32,7 +33,7 @@ from shared.runtime.json_values import as_mapping
 from shared.runtime.operator_call import OperatorCall, OutputTarget, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.stuff import Stuff
-from shared.runtime.usage import UsageRecord
+from shared.runtime.usage import UsageRecord, total_cost
 
 _TIMEOUT_CODES: dict[str, str] = {
     **dict.fromkeys(
@@ -42,6 +43,22 @@ _TIMEOUT_CODES: dict[str, str] = {
     "PipeFunc": FailureCode.FUNCTION_FAILED,
     "PipeDocGen": FailureCode.DOCUMENT_FAILED,
 }
+
+
+@dataclass(slots=True)
+class ReusedTally:
+    """Invocations answered from the memo and what their original calls cost: this run spent none of it."""
+
+    invocations: int = 0
+    cost_usd: float | None = None
+
+    def add(self, invocations: int, cost_usd: float | None) -> None:
+        self.invocations += invocations
+        if cost_usd is not None:
+            self.cost_usd = round((self.cost_usd or 0) + cost_usd, 10)
+
+    def add_answer(self, usages: Iterable[UsageRecord]) -> None:
+        self.add(1, total_cost(usages))
 
 
 class ActivityOperatorExecutor:
@@ -56,6 +73,8 @@ class ActivityOperatorExecutor:
         self.policy = policy = scope.policy
         # Every model call's usage record, in completion order, for the run's `tokens_usages`.
         self.usages: list[UsageRecord] = []
+        # Invocations answered from the memo: their records are another run's calls, counted apart.
+        self.reused = ReusedTally()
         self.retry_policy = RetryPolicy(
             initial_interval=timedelta(seconds=policy.initial_interval_seconds),
             backoff_coefficient=2.0,
@@ -84,6 +103,10 @@ class ActivityOperatorExecutor:
 
     async def run_operator(self, call: OperatorCall) -> Produced:
         answer = await self._answer(call)
+        if answer.reused_from is not None:
+            # Not made again: neither a model call nor a cost of this run (`RunEnd.reused_*`).
+            self.reused.add_answer(answer.usages)
+            return Produced(answer.content, answer.concept, reused_from=answer.reused_from)
         self.usages.extend(answer.usages)
         return Produced(answer.content, answer.concept, tuple(answer.usages))
 

@@ -36,6 +36,7 @@ from shared.runtime.memory_codec import encode_memory
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.usage import UsageRecord
 from shared.storage.run_storage import run_key
+from worker.activity_executor import ReusedTally
 from worker.storage_steps import STORAGE_RETRY, STORAGE_TIMEOUT
 
 DYNAMIC = f"{NATIVE_DOMAIN}.Dynamic"
@@ -62,7 +63,8 @@ def item_failed(failure: PipeRunError) -> ItemFailed:
 
 @dataclass(slots=True)
 class StoredTally:
-    """Usage and failed items of batches too large to come back inline: their URIs and usage totals."""
+    """Usage and failed items of batches too large to come back inline (their URIs and usage totals),
+    and every batch's invocations answered from the memo."""
 
     usage_uris: list[str] = field(default_factory=list[str])
     cost_usd: float | None = None
@@ -70,6 +72,8 @@ class StoredTally:
     model_calls: int = 0
     failure_records: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     failure_uris: list[str] = field(default_factory=list[str])
+    # Invocations the batches answered from the memo, inline or not: their counts always come back.
+    reused: ReusedTally = field(default_factory=ReusedTally)
 
     def absorb_usage(self, end: BatchEnd) -> None:
         if end.usages_uri is None:
@@ -127,6 +131,7 @@ class ChildBatchRunner:
         end = await self._run_child(call, work)
         self.usages.extend(end.usages)
         self.stored.absorb_usage(end)
+        self.stored.reused.add(end.reused_invocations, end.reused_cost_usd)
         self.stored.failure_records.extend(end.failure_records)
         if end.failure_records_uri is not None:
             self.stored.failure_uris.append(end.failure_records_uri)

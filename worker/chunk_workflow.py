@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from shared.runtime.run_failure import PipeRunError
     from shared.runtime.stuff import Stuff
     from shared.storage.item_pages import PAGE_MAX_BYTES, cut_pages
-    from worker.activity_executor import ActivityOperatorExecutor
+    from worker.activity_executor import ActivityOperatorExecutor, ReusedTally
     from worker.batch_runner import ChildBatchRunner, item_failed
     from worker.storage_steps import STORAGE_RETRY, STORAGE_TIMEOUT
     from worker.walk_pacer import WalkPacer
@@ -122,6 +122,7 @@ class RunBatchChunkWorkflow:
                     "usages": executor.usages,
                     "usages_uris": runner.stored.usage_uris,
                     "concept": outputs[0].concept if outputs else None,
+                    **_reused(executor.reused, runner.stored.reused),
                 }
             await workflow.execute_activity(
                 STORE_CHUNK_OUTPUT_ACTIVITY,
@@ -159,3 +160,11 @@ async def _load_items(work: BatchWork, chunk: ChunkInput) -> list[Any]:
             break  # the stored list is shorter than planned (cannot happen: it was counted when stored)
         items.extend(loaded.items)
     return items
+
+
+def _reused(own: ReusedTally, nested: ReusedTally) -> dict[str, Any]:
+    """The chunk's invocations answered from the memo: its items' and its nested batches'."""
+    total = ReusedTally()
+    total.add(own.invocations, own.cost_usd)
+    total.add(nested.invocations, nested.cost_usd)
+    return {"reused_invocations": total.invocations, "reused_cost_usd": total.cost_usd}

@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from shared.runtime.run_pipeline import RunOutcome, RunRequest, dynamic_concept, run_pipeline
     from shared.runtime.usage import tokens_total, total_cost
     from shared.storage.run_storage import run_key
-    from worker.activity_executor import ActivityOperatorExecutor
+    from worker.activity_executor import ActivityOperatorExecutor, ReusedTally
     from worker.batch_runner import ChildBatchRunner, StoredTally
     from worker.storage_steps import (
         LONG_STORAGE_HEARTBEAT,
@@ -264,7 +264,13 @@ class RunPipelineWorkflow:
 
         Batches that ran as batch workflows brought their records back inline when small (they are in
         the executor's list), else stored: their totals count here and their records are merged.
+        Invocations answered from the memo count apart (`reused_*`): their calls were not made again.
         """
+        reused = self._reused_so_far()
+        if reused.invocations:
+            end = end.model_copy(
+                update={"reused_invocations": reused.invocations, "reused_cost_usd": reused.cost_usd}
+            )
         records = self._executor.usages if self._executor is not None else []
         stored = self._batches.stored if self._batches is not None else StoredTally()
         if not records and not stored.usage_uris:
@@ -316,7 +322,7 @@ class RunPipelineWorkflow:
 
     async def _with_progress(self, spec: RunSpec, log: ProgressLog, end: RunEnd) -> RunEnd:
         """The run's end with its final progress log: inline when small, else its events stored in parts."""
-        view = _with_spend(log.view(limit=None), end.model_calls, end.cost_usd)
+        view = _with_spend(log.view(limit=None), end.model_calls, end.cost_usd, end.reused_invocations)
         text = view.model_dump_json()
         if len(text.encode("utf-8")) <= _PROGRESS_INLINE_MAX_BYTES:
             return end.model_copy(update={"progress": view})
@@ -388,7 +394,7 @@ class RunPipelineWorkflow:
         """The state, counters and progress events after `after` (the caller's last seen seq)."""
         if self._log is None:
             return ProgressView(state=RunState.STARTED, version=0, counters=ProgressCounters(), events=[])
-        return _with_spend(self._log.view(after), *self._spend_so_far())
+        return _with_spend(self._log.view(after), *self._spend_so_far(), self._reused_so_far().invocations)
 
     def _spend_so_far(self) -> tuple[int, float | None]:
         """The model calls settled so far and their cost: the walk's own records and stored batches'."""
@@ -399,9 +405,24 @@ class RunPipelineWorkflow:
             cost = round((cost or 0) + stored.cost_usd, 10)
         return len(records) + stored.model_calls, cost
 
+    def _reused_so_far(self) -> ReusedTally:
+        """The invocations answered from the memo so far: the walk's own and ended batches'."""
+        total = ReusedTally()
+        for tally in (
+            self._executor.reused if self._executor is not None else None,
+            self._batches.stored.reused if self._batches is not None else None,
+        ):
+            if tally is not None:
+                total.add(tally.invocations, tally.cost_usd)
+        return total
 
-def _with_spend(view: ProgressView, model_calls: int, cost_usd: float | None) -> ProgressView:
-    counters = view.counters.model_copy(update={"model_calls": model_calls, "cost_usd": cost_usd})
+
+def _with_spend(
+    view: ProgressView, model_calls: int, cost_usd: float | None, reused_invocations: int = 0
+) -> ProgressView:
+    counters = view.counters.model_copy(
+        update={"model_calls": model_calls, "cost_usd": cost_usd, "reused_invocations": reused_invocations}
+    )
     return view.model_copy(update={"counters": counters})
 
 

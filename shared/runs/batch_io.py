@@ -119,10 +119,13 @@ class BatchEnd(_Payload):
     concept: str | None = None
     # Cancelled (its run was cancelled or timed out): the counts are those of the chunks that ended.
     cancelled: bool = False
+    # Invocations its chunks answered from the memo, and their original cost (in none of the above).
+    reused_invocations: int = 0
+    reused_cost_usd: float | None = None
 
     @model_serializer(mode="wrap")
     def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_unused(self, handler(self), ("cancelled",))
+        return without_unused(self, handler(self), ("cancelled", "reused_invocations", "reused_cost_usd"))
 
 
 class MergeListsTask(_Payload):
@@ -203,6 +206,13 @@ class ChunkOutputTask(_Payload):
     failure_records_uris: list[str] = Field(default_factory=list[str])
     usages_uris: list[str] = Field(default_factory=list[str])
     concept: str | None = None  # the first output's concept (a Dynamic batch takes it)
+    # Invocations the chunk (and its nested batches) answered from the memo, and their original cost.
+    reused_invocations: int = 0
+    reused_cost_usd: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_unused(self, handler(self), ("reused_invocations", "reused_cost_usd"))
 
 
 class SealBatchTask(_Payload):

@@ -23,6 +23,8 @@ def invocations(events: list[ProgressEvent]) -> list[dict[str, Any]]:
         elif event.event == "pipe.finished":
             entry = by_path.setdefault(path, {key: data.get(key) for key in _ALWAYS})
             entry.update(status=data.get("status"), ended_at=data.get("ended_at"))
+            if "reused_from" in data:  # answered from the memo of that run (a resumed run)
+                entry["reused_from"] = data["reused_from"]
             if entry.get("started_at") is None:
                 entry["started_at"] = data.get("started_at")
         elif event.event == "batch.progress" and path in by_path:

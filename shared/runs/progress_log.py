@@ -22,6 +22,7 @@ _FINISHED_STATUS = {"done": "succeeded", "absent": "succeeded", "skipped": "skip
 class _Running:
     entry: PipeEntry
     started_at: str
+    reused_from: str | None = None  # the run whose memo entry answered it
 
 
 @dataclass(slots=True)
@@ -70,6 +71,12 @@ class ProgressLog:
         self.pipes_total += 1
         self._record("pipe.started", {**_identity(entry, wire), "attempt": 1}, at=at)
 
+    def pipe_reused(self, path: InvocationPath, run_id: str) -> None:
+        """The memo answered the invocation at `path`: its end names the run that produced it."""
+        running = self._running.get(path.wire())
+        if running is not None:
+            running.reused_from = run_id
+
     def pipe_finished(self, entry: PipeEntry, path: InvocationPath, outcome: str) -> None:
         wire = path.wire()
         running = self._running.pop(wire, None)
@@ -78,16 +85,15 @@ class ProgressLog:
             self.pipes_total += 1
         self.pipes_done += 1
         status = _FINISHED_STATUS.get(outcome, "succeeded")
-        self._record(
-            "pipe.finished",
-            {
-                **_identity(entry, wire),
-                "status": status,
-                "started_at": running.started_at if running is not None else None,
-                "ended_at": at,
-            },
-            at=at,
-        )
+        data: dict[str, Any] = {
+            **_identity(entry, wire),
+            "status": status,
+            "started_at": running.started_at if running is not None else None,
+            "ended_at": at,
+        }
+        if running is not None and running.reused_from is not None:
+            data["reused_from"] = running.reused_from  # only when set: other events keep their shape
+        self._record("pipe.finished", data, at=at)
         self._count_batch_item(path, status)
 
     def batch_started(self, entry: PipeEntry, path: InvocationPath, total: int) -> None:

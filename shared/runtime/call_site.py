@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from shared.language.natives import NATIVE_DOMAIN
@@ -118,6 +118,13 @@ class PipeListener(Protocol):
     def batch_counted(self, path: InvocationPath, done: int, failed: int) -> None:
         """The item counts of a batch that ran outside the walk (its items were never seen one by one)."""
         ...
+
+
+@runtime_checkable
+class ReuseListener(Protocol):
+    """A listener told, before an invocation ends, that the memo answered it (`reused_from`)."""
+
+    def pipe_reused(self, path: InvocationPath, run_id: str) -> None: ...
 
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

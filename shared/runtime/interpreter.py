@@ -25,7 +25,14 @@ from shared.language.pipe_blueprints import (
 )
 from shared.language.pipe_costs import PipeCosts
 from shared.runtime.batch_failures import BatchFailureMode, ItemFailure, is_collectable
-from shared.runtime.call_site import CallSite, InvocationPath, PipeListener, RunOptions, snake_case
+from shared.runtime.call_site import (
+    CallSite,
+    InvocationPath,
+    PipeListener,
+    ReuseListener,
+    RunOptions,
+    snake_case,
+)
 from shared.runtime.compose import run_compose
 from shared.runtime.content_refs import is_stored
 from shared.runtime.content_values import ContentRefused, ContentValidator
@@ -133,7 +140,7 @@ class Interpreter:
             return await runs.condition(entry, blueprint, inputs, memory, site, path)
         if isinstance(blueprint, PipeBatch):
             return await runs.batch(entry, blueprint, contract, inputs, memory, site, path)
-        return await self._operator(entry, contract, inputs, memory, site)
+        return await self._operator(entry, contract, inputs, memory, site, path)
 
     async def _operator(
         self,
@@ -142,6 +149,7 @@ class Interpreter:
         inputs: dict[str, Stuff],
         memory: WorkingMemory,
         site: CallSite,
+        path: InvocationPath,
     ) -> Stuff:
         target = self.output_target(contract, site)
         call = OperatorCall(entry, inputs, target, f"{self.options.seed}:{entry.ref}", site.nb_output)
@@ -151,6 +159,8 @@ class Interpreter:
             produced, checked = run_compose(call, self.views, self.validator), True
         else:
             produced, checked = await self._executed(call), False
+            if produced.reused_from is not None and isinstance(self.listener, ReuseListener):
+                self.listener.pipe_reused(path, produced.reused_from)
         stuff = self._stuff_of(entry, target, produced, checked=checked)
         self.put(memory, site, stuff)
         return stuff

@@ -52,6 +52,8 @@ class Produced:
     content: Any
     concept: str | None = None  # None: the call's output concept
     usages: tuple[UsageRecord, ...] = ()
+    # The run whose memo entry answered the call (nothing ran); None when it ran.
+    reused_from: str | None = None
 
     @staticmethod
     def of_items(items: list[Any], concept: str | None = None) -> Produced:

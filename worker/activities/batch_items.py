@@ -59,6 +59,8 @@ class _Sealed:
     pages: list[PageEntry] = field(default_factory=list[PageEntry])
     failures: list[Any] = field(default_factory=list[Any])
     usages: list[UsageRecord] = field(default_factory=list[UsageRecord])
+    reused_invocations: int = 0
+    reused_cost_usd: float | None = None
     concept: str | None = None
 
 
@@ -143,6 +145,8 @@ class BatchActivities:
             "usages": [usage.model_dump(mode="json") for usage in task.usages],
             "usages_uris": task.usages_uris,
             "concept": task.concept,
+            "reused_invocations": task.reused_invocations,
+            "reused_cost_usd": task.reused_cost_usd,
         }
         put_json(self.store, f"{key}.json", result)
         record_batch_items(task.done, task.failed)
@@ -170,6 +174,11 @@ class BatchActivities:
         for uri in result["usages_uris"]:
             sealed.usages.extend(UsageRecord.model_validate(usage) for usage in get_json(self.store, uri))
         sealed.concept = sealed.concept or result.get("concept")
+        # Chunk results written before resume existed hold no reused counts.
+        sealed.reused_invocations += int(result.get("reused_invocations") or 0)
+        reused_cost = result.get("reused_cost_usd")
+        if reused_cost is not None:
+            sealed.reused_cost_usd = round((sealed.reused_cost_usd or 0) + float(reused_cost), 10)
 
     def _seal_batch(self, task: SealBatchTask, sealed: _Sealed) -> BatchEnd:
         pages, failures, usages, concept = sealed.pages, sealed.failures, sealed.usages, sealed.concept
@@ -185,6 +194,8 @@ class BatchActivities:
             "cost_usd": total_cost(usages),
             "tokens": tokens_total(usages),
             "model_calls": len(usages),
+            "reused_invocations": sealed.reused_invocations,
+            "reused_cost_usd": sealed.reused_cost_usd,
         }
         # A small output rides inline, so the walk goes on with an ordinary list (few pages: a long list
         # is never read here just to learn that it is too large).
