@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,7 +29,7 @@ from worker.cli_options import (
 if TYPE_CHECKING:
     from client.models import RunStarted
     from client.sync_client import MethodflowClient
-    from worker.cli_output import Output
+    from worker.cli_calls import ServerCall
 
 # How long `watch`, `run` and `start --wait` follow a run before giving up on it (exit 1).
 WATCH_SECONDS = 24 * 3600.0
@@ -47,16 +47,14 @@ def start(
     json: Json = False,
 ) -> None:
     """Start a run on the server and print its id (with --wait, follow it to its end)."""
-    from worker.cli_connection import server_session
-    from worker.cli_output import Output
+    from worker.cli_calls import server_call
 
-    output = Output(json_mode=json)
-    with server_session(output, server, api_key, retry_for) as methodflow:
-        started = _start(methodflow, paths, pipe, inputs_file, input_pairs)
+    with server_call(server, api_key, retry_for, json=json) as call:
+        started = _start(call.methodflow, paths, pipe, inputs_file, input_pairs)
         if wait:
-            follow(methodflow, started.pipeline_run_id, output, print_results=False)
+            follow(call, started.pipeline_run_id, print_results=False)
         else:
-            output.answer(started.model_dump(mode="json"), lambda: typer.echo(started.pipeline_run_id))
+            call.answer(started, lambda: started.pipeline_run_id)
 
 
 def run_remote(
@@ -72,13 +70,11 @@ def run_remote(
     json: bool,
 ) -> None:
     """`methodflow run --server`: start the run, follow it, print its main output."""
-    from worker.cli_connection import server_session
-    from worker.cli_output import Output
+    from worker.cli_calls import server_call
 
-    output = Output(json_mode=json)
-    with server_session(output, server, api_key, retry_for) as methodflow:
-        started = _start(methodflow, paths, pipe, inputs_file, input_pairs)
-        follow(methodflow, started.pipeline_run_id, output, print_results=True, pretty=pretty)
+    with server_call(server, api_key, retry_for, json=json) as call:
+        started = _start(call.methodflow, paths, pipe, inputs_file, input_pairs)
+        follow(call, started.pipeline_run_id, print_results=True, pretty=pretty)
 
 
 def watch(
@@ -89,13 +85,11 @@ def watch(
     json: Json = False,
 ) -> None:
     """Follow a run to its end with live progress; exit 0 when it completed, 1 when not."""
-    from worker.cli_connection import server_session
-    from worker.cli_output import Output
+    from worker.cli_calls import server_call
 
-    output = Output(json_mode=json)
-    with server_session(output, server, api_key, retry_for) as methodflow:
+    with server_call(server, api_key, retry_for, json=json) as call:
         # The terminal ends with the result, as `run` does; a script's --json gets the final status.
-        follow(methodflow, run_id, output, print_results=not json, state_line=True)
+        follow(call, run_id, print_results=not json, state_line=True)
 
 
 def status(
@@ -106,14 +100,12 @@ def status(
     json: Json = False,
 ) -> None:
     """Print a run's state, pipe, times and, when it failed, its problem."""
-    from worker.cli_connection import server_session
-    from worker.cli_output import Output
+    from worker.cli_calls import server_call
     from worker.cli_views import status_lines
 
-    output = Output(json_mode=json)
-    with server_session(output, server, api_key, retry_for) as methodflow:
-        current = methodflow.status(run_id)
-        output.answer(current.model_dump(mode="json"), lambda: typer.echo(status_lines(current)))
+    with server_call(server, api_key, retry_for, json=json) as call:
+        current = call.methodflow.status(run_id)
+        call.answer(current, lambda: status_lines(current))
 
 
 def results(
@@ -127,23 +119,18 @@ def results(
     json: Json = False,
 ) -> None:
     """Print a completed run's main output; exit 1 when the run failed or has not ended."""
-    from worker.cli_connection import server_session
-    from worker.cli_output import EXIT_FAILED, Output
+    from worker.cli_calls import server_call
+    from worker.cli_output import EXIT_FAILED
     from worker.cli_views import main_output_text
 
-    output = Output(json_mode=json)
-    with server_session(output, server, api_key, retry_for) as methodflow:
-        answer = methodflow.results(run_id)
+    with server_call(server, api_key, retry_for, json=json) as call:
+        answer = call.methodflow.results(run_id)
         if answer is None:
-            current = methodflow.status(run_id)
+            current = call.methodflow.status(run_id)
             line = f"error: the run {run_id} is {current.state}: it has no results yet"
-            output.answer(
-                current.model_dump(mode="json"), lambda: typer.echo(line, err=True), exit_code=EXIT_FAILED
-            )
+            call.answer(current, lambda: line, err=True, exit_code=EXIT_FAILED)
             return
-        output.answer(
-            answer.model_dump(mode="json"), lambda: typer.echo(main_output_text(answer.main_stuff, pretty))
-        )
+        call.answer(answer, lambda: main_output_text(answer.main_stuff, pretty))
 
 
 def runs(
@@ -163,16 +150,14 @@ def runs(
     """List your runs, newest first: id, state, pipe, created, finished."""
     from itertools import islice
 
-    from worker.cli_connection import server_session
-    from worker.cli_output import Output
+    from worker.cli_calls import server_call
     from worker.cli_views import print_runs_table
 
-    output = Output(json_mode=json)
-    with server_session(output, server, api_key, retry_for) as methodflow:
-        listed = methodflow.runs(state=state or None, pipe_code=pipe, page_size=min(limit, 100))
+    with server_call(server, api_key, retry_for, json=json) as call:
+        listed = call.methodflow.runs(state=state or None, pipe_code=pipe, page_size=min(limit, 100))
         items = list(islice(listed, limit))
         document = {"items": [item.model_dump(mode="json") for item in items]}
-        output.answer(document, lambda: print_runs_table(items))
+        call.output.answer(document, lambda: print_runs_table(items))
 
 
 def cancel(
@@ -186,14 +171,11 @@ def cancel(
     json: Json = False,
 ) -> None:
     """Ask the server to cancel a run (a run that has ended is refused: exit 2)."""
-    from worker.cli_connection import server_session
-    from worker.cli_output import Output
+    from worker.cli_calls import server_call
 
-    output = Output(json_mode=json)
-    with server_session(output, server, api_key, retry_for) as methodflow:
-        requested = methodflow.cancel(run_id, reason)
-        line = f"cancel requested: {requested.pipeline_run_id} ({requested.state})"
-        output.answer(requested.model_dump(mode="json"), lambda: typer.echo(line))
+    with server_call(server, api_key, retry_for, json=json) as call:
+        requested = call.methodflow.cancel(run_id, reason)
+        call.answer(requested, lambda: f"cancel requested: {requested.pipeline_run_id} ({requested.state})")
 
 
 def deliveries(
@@ -204,14 +186,12 @@ def deliveries(
     json: Json = False,
 ) -> None:
     """Print the run's completion callbacks: one line per URL with its state and attempts."""
-    from worker.cli_connection import server_session
-    from worker.cli_output import Output
+    from worker.cli_calls import server_call
     from worker.cli_views import delivery_lines
 
-    output = Output(json_mode=json)
-    with server_session(output, server, api_key, retry_for) as methodflow:
-        answer = methodflow.deliveries(run_id)
-        output.answer(answer.model_dump(mode="json"), lambda: typer.echo(delivery_lines(answer)))
+    with server_call(server, api_key, retry_for, json=json) as call:
+        answer = call.methodflow.deliveries(run_id)
+        call.answer(answer, lambda: delivery_lines(answer))
 
 
 def _start(
@@ -230,9 +210,8 @@ def _start(
 
 
 def follow(
-    methodflow: MethodflowClient,
+    call: ServerCall,
     run_id: str,
-    output: Output,
     *,
     print_results: bool,
     pretty: bool = False,
@@ -244,7 +223,8 @@ def follow(
     from worker.cli_output import EXIT_FAILED, EXIT_INTERRUPTED
     from worker.cli_views import ended_badly_line, main_output_text, on_screen
 
-    if output.json_mode:
+    methodflow = call.methodflow
+    if call.output.json_mode:
         final = methodflow.wait(run_id, within=WATCH_SECONDS)
     else:
         from rich.console import Console
@@ -258,18 +238,16 @@ def follow(
             typer.echo(f"stopped watching; the run goes on: methodflow watch {run_id}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
     if final.state != "COMPLETED":
-        document: dict[str, Any] = final.error or final.model_dump(mode="json")
-        output.answer(document, lambda: typer.echo(ended_badly_line(final), err=True), exit_code=EXIT_FAILED)
+        call.answer(final.error or final, lambda: ended_badly_line(final), err=True, exit_code=EXIT_FAILED)
         return
     if not print_results:
-        output.answer(final.model_dump(mode="json"), lambda: typer.echo(f"{run_id} {final.state}"))
+        call.answer(final, lambda: f"{run_id} {final.state}")
         return
     if state_line:
         typer.echo(f"{run_id} {final.state}", err=True)
     answer = methodflow.results(run_id)
     main = answer.main_stuff if answer is not None else None
-    document = answer.model_dump(mode="json") if answer is not None else final.model_dump(mode="json")
     text = main_output_text(main, pretty)
     if state_line and sys.stdout.isatty():
         text = on_screen(text, run_id)
-    output.answer(document, lambda: typer.echo(text))
+    call.answer(answer if answer is not None else final, lambda: text)

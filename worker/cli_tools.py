@@ -35,12 +35,11 @@ def format_bundle(
 
     Exit 0 formatted (or already so), 1 with --check when it would change, or when it is not valid TOML.
     """
-    from worker.cli_connection import reported, server_session
-    from worker.cli_output import EXIT_FAILED, Output
+    from worker.cli_calls import command_call
+    from worker.cli_output import EXIT_FAILED
     from worker.cli_sources import read_text
 
-    output = Output(json_mode=json)
-    with reported(output):
+    with command_call(server, api_key, retry_for, json=json) as call:
         text = read_text(path)
         if server is None:
             from shared.tooling.mthds_format import format_mthds
@@ -49,13 +48,13 @@ def format_bundle(
             formatted, changed = outcome.formatted, outcome.changed
             diagnostics = [item.model_dump(mode="json") for item in outcome.diagnostics]
         else:
-            with server_session(output, server, api_key, retry_for) as methodflow:
+            with call.session() as methodflow:
                 answer = methodflow.format(text, source=path.name)
             formatted, changed, diagnostics = answer.formatted, answer.changed, answer.diagnostics
         if not changed and diagnostics:
             line = f"error: {path}: cannot be formatted: {_diagnostic_text(diagnostics[0])}"
             document = {"path": str(path), "changed": False, "diagnostics": diagnostics}
-            output.answer(document, lambda: typer.echo(line, err=True), exit_code=EXIT_FAILED)
+            call.answer(document, lambda: line, err=True, exit_code=EXIT_FAILED)
             return
         if changed and not check:
             path.write_text(formatted, encoding="utf-8")
@@ -65,7 +64,7 @@ def format_bundle(
             line = f"reformatted {path}" if changed else f"{path} unchanged"
         document = {"path": str(path), "changed": changed, "written": changed and not check}
         document |= {"formatted": formatted, "diagnostics": diagnostics}
-        output.answer(document, lambda: typer.echo(line), exit_code=EXIT_FAILED if check and changed else 0)
+        call.answer(document, lambda: line, exit_code=EXIT_FAILED if check and changed else 0)
 
 
 def lint(
@@ -79,12 +78,11 @@ def lint(
 
     Exit 0 without errors (warnings allowed), 1 with any error.
     """
-    from worker.cli_connection import reported, server_session
-    from worker.cli_output import EXIT_FAILED, Output
+    from worker.cli_calls import command_call
+    from worker.cli_output import EXIT_FAILED
     from worker.cli_sources import read_text
 
-    output = Output(json_mode=json)
-    with reported(output):
+    with command_call(server, api_key, retry_for, json=json) as call:
         text = read_text(path)
         if server is None:
             from shared.tooling.mthds_lint import lint_mthds
@@ -93,16 +91,13 @@ def lint(
             found = lint_mthds(text, model_deck(worker_settings()), source=str(path))
             diagnostics = [item.model_dump(mode="json") for item in found]
         else:
-            with server_session(output, server, api_key, retry_for) as methodflow:
+            with call.session() as methodflow:
                 diagnostics = methodflow.lint(text, source=str(path)).diagnostics
         errors = [item for item in diagnostics if item.get("severity") == "error"]
         lines = [f"{_where(path, item)} {_diagnostic_text(item)}" for item in diagnostics]
         plain = "\n".join(lines) if lines else f"{path}: clean"
-        output.answer(
-            {"path": str(path), "diagnostics": diagnostics},
-            lambda: typer.echo(plain),
-            exit_code=EXIT_FAILED if errors else 0,
-        )
+        document = {"path": str(path), "diagnostics": diagnostics}
+        call.answer(document, lambda: plain, exit_code=EXIT_FAILED if errors else 0)
 
 
 def inputs(
@@ -119,20 +114,18 @@ def inputs(
 
     Exit 1 when the bundle is invalid, 2 when the pipe is not found.
     """
-    from worker.cli_connection import reported, server_session
-    from worker.cli_output import Output
+    from worker.cli_calls import command_call
     from worker.cli_sources import read_text
 
-    output = Output(json_mode=json)
-    with reported(output):
+    with command_call(server, api_key, retry_for, json=json) as call:
         text = read_text(path)
         if server is None:
             answer = _local_inputs(path, text, pipe)
         else:
-            with server_session(output, server, api_key, retry_for) as methodflow:
+            with call.session() as methodflow:
                 verdict = methodflow.build_inputs(mthds_contents=[text], pipe_ref=pipe)
             answer = verdict.model_dump(mode="json")
-        _print_verdict(output, answer, lambda: typer.echo(_json_text(answer.get("inputs"))))
+        _print_verdict(call.output, answer, lambda: typer.echo(_json_text(answer.get("inputs"))))
 
 
 def build(
@@ -150,12 +143,11 @@ def build(
 
     The bundle is written even when it does not validate (exit 1, its errors listed).
     """
-    from worker.cli_connection import server_session
-    from worker.cli_output import Output
+    from worker.cli_calls import server_call
 
-    output = Output(json_mode=json)
-    with server_session(output, server, api_key, retry_for) as methodflow:
-        verdict = methodflow.build_pipeline(brief)
+    with server_call(server, api_key, retry_for, json=json) as call:
+        output = call.output
+        verdict = call.methodflow.build_pipeline(brief)
         answer = verdict.model_dump(mode="json")
         bundle = str(answer.get("mthds_content") or "")
         if out is not None and bundle:
@@ -174,17 +166,15 @@ def validate_remote(
     paths: list[Path], *, server: str, api_key: str | None, retry_for: float, json: bool
 ) -> None:
     """`methodflow validate --server`: the server's verdict on the bundles as one method."""
-    from worker.cli_connection import server_session
-    from worker.cli_output import Output
+    from worker.cli_calls import server_call
     from worker.cli_sources import read_bundle_texts
 
-    output = Output(json_mode=json)
-    with server_session(output, server, api_key, retry_for) as methodflow:
+    with server_call(server, api_key, retry_for, json=json) as call:
         texts = read_bundle_texts(paths)
-        verdict: ValidationVerdict = methodflow.validate(mthds_contents=list(texts.values()))
+        verdict: ValidationVerdict = call.methodflow.validate(mthds_contents=list(texts.values()))
         count = len(texts)
         valid_line = f"valid: {count} bundle" + ("" if count == 1 else "s")
-        _print_verdict(output, verdict.model_dump(mode="json"), lambda: typer.echo(valid_line))
+        _print_verdict(call.output, verdict.model_dump(mode="json"), lambda: typer.echo(valid_line))
 
 
 def _local_inputs(path: Path, text: str, pipe: str | None) -> dict[str, Any]:
