@@ -77,6 +77,7 @@ class ProblemCode(StrEnum):
     BUILD_NO_BUNDLE = "build.no_bundle"
     RUN_NOT_RESUMABLE = "run.not_resumable"
     METHOD_RESUME_OUTPUT_CHANGED = "method.resume_output_changed"
+    RUN_BUDGET_EXCEEDED = "run.budget_exceeded"
 
     @property
     def type_uri(self) -> str:
@@ -160,5 +161,6 @@ CATALOGUE: dict[ProblemCode, ProblemSpec] = {
     ProblemCode.BUILD_NO_BUNDLE: _S(502, "runtime", "no", "The builder's model answered no MTHDS bundle", "retry", "Rephrase the brief, or choose another model for the builder."),
     ProblemCode.RUN_NOT_RESUMABLE: _S(409, "input", "no", "The run cannot be resumed", "read_run", "Resume only a run that ended FAILED, CANCELLED or timed out; read a completed run's results instead."),
     ProblemCode.METHOD_RESUME_OUTPUT_CHANGED: _S(422, "method", "no", "The corrected method changes the main pipe's output", "change_method", "Keep the main pipe's output concept as the original run's, or start a new run instead of resuming."),
+    ProblemCode.RUN_BUDGET_EXCEEDED: _S(422, "input", "no", "The run's budget cannot cover its next model call", "change_input", "Resume the run with a larger 'budget' (its completed calls are reused, not paid again), or make the method spend less."),
     ProblemCode.RUN_TERMINATED: _S(None, "operator", "no", "The run was terminated by an operator", "report", "Ask the operator why the run was terminated."),
 }  # fmt: skip

@@ -42,6 +42,8 @@ class FailureCode(StrEnum):
     # A deployment fault that may pass: the blob store down, full or refusing at every attempt, or the
     # worker running a pipe gone silent (heartbeat timeout) on its last attempt.
     RUNTIME_UNAVAILABLE = "runtime.unavailable"
+    # A model call the run's `budget` cannot cover (its worst case reserved first): the run stops.
+    BUDGET_EXCEEDED = "run.budget_exceeded"
 
 
 class PipeRunError(Exception):
