@@ -36,6 +36,13 @@ class RunScope(_Payload):
     policy: ActivityPolicy
     # Which memo entries the run's invocations may reuse and whether they write theirs; None: no memo.
     memo: MemoScope | None = None
+    # A run with a budget: its ledger workflow's id (`shared/runs/budget_io.py`), carried to every
+    # operator task of the run and of its chunks; None (left out of the payload) for runs without one.
+    budget: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_unused(self, handler(self), ("budget",))
 
 
 class BatchWork(_Payload):

@@ -178,10 +178,13 @@ class OperatorTask(_Payload):
     nb_output: int | None = None
     binding: BindingAsk | None = None
     memo: MemoScope | None = None
+    # A run with a budget: its ledger workflow's id, where each model call reserves its worst case
+    # first (`worker/operators/call_budget.py`); None for runs without one.
+    budget: str | None = None
 
     @model_serializer(mode="wrap")
     def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_unused(self, handler(self), ("binding", "memo"))
+        return without_unused(self, handler(self), ("binding", "memo", "budget"))
 
 
 class OperatorAnswer(_Payload):
