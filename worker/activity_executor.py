@@ -133,6 +133,7 @@ class ActivityOperatorExecutor:
             nb_output=call.nb_output,
             binding=binding,
             memo=self.scope.memo,
+            budget=self.scope.budget,
         )
         _check_step_size(task, call.pipe.code)
         try:
