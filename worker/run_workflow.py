@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from shared.language.validator import LibraryUnusable, load_library
     from shared.problems.run_errors import failure_error, run_error
     from shared.runs.batch_io import MergeListsTask, RunScope
+    from shared.runs.budget_io import RUN_BUDGET_WORKFLOW, RunBudgetStart, budget_workflow_id
     from shared.runs.finished_event import finished_event
     from shared.runs.names import (
         CALLBACKS_WORKFLOW,
@@ -183,6 +184,7 @@ class RunPipelineWorkflow:
             concurrency=DEFAULT_CONCURRENCY,
             policy=policy,
             memo=memo_scope(spec, policy),
+            budget=await _budget_ledger(spec),
         )
         executor = ActivityOperatorExecutor(scope)
         self._executor = executor
@@ -441,6 +443,22 @@ def _end(log: ProgressLog, state: RunState, error: dict[str, Any], status: int) 
 
 def _upsert_state(state: RunState) -> None:
     workflow.upsert_search_attributes([STATE_KEY.value_set(state.value)])  # pyright: ignore[reportUnknownMemberType] -- the SDK's union parameter is partly untyped
+
+
+async def _budget_ledger(spec: RunSpec) -> str | None:
+    """The id of the run's budget ledger, a child workflow started here (ended with the run), where
+    every model call reserves its worst case; None, and no command at all, for a run without a budget."""
+    if spec.budget is None:
+        return None
+    ledger_id = budget_workflow_id(workflow.info().workflow_id)
+    await workflow.start_child_workflow(
+        RUN_BUDGET_WORKFLOW,
+        RunBudgetStart(run_id=spec.run_id, budget=spec.budget),
+        id=ledger_id,
+        task_queue=workflow.info().task_queue,
+        parent_close_policy=workflow.ParentClosePolicy.TERMINATE,
+    )
+    return ledger_id
 
 
 def memo_scope(spec: RunSpec, policy: ActivityPolicy) -> MemoScope | None:

@@ -31,6 +31,7 @@ from worker.activities.batch_items import BatchActivities
 from worker.activities.callbacks import CallbackActivities
 from worker.activities.operators import OperatorActivities
 from worker.batch_workflow import RunBatchWorkflow
+from worker.budget_workflow import RunBudgetWorkflow
 from worker.callbacks_workflow import DeliverCallbacksWorkflow
 from worker.chunk_workflow import RunBatchChunkWorkflow
 from worker.health import serve_health
@@ -50,7 +51,13 @@ logger = logging.getLogger(__name__)
 # the code it compiles, at the first render, so it is passed through by name too (deterministic: it
 # renders templates in memory; its lock only guards its template cache).
 _PASSTHROUGH = ("shared", "jinja2", "markupsafe", "markdown_it")
-WORKFLOWS = [RunPipelineWorkflow, RunBatchWorkflow, RunBatchChunkWorkflow, DeliverCallbacksWorkflow]
+WORKFLOWS = [
+    RunPipelineWorkflow,
+    RunBatchWorkflow,
+    RunBatchChunkWorkflow,
+    DeliverCallbacksWorkflow,
+    RunBudgetWorkflow,
+]
 # The workflow modules themselves too: otherwise the sandbox imports the module afresh for every
 # workflow run (its code executed and its class decorated again, and compiled again wherever the
 # bytecode cache is stale or not written): about a fifth of the worker's CPU in a 3-step run, profiled.
@@ -143,7 +150,7 @@ def _main_worker(
     return Worker(
         client,
         task_queue=queue,
-        workflows=[RunPipelineWorkflow, RunBatchWorkflow, RunBatchChunkWorkflow],
+        workflows=[RunPipelineWorkflow, RunBatchWorkflow, RunBatchChunkWorkflow, RunBudgetWorkflow],
         activities=[
             activities.worker_policy,
             activities.pause,

@@ -1,0 +1,56 @@
+"""The ledger workflow of one budgeted run: it holds the run's spend and answers reservations one at a
+time (workflow Updates), so the run's workflow and all its batch chunks share one budget without a race.
+
+Started by the run workflow as a child (`<run workflow id>/budget`) when the run has a budget, and ended
+with it (the parent-close policy terminates it). Deterministic: the ledger is pure, time is
+`workflow.now()`. Its history grows by a few events per model call, so it continues as new when Temporal
+suggests it, carrying the ledger, once no update is being handled.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from shared.runs.budget_io import (
+        RESERVE_UPDATE,
+        RUN_BUDGET_WORKFLOW,
+        SETTLE_UPDATE,
+        SPEND_QUERY,
+        BudgetAnswer,
+        BudgetAsk,
+        BudgetSettle,
+        BudgetSpend,
+        RunBudgetStart,
+    )
+    from shared.runs.budget_ledger import BudgetLedger
+
+
+@workflow.defn(name=RUN_BUDGET_WORKFLOW)
+class RunBudgetWorkflow:
+    @workflow.init
+    def __init__(self, start: RunBudgetStart) -> None:
+        # Built here, not in `run`: updates may be delivered in the very first activation.
+        self._ledger = BudgetLedger(start)
+
+    @workflow.run
+    async def run(self, start: RunBudgetStart) -> BudgetSpend:  # noqa: ARG002 -- the ledger took it in __init__
+        await workflow.wait_condition(
+            lambda: workflow.info().is_continue_as_new_suggested() and workflow.all_handlers_finished()
+        )
+        workflow.continue_as_new(self._ledger.carry())
+
+    @workflow.update(name=RESERVE_UPDATE)
+    def reserve(self, ask: BudgetAsk) -> BudgetAnswer:
+        """Grant the call's worst case, or refuse it (and everything after it) when it would not fit."""
+        return self._ledger.reserve(ask, workflow.now().timestamp())
+
+    @workflow.update(name=SETTLE_UPDATE)
+    def settle(self, settled: BudgetSettle) -> None:
+        """Release a call's reservation and count what it cost."""
+        self._ledger.settle(settled)
+
+    @workflow.query(name=SPEND_QUERY)
+    def spend(self) -> BudgetSpend:
+        """The limits, what settled calls spent and what in-flight calls hold."""
+        return self._ledger.spend()
