@@ -114,6 +114,7 @@ def build_worker(
             deck=deck,
             providers=settings.provider_registry(),
             files=settings.input_files(store),
+            budget_max_output_tokens=settings.budget_max_output_tokens,
         )
         on_close.append(activities.aclose)
     for entry in polled:

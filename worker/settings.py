@@ -70,6 +70,9 @@ class WorkerSettings(StorageSettings):
     # reuses. Every run writes it unless disabled; entries older than the retention are never reused.
     memo_enabled: bool = True
     memo_retention_days: PositiveFloat = 30
+    # Run budgets (issue 19): the output cap sent with a budgeted run's model calls whose pipe sets no
+    # `max_tokens`, so that their worst case can be reserved (`worker/operators/call_budget.py`).
+    budget_max_output_tokens: PositiveInt = 4096
 
     # Completion callbacks (http-api.md §10.3, §10.4, §10.5).
     completion_callback_secret: SecretStr | None = None

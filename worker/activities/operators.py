@@ -52,10 +52,14 @@ from worker.files.input_files import InputFiles
 from worker.memo_steps import MemoSteps
 from worker.method_cache import MethodCache
 from worker.metrics import note_pipe_type, record_usages
+from worker.operators import call_budget
 from worker.operators.local import LocalOperatorExecutor
 from worker.providers.registry import ProviderRegistry
 
 logger = logging.getLogger(__name__)
+
+# BUDGET_MAX_OUTPUT_TOKENS's default (`worker/settings.py`).
+DEFAULT_BUDGET_MAX_OUTPUT_TOKENS = 4096
 
 
 def failure_details(failure: PipeRunError) -> dict[str, object]:
@@ -99,6 +103,7 @@ class OperatorActivities:
         deck: ModelDeck | None = None,
         providers: ProviderRegistry | None = None,
         files: InputFiles | None = None,
+        budget_max_output_tokens: int = DEFAULT_BUDGET_MAX_OUTPUT_TOKENS,
     ) -> None:
         self.store = store
         self.functions = functions
@@ -108,6 +113,8 @@ class OperatorActivities:
         self.providers = providers or ProviderRegistry()
         self.files = files or InputFiles(store)
         self.memo = MemoSteps(store, functions)
+        # The output cap of a budgeted run's model calls whose pipe sets no `max_tokens`.
+        self.budget_max_output_tokens = budget_max_output_tokens
 
     async def aclose(self) -> None:
         """Close the provider clients."""
@@ -139,12 +146,28 @@ class OperatorActivities:
             if task.binding is not None:
                 return await asyncio.to_thread(self._bound, task, task.binding, call)
             try:
-                produced = await self._produce(call, executor)
+                with call_budget.activated(self._call_budget(task, call)):
+                    produced = await self._produce(call, executor)
                 answer = await asyncio.to_thread(self._answer, task, call, produced, memo_key)
             except PipeRunError as failure:
                 raise as_application_error(failure.located(call.pipe.code)) from failure
         record_usages(answer.usages)
         return answer
+
+    def _call_budget(self, task: OperatorTask, call: OperatorCall) -> call_budget.CallBudget | None:
+        """The budget this attempt's model calls reserve against; None when the run has none."""
+        if task.budget is None:
+            return None
+        info = activity.info()
+        lifetime = info.start_to_close_timeout or timedelta(seconds=self.policy.start_to_close_seconds)
+        return call_budget.CallBudget(
+            client=activity.client(),
+            ledger_id=task.budget,
+            pipe=call.pipe.code,
+            attempt_key=f"{info.workflow_id}/{info.activity_id}/{info.attempt}",
+            expires_in_seconds=lifetime.total_seconds(),
+            default_max_output_tokens=self.budget_max_output_tokens,
+        )
 
     def _memo_lookup(self, task: OperatorTask) -> tuple[str | None, OperatorAnswer | None]:
         """The task's memo key (None when its run keeps no memo) and the answer it may reuse, if any."""

@@ -10,9 +10,11 @@ from typing import Any, Final, cast
 
 from shared.language.model_deck import DeckModel, ModelDeck, ModelFamily
 from shared.language.pipe_blueprints import LLMSetting
+from shared.runs.budget_io import BudgetSettle
 from shared.runs.timestamps import rfc3339
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.usage import INPUT, INPUT_CACHED, OUTPUT, UsageRecord, call_cost
+from worker.operators import call_budget
 from worker.providers.chat import ChatAnswer, ChatProvider, ChatRequest, ProviderError, TokenUsage
 
 TIMEOUT_SETTING: Final = "timeout_seconds"
@@ -42,8 +44,36 @@ def typed(error: ProviderError, handle: str) -> PipeRunError:
     return PipeRunError(error.code, error.message, retryable=error.retryable, params=params)
 
 
-async def chat(provider: ChatProvider, request: ChatRequest, handle: str) -> ChatAnswer:
-    """`provider`'s answer to `request`; a `ProviderError` becomes a typed `PipeRunError`."""
+async def chat(provider: ChatProvider, request: ChatRequest, handle: str, model: DeckModel) -> ChatAnswer:
+    """`provider`'s answer to `request`; a `ProviderError` becomes a typed `PipeRunError`.
+
+    In a run with a budget, the call's worst case is reserved first (refused: `run.budget_exceeded`, and
+    no call), and its actual cost settled after (`call_budget.py`).
+    """
+    budget = call_budget.active()
+    if budget is None:
+        return await _provider_chat(provider, request, handle)
+    request = budget.capped(request)
+    costs, image_cost = model_costs(model)
+    reservation = await budget.reserve(call_budget.call_estimate(request, costs, image_cost))
+    try:
+        answer = await _provider_chat(provider, request, handle)
+    except PipeRunError:
+        # The provider refused or failed the call: nothing answered, nothing billed. (A cancelled call
+        # settles nothing: its reservation stays held until it lapses, as it may have been billed.)
+        await budget.settle(reservation, BudgetSettle(reservation_id=reservation))
+        raise
+    tokens = tokens_of(answer.usage)
+    settled = BudgetSettle(
+        reservation_id=reservation,
+        cost_usd=call_cost(costs, tokens, image_cost) or 0.0,
+        tokens=answer.usage.input_tokens + answer.usage.output_tokens,
+    )
+    await budget.settle(reservation, settled)
+    return answer
+
+
+async def _provider_chat(provider: ChatProvider, request: ChatRequest, handle: str) -> ChatAnswer:
     try:
         return await provider.chat(request)
     except ProviderError as error:

@@ -46,7 +46,7 @@ class PageReader:
             timeout_seconds=call_timeout(self.model, CHAT_TIMEOUT_SECONDS),
         )
         started = now()
-        answer = await chat(self.provider, request, self.handle)
+        answer = await chat(self.provider, request, self.handle, self.model)
         self.usages[page_number] = chat_usage(
             answer,
             family=ModelFamily.EXTRACT,

@@ -41,7 +41,7 @@ class StructuredCaller:
 
     async def ask(self, request: ChatRequest, unit_job_id: str) -> ChatAnswer:
         started = now()
-        answer = await chat(self.provider, request, self.handle)
+        answer = await chat(self.provider, request, self.handle, self.model)
         self.usages.append(
             chat_usage(
                 answer,

@@ -1,0 +1,193 @@
+"""A budgeted run's model calls, reserved before and settled after (issue 19, budgets).
+
+The operator activity activates a `CallBudget` for the invocation when its run has a budget
+(`OperatorTask.budget`); `model_calls.chat` then reserves each call's worst case with the run's ledger
+workflow (`worker/budget_workflow.py`) before it calls the provider, and settles the actual cost after.
+A refused reservation is never called: the pipe fails `run.budget_exceeded`. Runs without a budget
+activate nothing and make no round trip.
+
+The worst case, so that a call can never cost more than it reserved:
+- prompt tokens: every UTF-8 byte of every message text (system, user, the JSON Schema of a structured
+  answer) counts as one token, since a byte-level BPE token always covers at least one byte, plus
+  `MESSAGE_OVERHEAD_TOKENS` per message and `CALL_OVERHEAD_TOKENS` per call for the chat template's
+  role and separator tokens, plus `IMAGE_TOKENS` per image (OpenAI's high-detail maximum is 1,445
+  tokens for an image scaled to 768x2048; Anthropic's about 1,600 for its largest unscaled image);
+- output tokens: the call's `max_tokens` (the pipe's setting, else `default_max_output_tokens`, which is
+  then sent to the provider so the call cannot pass it) times the number of choices asked;
+- priced with the deck model's `costs` (`shared/runtime/usage.py`); a model without prices costs 0
+  against `max_cost_usd` (its records carry no cost either) and still counts against `max_tokens`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from collections.abc import Generator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Final
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from shared.runs.budget_io import (
+    RESERVE_UPDATE,
+    SETTLE_UPDATE,
+    BudgetAnswer,
+    BudgetAsk,
+    BudgetSettle,
+    CallEstimate,
+)
+from shared.runtime.run_failure import FailureCode, PipeRunError
+from shared.runtime.usage import INPUT, OUTPUT, call_cost
+from worker.providers.chat import ChatRequest
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_OVERHEAD_TOKENS: Final = 8
+CALL_OVERHEAD_TOKENS: Final = 8
+IMAGE_TOKENS: Final = 1600
+# Asking the ledger again after a failed RPC (a ledger continuing as new, a blip of the server).
+_LEDGER_ATTEMPTS: Final = 5
+_LEDGER_BACKOFF_SECONDS: Final = 0.2
+
+_ACTIVE: ContextVar[CallBudget | None] = ContextVar("call_budget", default=None)
+
+
+def prompt_token_bound(request: ChatRequest) -> int:
+    """At most how many prompt tokens `request` counts for (see the module's docstring)."""
+    texts = [request.system or "", request.user]
+    if request.json_schema is not None:
+        texts.append(json.dumps(request.json_schema, ensure_ascii=False))
+    messages = sum(1 for text in texts if text) + len(request.images)
+    text_bytes = sum(len(text.encode("utf-8")) for text in texts)
+    return (
+        text_bytes
+        + MESSAGE_OVERHEAD_TOKENS * messages
+        + CALL_OVERHEAD_TOKENS
+        + IMAGE_TOKENS * len(request.images)
+    )
+
+
+def call_estimate(
+    request: ChatRequest, costs: Mapping[str, float] | None, image_cost: float | None
+) -> CallEstimate:
+    """`request`'s worst case, priced at the deck model's `costs`; `request.max_tokens` must be set."""
+    input_tokens = prompt_token_bound(request)
+    output_tokens = (request.max_tokens or 0) * max(1, request.n)
+    cost = call_cost(costs, {INPUT: input_tokens, OUTPUT: output_tokens}, image_cost)
+    return CallEstimate(input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost or 0.0)
+
+
+@dataclasses.dataclass
+class CallBudget:
+    """One invocation attempt's calls against its run's ledger workflow `ledger_id`."""
+
+    client: Client
+    ledger_id: str
+    pipe: str
+    # Unique per activity attempt (workflow id, activity id, attempt): reservation ids extend it.
+    attempt_key: str
+    expires_in_seconds: float
+    default_max_output_tokens: int
+    calls: int = 0
+
+    def capped(self, request: ChatRequest) -> ChatRequest:
+        """`request` with an output cap: the pipe's `max_tokens`, else the worker's default."""
+        if request.max_tokens is not None:
+            return request
+        return dataclasses.replace(request, max_tokens=self.default_max_output_tokens)
+
+    async def reserve(self, estimate: CallEstimate) -> str:
+        """The id of a granted reservation of `estimate`; `run.budget_exceeded` when the ledger refuses."""
+        self.calls += 1
+        reservation_id = f"{self.attempt_key}/{self.calls}"
+        ask = BudgetAsk(
+            reservation_id=reservation_id,
+            pipe=self.pipe,
+            estimate=estimate,
+            expires_in_seconds=self.expires_in_seconds,
+        )
+        answer = await self._update(RESERVE_UPDATE, ask)
+        if not isinstance(answer, BudgetAnswer) or not answer.granted:
+            raise budget_exceeded(answer if isinstance(answer, BudgetAnswer) else None, self.pipe, estimate)
+        return reservation_id
+
+    async def settle(self, reservation_id: str, settled: BudgetSettle) -> None:
+        """Count the call's actual cost. A ledger gone (its run ended while this call was in flight) is
+        only logged: the call's answer is still the run's, and the run no longer spends."""
+        try:
+            await self._update(SETTLE_UPDATE, settled.model_copy(update={"reservation_id": reservation_id}))
+        except PipeRunError as failure:
+            logger.warning("budget %s: settle %s not recorded: %s", self.ledger_id, reservation_id, failure)
+
+    async def _update(self, name: str, argument: BudgetAsk | BudgetSettle) -> BudgetAnswer | None:
+        for attempt in range(_LEDGER_ATTEMPTS):
+            try:
+                return await self._send(name, argument)
+            except (RPCError, WorkflowUpdateFailedError) as exc:
+                if attempt == _LEDGER_ATTEMPTS - 1:
+                    failure = PipeRunError(
+                        FailureCode.RUNTIME_UNAVAILABLE,
+                        f"the run's budget ledger cannot be reached: {exc}",
+                        pipe=self.pipe,
+                        retryable=True,
+                    )
+                    raise failure from exc
+                await asyncio.sleep(_LEDGER_BACKOFF_SECONDS * (attempt + 1))
+        return None
+
+    async def _send(self, name: str, argument: BudgetAsk | BudgetSettle) -> BudgetAnswer | None:
+        handle = self.client.get_workflow_handle(self.ledger_id)
+        if isinstance(argument, BudgetAsk):
+            answer: BudgetAnswer = await handle.execute_update(  # pyright: ignore[reportUnknownMemberType] -- the SDK's overloads are partly untyped
+                name, argument, result_type=BudgetAnswer
+            )
+            return answer
+        await handle.execute_update(name, argument)  # pyright: ignore[reportUnknownMemberType] -- as above
+        return None
+
+
+def budget_exceeded(answer: BudgetAnswer | None, pipe: str, estimate: CallEstimate) -> PipeRunError:
+    """The failure of a call the run's budget cannot cover: not retryable, the run stops."""
+    limit_kind = answer.limit_kind if answer is not None else None
+    unit = "USD" if limit_kind == "cost_usd" else "tokens"
+    limit = answer.limit if answer is not None else None
+    spent = answer.spent if answer is not None else None
+    reserved = answer.reserved if answer is not None else None
+    message = (
+        f"a model call of '{pipe}' may cost up to {estimate.cost_usd:g} USD and "
+        f"{estimate.tokens} tokens, which the run's budget of {limit:g} {unit} cannot cover "
+        f"({spent:g} spent, {reserved:g} held by calls in flight)"
+        if limit is not None and spent is not None and reserved is not None
+        else f"a model call of '{pipe}' would exceed the run's budget"
+    )
+    return PipeRunError(
+        FailureCode.BUDGET_EXCEEDED,
+        message,
+        pipe=pipe,
+        params={
+            "limit_kind": limit_kind,
+            "limit": limit,
+            "spent": spent,
+            "reserved": reserved,
+            "estimate": estimate.model_dump(mode="json"),
+        },
+    )
+
+
+@contextmanager
+def activated(budget: CallBudget | None) -> Generator[None]:
+    """Within the block, model calls (of this task) reserve against `budget`; None: no budget."""
+    token = _ACTIVE.set(budget)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def active() -> CallBudget | None:
+    """The budget the current invocation's model calls reserve against, if its run has one."""
+    return _ACTIVE.get()
