@@ -23,6 +23,8 @@ LOAD_ITEMS_ACTIVITY: Final = "load_items"
 STORE_CHUNK_OUTPUT_ACTIVITY: Final = "store_chunk_output"
 SEAL_BATCH_ACTIVITY: Final = "seal_batch"
 MERGE_LISTS_ACTIVITY: Final = "merge_lists"
+# Resume (issue 19): the memo entries of many invocations looked up at once (a chunk's reused items).
+MEMO_LOOKUP_ACTIVITY: Final = "memo_lookup"
 
 PROGRESS_QUERY: Final = "progress"
 EVENTS_QUERY: Final = "events"
