@@ -34,6 +34,7 @@ from api.routes import (
     run_events,
     run_lifecycle,
     run_result_items,
+    run_resume,
     runs,
     text_tools,
     validate,
@@ -143,6 +144,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(run_result_items.router)
     app.include_router(run_events.router)
     app.include_router(run_deliveries.router)
+    app.include_router(run_resume.router)  # resume (issue 19)
     # The method tooling and the Pipe Builder (issue 16).
     app.include_router(pipe_io.router)
     app.include_router(crate_tools.router)

@@ -142,6 +142,11 @@ _RUN_PAGE = _answer(
 _CANCEL_ASKED = _answer(
     pipeline_run_id=_STRING, state=_STATE, status=_STATE, cancel_requested={"type": "boolean", "const": True}
 )
+_RUN_RESUMED = {
+    **_RUN_STARTED,
+    "required": [*_RUN_STARTED["required"], "resumed_from"],
+    "properties": {**_RUN_STARTED["properties"], "resumed_from": _STRING},
+}
 _ANY: Schema = {}
 _STARTS = {
     "202": ("The run is started; `Location` names it.", _RUN_STARTED),
@@ -168,6 +173,10 @@ SUCCESS_ANSWERS: dict[tuple[str, str], dict[str, tuple[str, Schema]]] = {
     ("get", "/v1/runs/{run_id}/results"): {"200": ("The run's results.", _ANY), "202": _GOING},
     ("get", "/v1/runs/{run_id}/results/items"): {"200": ("A page of items.", _ANY), "202": _GOING},
     ("post", "/v1/runs/{run_id}/cancel"): {"202": ("The run will end CANCELLED.", _CANCEL_ASKED)},
+    ("post", "/v1/runs/{run_id}/resume"): {
+        "202": ("The resumed run is started; `Location` names it.", _RUN_RESUMED),
+        "200": ("The same resume again.", _RUN_RESUMED),
+    },
     ("post", "/v1/build/pipeline"): _BUILT,
     ("post", "/api/v1/pipe-builder/build"): _BUILT,
 }

@@ -1,4 +1,9 @@
-"""The answer bodies of runs (http-api.md §5, §6, §9): built from a `RunRecord` and the run's end."""
+"""The answer bodies of runs (http-api.md §5, §6, §9): built from a `RunRecord` and the run's end.
+
+A run that reused memo entries (a resume, `"reuse": "tenant"`) shows `reused_invocations` and
+`reused_cost` (USD not spent again) beside its usage, in its record and its results; a run that
+reused nothing shows neither, so existing answers keep their shape.
+"""
 
 from __future__ import annotations
 
@@ -75,6 +80,13 @@ def usage_summary(end: RunEnd | None) -> dict[str, Any] | None:
     if end is None:
         return None
     return {"model_calls": end.model_calls, "cost_usd": end.cost_usd, "nb_tokens_by_category": end.tokens}
+
+
+def reuse_members(end: RunEnd | None) -> dict[str, Any]:
+    """methodflow: `reused_invocations` and `reused_cost` of a run that reused any invocation, else none."""
+    if end is None or end.reused_invocations == 0:
+        return {}
+    return {"reused_invocations": end.reused_invocations, "reused_cost": end.reused_cost_usd}
 
 
 def start_body(
@@ -156,7 +168,7 @@ def results_body(
     }
     if artifacts is None:
         extension = {"batch_failures": failures} if failures is not None else {}
-        return {"pipeline_run_id": run_id, **full, **extension}
+        return {"pipeline_run_id": run_id, **full, **extension, **reuse_members(end)}
     full["batch_failures"] = failures
     body: dict[str, Any] = {"pipeline_run_id": run_id}
     for name in artifacts:

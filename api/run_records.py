@@ -57,6 +57,8 @@ class RunRecord:
     end: RunEnd | None = None
     error: dict[str, Any] | None = None
     error_status: int | None = None
+    # The run this one resumes (`POST /v1/runs/{id}/resume`), from the memo; None for a fresh run.
+    resumed_from: str | None = None
 
 
 async def read_run(client: Client, run_id: str, *, caller: Caller) -> RunRecord | None:
@@ -100,6 +102,7 @@ async def _read_workflow(client: Client, workflow_id: str, run_id: str) -> RunRe
         request_id=_optional_str(memo.get("request_id")),
         request_digest=str(memo.get("request_digest", "")),
         callback_urls=_strings(memo.get("callback_urls")),
+        resumed_from=_optional_str(memo.get("resumed_from")),
     )
     status = description.status
     if status == WorkflowExecutionStatus.COMPLETED:

@@ -2,20 +2,25 @@
 
 The model is open: unknown keys are kept for the run record and otherwise ignored. Extension keys of
 the reference that would run something else are refused rather than ignored.
+
+`reuse` and `budget` (methodflow extensions, issue 19) are checked here and go into `RunSpec.reuse_tenant`
+and `RunSpec.budget`. The budget is read member by member (not by the model), so that a refusal names
+the member (`budget.max_cost_usd`): a number over 0, never a boolean; `max_tokens` a whole number.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, cast
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from api.method_source import MethodSourceFields
 from api.problems import ProblemError, request_invalid
 from api.settings import ApiSettings
 from shared.problems.catalogue import ProblemCode
+from shared.runs.workflow_io import RunBudget
 from shared.runtime.batch_failures import BatchFailureMode
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -24,6 +29,42 @@ _UNSUPPORTED_KEYS = ("bundle_b64", "method_ref", "method_id", "dependencies", "r
 # Temporal's priority keys with the server's default of 5 levels: 1 runs first, unset means 3.
 PRIORITY_HIGHEST = 1
 PRIORITY_LOWEST = 5
+BUDGET_MEMBERS = ("max_cost_usd", "max_tokens")
+# The schema the document shows for `budget`; the members are checked by `run_budget`, which names them.
+_BUDGET_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": False,
+            "properties": {
+                "max_cost_usd": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "description": "The most the run may spend, in USD at the model deck's prices.",
+                },
+                "max_tokens": {
+                    "type": "integer",
+                    "exclusiveMinimum": 0,
+                    "description": "The most tokens the run's model calls may use, in total.",
+                },
+            },
+        },
+        {"type": "null"},
+    ],
+    "description": (
+        "methodflow extension: the most the run may spend, 'max_cost_usd' and/or 'max_tokens'. Before "
+        "each model call the worker reserves the call's worst case against it; a call that would exceed "
+        "it is not made and the run fails 'run.budget_exceeded'."
+    ),
+}
+BudgetMembers = Annotated[dict[str, Any] | None, WithJsonSchema(_BUDGET_SCHEMA)]
+ReuseScope = Literal["tenant"]
+REUSE_DESCRIPTION = (
+    "methodflow extension: 'tenant' lets the run reuse the completed model calls and functions of any "
+    "earlier run of the same tenant with the same pipe definition and inputs (never another tenant's); "
+    "absent or null: only the runs it resumes."
+)
 
 
 class RunRequestBody(MethodSourceFields):
@@ -60,6 +101,9 @@ class RunRequestBody(MethodSourceFields):
             "the workers fairly with other tenants' (docs/design/fairness.md)."
         ),
     )
+
+    reuse: ReuseScope | None = Field(default=None, description=REUSE_DESCRIPTION)
+    budget: BudgetMembers = None
 
     @property
     def output_concept_ref(self) -> str | None:
@@ -111,6 +155,7 @@ def check_request_fields(body: RunRequestBody, data: dict[str, Any], settings: A
             reason=f"it must be {' or '.join(repr(mode.value) for mode in BatchFailureMode)}.",
         )
     _check_list_sizes(body.inputs, settings.batch_max_items)
+    run_budget(body.budget)
     for key in _UNSUPPORTED_KEYS:
         if data.get(key) is not None:
             raise ProblemError(
@@ -125,6 +170,29 @@ def check_request_fields(body: RunRequestBody, data: dict[str, Any], settings: A
             params={"requested_mode": body.orchestration_mode},
         )
     _check_callback_urls(body.callback_urls, settings)
+
+
+def run_budget(members: dict[str, Any] | None) -> RunBudget | None:
+    """The request's `budget` as the run's; 422 `request.invalid` naming the first bad member."""
+    if members is None:
+        return None
+    for name in members:
+        if name not in BUDGET_MEMBERS:
+            raise request_invalid(
+                field=f"budget.{name[:64]}",
+                reason="a budget has only 'max_cost_usd' and 'max_tokens'.",
+            )
+    cost, tokens = members.get("max_cost_usd"), members.get("max_tokens")
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int | float) or cost <= 0):
+        raise request_invalid(field="budget.max_cost_usd", reason="it must be a number over 0 (USD).")
+    if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens <= 0):
+        raise request_invalid(field="budget.max_tokens", reason="it must be a whole number over 0.")
+    if cost is None and tokens is None:
+        raise request_invalid(field="budget", reason="give 'max_cost_usd', 'max_tokens' or both.")
+    return RunBudget(
+        max_cost_usd=float(cost) if cost is not None else None,
+        max_tokens=tokens,
+    )
 
 
 def _check_list_sizes(inputs: dict[str, Any] | None, limit: int) -> None:

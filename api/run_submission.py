@@ -1,7 +1,8 @@
 """Accepting a run (http-api.md §4.5): every check in order, then one workflow start, never two.
 
 A bad request never becomes a workflow: the method and the inputs are validated here, data URLs and
-the method are stored, and only then is the workflow started under the run id.
+the method are stored, and only then is the workflow started under the run id. A resume
+(`api/run_resume.py`) is submitted here too, with its `ResumeLineage`.
 """
 
 from __future__ import annotations
@@ -35,11 +36,19 @@ from api.problems import ProblemError, request_too_large
 from api.request_body import parse_request, read_json_object
 from api.request_id import request_id_of
 from api.run_records import RunRecord, read_run
-from api.run_request import RunRequestBody, check_request_fields, chosen_run_id, unknown_members
+from api.run_request import (
+    RunRequestBody,
+    check_request_fields,
+    chosen_run_id,
+    run_budget,
+    unknown_members,
+)
+from api.run_resume import ResumeLineage, check_output_unchanged
 from api.settings import ApiSettings
 from api.temporal_gateway import MAX_PAYLOAD_BYTES, TemporalGateway, payload_size, temporal_unavailable
 from api.tenant_limits import check_run_limit, run_priority
 from api.validation_cache import ValidationCache
+from shared.language.library import Library
 from shared.language.report import BundleSource, ValidationReport
 from shared.problems.catalogue import ProblemCode
 from shared.runs.names import (
@@ -103,9 +112,11 @@ async def submit_run_data(
     settings: ApiSettings,
     verdicts: ValidationCache,
     gateway: TemporalGateway,
+    *,
+    resume: ResumeLineage | None = None,
 ) -> Submission:
     """Submit the run request `data` (a JSON object), as `/v1/start` does with its body; the Pipe Builder
-    submits its own requests through here."""
+    submits its own requests through here, and a resume with its `resume` lineage."""
     body = parse_request(RunRequestBody, data)
     # Python files in a tree are refused at step 6, after the checks of steps 3 to 5 (§4.5).
     # Hash entries of `files` are read from the caller's own blobs, off the event loop; bundle texts
@@ -127,16 +138,18 @@ async def submit_run_data(
     await check_callback_urls(body.callback_urls, settings)
     # Hashed only when needed (a replay, or a request that passed step 7): a huge refused request never
     # pays for canonical JSON of its inputs.
+    kept_inputs = resume.inputs if resume is not None else None
     digest_of = partial(
         request_digest,
         identity=caller.identity,
         method=_method_for_digest(body, sources),
         pipe_code=body.pipe_code,
-        inputs=body.inputs,
+        inputs=kept_inputs if kept_inputs is not None else body.inputs,
         output_name=body.output_name,
         output_multiplicity=body.output_multiplicity,
         dynamic_output_concept_ref=body.output_concept_ref,
         callback_urls=body.callback_urls,
+        extensions=_digest_extensions(body, resume),
     )
     client = await gateway.client()
     if chosen is not None:
@@ -171,6 +184,7 @@ async def submit_run_data(
             digest_of,
             request,
             stored_prefix,
+            resume,
         )
         await _check_payload_size(client, spec, body)
     except Exception:
@@ -260,6 +274,18 @@ async def _check_payload_size(client: Client, spec: RunSpec, body: RunRequestBod
     raise request_too_large(detail=detail, limit=MAX_PAYLOAD_BYTES, size=size, field=field)
 
 
+def _digest_extensions(body: RunRequestBody, resume: ResumeLineage | None) -> dict[str, Any]:
+    """The methodflow members of the digest, only those set: a request without them digests as before."""
+    extensions: dict[str, Any] = {}
+    if body.reuse is not None:
+        extensions["reuse"] = body.reuse
+    if body.budget is not None:
+        extensions["budget"] = body.budget
+    if resume is not None:
+        extensions["resumed_from"] = resume.resumed_from
+    return extensions
+
+
 def _method_for_digest(body: RunRequestBody, sources: list[BundleSource]) -> list[str] | dict[str, Any]:
     if body.files is not None and isinstance(body.files, dict):
         return dict(body.files)
@@ -277,12 +303,14 @@ def _prepared_spec(
     digest_of: Callable[[], str],
     request: Request,
     stored_prefix: str,
+    resume: ResumeLineage | None,
 ) -> RunSpec:
     """Steps 6 and 7 (CPU-bound, on a worker thread), then storage of data URLs and of the method."""
     report = verdicts.validate(sources)
     if not report.is_valid or report.library is None:
         raise _method_invalid(report)
     library = report.library
+    store = settings.blob_store
     try:
         pipe_ref = select_pipe(library, report.default_pipe_ref, body.pipe_code)
         run_request = RunRequest(
@@ -294,10 +322,29 @@ def _prepared_spec(
         )
         call_site_for(run_request)
         dynamic_concept(library, run_request)
+        if resume is not None:
+            check_output_unchanged(resume, library, pipe_ref, verdicts)
+        if resume is not None and resume.inputs is not None:
+            # The original run's inputs, checked and stored at its start: checked again by name only.
+            refuse_unknown_inputs(library, library.pipes[pipe_ref], resume.inputs)
+            digest = digest_of()
+            return _spec(
+                body,
+                data,
+                sources,
+                caller,
+                settings,
+                run_id,
+                digest,
+                request,
+                library,
+                pipe_ref,
+                resume.inputs,
+                resume,
+            )
         # Names first: an unknown input is refused before any value is fetched, stored or read.
         refuse_unknown_inputs(library, library.pipes[pipe_ref], body.inputs)
         digest = digest_of()  # of the inputs as sent, before any is stored (§7)
-        store = settings.blob_store
         check_input_urls(  # before anything is stored: a refused request leaves no files behind
             body.inputs or {},
             storage_prefix=caller.storage_prefix,
@@ -322,6 +369,27 @@ def _prepared_spec(
         key_prefix=stored_prefix,
         max_bytes=settings.content_inline_max_bytes,
     )
+    return _spec(
+        body, data, sources, caller, settings, run_id, digest, request, library, pipe_ref, inputs, resume
+    )
+
+
+def _spec(
+    body: RunRequestBody,
+    data: dict[str, Any],
+    sources: list[BundleSource],
+    caller: Caller,
+    settings: ApiSettings,
+    run_id: str,
+    digest: str,
+    request: Request,
+    library: Library,
+    pipe_ref: str,
+    inputs: dict[str, Any],
+    resume: ResumeLineage | None,
+) -> RunSpec:
+    """The workflow input, once the request is checked and its inputs stored; the method is stored here."""
+    store = settings.blob_store
     method_digest = put_method(store, sources)
     # The workflow input carries the bundles; the tree, which holds them too, is stored and named by
     # digest so the method travels once (the v0.16 list form was never kept, as before).
@@ -347,6 +415,10 @@ def _prepared_spec(
         batch_failures=BatchFailureMode(body.batch_failures or BatchFailureMode.FAIL),
         files_digest=files_digest,
         extra=unknown_members(data),
+        resumed_from=resume.resumed_from if resume is not None else None,
+        reuse_runs=resume.reuse_runs if resume is not None else [],
+        reuse_tenant=body.reuse == "tenant",
+        budget=run_budget(body.budget),
     )
 
 
@@ -372,6 +444,8 @@ def _memo(spec: RunSpec, caller: Caller) -> dict[str, Any]:
         "callback_urls": spec.callback_urls,
         "request_id": spec.request_id,
         "created_at": spec.created_at,
+        # Only when set: records read it without the run's history (`api.run_records`).
+        **({"resumed_from": spec.resumed_from} if spec.resumed_from is not None else {}),
     }
 
 

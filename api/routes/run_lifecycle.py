@@ -24,6 +24,7 @@ from api.run_bodies import (
     ARTIFACTS,
     batch_failures_of,
     results_body,
+    reuse_members,
     stored_memory_of,
     tokens_usages_of,
     usage_summary,
@@ -33,6 +34,7 @@ from api.run_listing import list_page
 from api.run_progress import COUNTERS_ONLY, read_progress
 from api.run_records import RunRecord, method_files, owned_run, read_spec
 from api.run_results import completed_end, running_answer
+from api.run_resume import lineage_members
 from shared.problems.catalogue import ProblemCode
 from shared.runs.invocations import invocations, summary, with_live_batch
 from shared.runs.run_states import RunState
@@ -93,6 +95,9 @@ async def get_run(
         "deliveries": deliveries,
         # methodflow: what the run's model calls cost (null while running, or with no priced call).
         "usage": usage_summary(record.end),
+        **reuse_members(record.end),
+        # methodflow: the run this one resumes, and the runs that resume it (issue 19).
+        **await lineage_members(record, store, caller.storage_prefix),
         **({"files": files} if files is not None else {}),
         "method_id": None,
         "org_id": None,
@@ -132,6 +137,7 @@ async def run_status(
             "degraded": False,
             "degradation": None,
             "progress": {**counters.model_dump(), **reading.marks()},
+            **await lineage_members(record, settings.blob_store, caller.storage_prefix),
         }
     )
 

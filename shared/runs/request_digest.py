@@ -18,11 +18,14 @@ def request_digest(
     output_multiplicity: bool | int | str | None,
     dynamic_output_concept_ref: str | None,
     callback_urls: Sequence[str] | None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> str:
     """SHA-256 hex of the canonical JSON of the fields §7 lists (run id, headers, unknown keys excluded).
 
     `method` is the bundle texts in order, or a `files` tree as path → text/base64 entry; inputs are
-    taken before data URLs are stored, so a resent request digests the same.
+    taken before data URLs are stored, so a resent request digests the same. `extensions`: the
+    methodflow members that change what the run does (`reuse`, `budget`, a resume's `resumed_from`),
+    only those set, so that a request without them digests as before they existed.
     """
     canonical = {
         "identity": identity,
@@ -34,6 +37,8 @@ def request_digest(
         "dynamic_output_concept_ref": dynamic_output_concept_ref,
         "callback_urls": list(callback_urls) if callback_urls is not None else None,
     }
+    if extensions:
+        canonical["extensions"] = dict(extensions)
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
