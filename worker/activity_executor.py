@@ -34,6 +34,7 @@ from shared.runtime.operator_call import OperatorCall, OutputTarget, Produced
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.stuff import Stuff
 from shared.runtime.usage import UsageRecord, total_cost
+from worker.memo_lookups import MemoLookups
 
 _TIMEOUT_CODES: dict[str, str] = {
     **dict.fromkeys(
@@ -64,8 +65,13 @@ class ReusedTally:
 class ActivityOperatorExecutor:
     """An `OperatorExecutor` that runs every operator as a retried, heartbeating activity."""
 
-    def __init__(self, scope: RunScope, *, summaries: bool = True) -> None:
+    def __init__(self, scope: RunScope, *, summaries: bool = True, memo_lookups: bool = False) -> None:
         self.scope = scope
+        # A run that may reuse memo entries asks for them in one activity per gathering of invocations
+        # (`memo_lookups.py`), when its workflow asked for it (a patch: older histories replay without).
+        memo = scope.memo
+        reuses = memo is not None and bool(memo.reuse_runs or memo.reuse_tenant)
+        self.lookups = MemoLookups(memo) if memo_lookups and memo is not None and reuses else None
         # Each activity named by its pipe in Temporal's UI. A chunk's activities all run its one branch
         # pipe, which the chunk's own summary names: there the summary is left out, since it is one more
         # payload per item to encode and visit (bench/batch.py, docs/design/large-batches.md).
@@ -135,7 +141,13 @@ class ActivityOperatorExecutor:
             memo=self.scope.memo,
             budget=self.scope.budget,
         )
-        _check_step_size(task, call.pipe.code)
+        size = _check_step_size(task, call.pipe.code)
+        if binding is None and self.lookups is not None:
+            looked = await self.lookups.look_up(task, size)
+            if looked.answer is not None:
+                return looked.answer  # no operator activity at all
+            if looked.missing:  # nothing to reuse: its activity runs it without looking again
+                task = task.model_copy(update={"memo": self.lookups.write_only})
         try:
             answer = await workflow.execute_activity(
                 RUN_OPERATOR_ACTIVITY,
@@ -160,8 +172,9 @@ class ActivityOperatorExecutor:
         return answer
 
 
-def _check_step_size(task: OperatorTask, pipe_code: str) -> None:
-    """Refuse, typed, a step whose inputs Temporal would refuse to carry (the run would be stuck)."""
+def _check_step_size(task: OperatorTask, pipe_code: str) -> int:
+    """Refuse, typed, a step whose inputs Temporal would refuse to carry (the run would be stuck);
+    the size of its inputs' contents in bytes."""
     size = len(
         json.dumps([stuff.content for stuff in task.inputs.values()], ensure_ascii=False).encode("utf-8")
     )
@@ -172,6 +185,7 @@ def _check_step_size(task: OperatorTask, pipe_code: str) -> None:
             pipe=pipe_code,
             params={"size": size, "limit": STEP_PAYLOAD_MAX_BYTES},
         )
+    return size
 
 
 def pipe_failure(exc: ActivityError, pipe_code: str, pipe_type: str = "") -> PipeRunError:

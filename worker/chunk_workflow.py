@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from shared.storage.item_pages import PAGE_MAX_BYTES, cut_pages
     from worker.activity_executor import ActivityOperatorExecutor, ReusedTally
     from worker.batch_runner import ChildBatchRunner, item_failed
+    from worker.memo_lookups import MEMO_LOOKUPS_PATCH
     from worker.storage_steps import STORAGE_RETRY, STORAGE_TIMEOUT
     from worker.walk_pacer import WalkPacer
 
@@ -59,6 +60,11 @@ class RunBatchChunkWorkflow:
         scope = work.scope
         # Asked first, before any command, so its marker leads the first workflow task.
         wide = workflow.patched(_CHUNK_CONCURRENCY_PATCH)
+        # A chunk of a run that reuses memo entries looks up its items' entries many at once (a patch,
+        # asked by such chunks only: every other chunk's history stays as it was).
+        memo = scope.memo
+        reuses = memo is not None and bool(memo.reuse_runs or memo.reuse_tenant)
+        lookups = reuses and workflow.patched(MEMO_LOOKUPS_PATCH)
         concurrency = scope.policy.batch_chunk_concurrency if wide else scope.concurrency
         started = await workflow.execute_activity(
             CHUNK_CONTEXT_ACTIVITY,
@@ -74,7 +80,7 @@ class RunBatchChunkWorkflow:
             ),
         )
         items = await _load_items(work, chunk)
-        executor = ActivityOperatorExecutor(scope, summaries=False)
+        executor = ActivityOperatorExecutor(scope, summaries=False, memo_lookups=lookups)
         runner = ChildBatchRunner(scope, workflow.info().workflow_id, PipeCosts(library), executor.usages)
         nested_failures: list[ItemFailure] = []
         interpreter = Interpreter(

@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from shared.storage.run_storage import run_key
     from worker.activity_executor import ActivityOperatorExecutor, ReusedTally
     from worker.batch_runner import ChildBatchRunner, StoredTally
+    from worker.memo_lookups import MEMO_LOOKUPS_PATCH
     from worker.storage_steps import (
         LONG_STORAGE_HEARTBEAT,
         LONG_STORAGE_TIMEOUT,
@@ -93,6 +94,7 @@ class RunPipelineWorkflow:
         self._executor: ActivityOperatorExecutor | None = None
         self._batches: ChildBatchRunner | None = None
         self._batch_workflows = False
+        self._memo_lookups = False
         # Batch items that failed under `batch_failures: "collect"`, recorded by the interpreter.
         self._failed_items: list[ItemFailure] = []
 
@@ -101,6 +103,9 @@ class RunPipelineWorkflow:
         # Asked first, before any command: its marker then leads the first workflow task, and never
         # meets the local activity that reads the worker's policy (whose marker core may place around it).
         self._batch_workflows = workflow.patched(_BATCH_WORKFLOWS_PATCH)
+        # A run that reuses memo entries looks them up many at once; only such runs ask (none did
+        # before this patch), so every other run's history stays as it was.
+        self._memo_lookups = reuses_memo(spec) and workflow.patched(MEMO_LOOKUPS_PATCH)
         log = ProgressLog(spec.run_id, now=_now, on_state=_upsert_state)
         self._log = log
         settled = await self._run_to_end(spec, log)
@@ -186,7 +191,7 @@ class RunPipelineWorkflow:
             memo=memo_scope(spec, policy),
             budget=await _budget_ledger(spec),
         )
-        executor = ActivityOperatorExecutor(scope)
+        executor = ActivityOperatorExecutor(scope, memo_lookups=self._memo_lookups)
         self._executor = executor
         batches = None
         if self._batch_workflows:
@@ -459,6 +464,11 @@ async def _budget_ledger(spec: RunSpec) -> str | None:
         parent_close_policy=workflow.ParentClosePolicy.TERMINATE,
     )
     return ledger_id
+
+
+def reuses_memo(spec: RunSpec) -> bool:
+    """Whether the run may reuse memo entries (a resumed run, or `"reuse": "tenant"`)."""
+    return bool(spec.reuse_runs or spec.reuse_tenant)
 
 
 def memo_scope(spec: RunSpec, policy: ActivityPolicy) -> MemoScope | None:

@@ -29,6 +29,7 @@ from shared.runtime.function_registry import (
 )
 from worker.activities.batch_items import BatchActivities
 from worker.activities.callbacks import CallbackActivities
+from worker.activities.memo_lookup import MemoLookupActivities
 from worker.activities.operators import OperatorActivities
 from worker.batch_workflow import RunBatchWorkflow
 from worker.budget_workflow import RunBudgetWorkflow
@@ -148,6 +149,7 @@ def _main_worker(
 ) -> Worker:
     """Every run workflow, the bookkeeping activities and the operators no route moves elsewhere."""
     batches = BatchActivities(settings.blob_store)
+    lookups = MemoLookupActivities(activities.methods, activities.memo)
     return Worker(
         client,
         task_queue=queue,
@@ -163,6 +165,7 @@ def _main_worker(
             batches.store_chunk_output,
             batches.seal_batch,
             batches.merge_lists,
+            lookups.memo_lookup,
             *extra_activities,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,

@@ -15,12 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from api.auth import SINGLE_TENANT, AuthMode, Caller
 from api.run_records import read_run, read_spec
 from shared.runs.invocations import invocations
-from shared.runs.names import RUN_WORKFLOW, run_workflow_id
+from shared.runs.names import (
+    CHUNK_WORKFLOW,
+    MEMO_LOOKUP_ACTIVITY,
+    RUN_OPERATOR_ACTIVITY,
+    RUN_WORKFLOW,
+    run_workflow_id,
+)
 from shared.runs.workflow_io import RunEnd, RunSpec
 from tests.helpers.function_bundles import batch_bundle, chain_bundle
 from tests.helpers.model_servers.model_server import ModelServer
@@ -39,6 +46,8 @@ CHUNKED: dict[str, Any] = {
     "batch_window_chunks": 1,
     "pipe_activity_max_attempts": 1,
 }
+# The same chunks, each running all its items at once: its resumed items ask the memo together.
+CHUNKED_WIDE: dict[str, Any] = {**CHUNKED, "batch_chunk_concurrency": 5, "batch_window_chunks": 2}
 ITEMS = [f"i{index:02d}" for index in range(20)]
 
 KEY = "sk-test-resume-workflow"
@@ -124,6 +133,20 @@ async def reusing_run(stack: RunStack, temporal: Client, reused_id: str) -> tupl
         result_type=RunEnd,
     )
     return run_id, await handle.result()
+
+
+async def chunk_activities(temporal: Client, run_id: str) -> list[str]:
+    """The activity types every chunk workflow of the run scheduled."""
+    run = run_workflow_id(CALLER.tenant_key, run_id)
+    scheduled: list[str] = []
+    async for execution in temporal.list_workflows(
+        f'WorkflowId STARTS_WITH "{run}/" AND WorkflowType = "{CHUNK_WORKFLOW}"'
+    ):
+        handle = temporal.get_workflow_handle(execution.id, run_id=execution.run_id)
+        async for event in handle.fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                scheduled.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+    return scheduled
 
 
 def main_items(end: RunEnd) -> list[Any]:
@@ -219,15 +242,19 @@ async def test_a_collected_batch_resumes_only_its_failed_items(
         "inputs": {"items": ITEMS},
         "batch_failures": "collect",
     }
-    async with run_stack(temporal_address, tmp_path, worker_overrides=CHUNKED) as stack:
+    async with run_stack(temporal_address, tmp_path, worker_overrides=CHUNKED_WIDE) as stack:
         first_id, first = await first_run(stack, temporal, body)
         assert first.state == "COMPLETED", first.error
         assert [record["item_index"] for record in first.batch_failures or []] == [3, 17]
         assert len(recorded_calls(calls_file)) == 18
         await asyncio.to_thread(broken_file.unlink)
-        _, second = await reusing_run(stack, temporal, first_id)
+        second_id, second = await reusing_run(stack, temporal, first_id)
     assert second.state == "COMPLETED", second.error
     assert recorded_calls(calls_file)[18:] == ["i03", "i17"]
     assert main_items(second) == [{"text": f"{item}+"} for item in ITEMS]
     assert second.batch_failures == []
     assert second.reused_invocations == 18
+    # The reused items scheduled no operator activity: each chunk asked the memo once for its items.
+    activities = await chunk_activities(temporal, second_id)
+    assert activities.count(RUN_OPERATOR_ACTIVITY) == 2
+    assert activities.count(MEMO_LOOKUP_ACTIVITY) == 4
