@@ -5,17 +5,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 
-from client import calls
+from client import calls, tool_calls
 from client.config import auth_headers, base_url
-from client.errors import RunStillRunning, ServiceUnavailable, WaitTimeout
-from client.events import RunEndWatcher, read_timeout
 from client.models import (
     CancelRequested,
     Deliveries,
@@ -33,7 +30,7 @@ from client.models import (
     ValidationVerdict,
     Version,
 )
-from client.retrying import RetryPolicy, pause_before_retry
+from client.retrying import Attempts, RetryPolicy
 from client.tool_models import (
     GeneratedCode,
     Health,
@@ -43,6 +40,7 @@ from client.tool_models import (
     ResolvedCrate,
     RunnerCode,
 )
+from client.waiting import RunWait
 
 T = TypeVar("T")
 
@@ -76,37 +74,17 @@ class AsyncMethodflowClient:
         await self.aclose()
 
     async def _send(self, call: calls.Call[T]) -> T:
-        started = time.monotonic()
-        attempt = 0
+        attempts = Attempts(self.retry, retried=call.retried, service=str(self._http.base_url))
         while True:
-            attempt += 1
-            response: httpx.Response | None = None
             try:
-                response = await self._http.request(
-                    call.method,
-                    call.path,
-                    json=call.json,
-                    params=call.params,
-                    headers=call.headers,
-                    timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                )
+                response = await self._http.send(call.request(self._http))
             except httpx.TransportError as exc:
-                pause = self._pause(call, attempt, started, None)
-                if pause is None:
-                    msg = f"the service at {self._http.base_url} could not be reached after {attempt} attempts: {exc}"
-                    raise ServiceUnavailable(msg, domain="runtime") from exc
+                pause = attempts.pause_after_failure(exc)
             else:
-                pause = self._pause(call, attempt, started, response)
+                pause = attempts.pause_after(response)
                 if pause is None:
                     return call.answer(response)
             await asyncio.sleep(pause)
-
-    def _pause(
-        self, call: calls.Call[Any], attempt: int, started: float, response: httpx.Response | None
-    ) -> float | None:
-        if not call.retried:
-            return None
-        return pause_before_retry(self.retry, attempt, time.monotonic() - started, response)
 
     # Runs -----------------------------------------------------------------------------------------------
 
@@ -122,8 +100,11 @@ class AsyncMethodflowClient:
     ) -> RunStarted:
         """Run a pipe and wait for its end (`/v1/execute`); a run outlasting the service's wait comes back
         still running (state `STARTED`/`RUNNING`: `wait` for it). A run that failed raises its problem."""
-        body = calls.method_source(mthds_contents, files, {"inputs": inputs, "pipe_code": pipe_code, **extra})
-        return await self._send(calls.run_request("/v1/execute", body, idempotency_key))
+        return await self._send(
+            calls.run_request(
+                calls.EXECUTE_PATH, mthds_contents, files, inputs, pipe_code, idempotency_key, extra
+            )
+        )
 
     async def start(
         self,
@@ -136,8 +117,11 @@ class AsyncMethodflowClient:
         **extra: Any,
     ) -> RunStarted:
         """Start a run and answer at once (`/v1/start`); the same `idempotency_key` never starts two."""
-        body = calls.method_source(mthds_contents, files, {"inputs": inputs, "pipe_code": pipe_code, **extra})
-        return await self._send(calls.run_request("/v1/start", body, idempotency_key))
+        return await self._send(
+            calls.run_request(
+                calls.START_PATH, mthds_contents, files, inputs, pipe_code, idempotency_key, extra
+            )
+        )
 
     async def wait(self, run_id: str, *, within: float = 600.0, interval: float = 0.5) -> RunStatus:
         """Wait for the run's end and return its final status; raise `WaitTimeout` after `within` seconds.
@@ -146,27 +130,22 @@ class AsyncMethodflowClient:
         ends early, reads the status every `interval` seconds instead. A stream silent near the deadline
         may hold the wait until its next keep-alive (every 15 s) before `WaitTimeout` is raised.
         """
-        deadline = time.monotonic() + within
-        await self._follow_events(run_id, deadline)
+        waiting = RunWait(run_id, within, interval)
+        await self._follow_events(waiting)
         while True:
             current = await self.status(run_id)
-            if current.is_terminal:
+            if waiting.ended(current):
                 return current
-            if time.monotonic() + interval > deadline:
-                msg = f"the run {run_id} had not ended after {within} s (state {current.state})"
-                raise WaitTimeout(msg, problem={"pipeline_run_id": run_id})
             await asyncio.sleep(interval)
 
-    async def _follow_events(self, run_id: str, deadline: float) -> None:
-        watcher = RunEndWatcher()
-        timeout = httpx.Timeout(self._http.timeout.connect, read=read_timeout(deadline - time.monotonic()))
+    async def _follow_events(self, waiting: RunWait) -> None:
+        path, timeout = calls.events_path(waiting.run_id), waiting.stream_timeout(self._http.timeout)
         try:
-            async with self._http.stream("GET", calls.events_path(run_id), timeout=timeout) as response:
+            async with self._http.stream("GET", path, timeout=timeout) as response:
                 if response.status_code != 200:
                     return  # polling `/status` gives the typed answer (404 for an unknown run)
                 async for line in response.aiter_lines():
-                    watcher.feed(line)
-                    if watcher.ended or time.monotonic() > deadline:
+                    if waiting.heard(line):
                         return
         except httpx.TransportError:
             return  # a silent or broken stream: polling takes over
@@ -201,16 +180,13 @@ class AsyncMethodflowClient:
     ) -> AsyncIterator[Any]:
         """Every item of a completed run's list output, read `page_size` at a time (at most 1000), so a
         100,000-item output never comes whole. Raises `RunStillRunning` before the run has ended."""
-        offset = 0
-        while True:
-            page = await self.result_items_page(run_id, offset=offset, limit=page_size, name=name)
-            if page is None:
-                msg = f"the run {run_id} has not ended yet: wait for it before reading its items"
-                raise RunStillRunning(msg, status=202, problem={"pipeline_run_id": run_id})
+        offset: int | None = 0
+        while offset is not None:
+            page = calls.ended_items(
+                await self.result_items_page(run_id, offset=offset, limit=page_size, name=name), run_id
+            )
             for item in page.items:
                 yield item
-            if page.next_offset is None:
-                return
             offset = page.next_offset
 
     async def cancel(self, run_id: str, reason: str | None = None) -> CancelRequested:
@@ -251,9 +227,7 @@ class AsyncMethodflowClient:
         files: Mapping[str, Any] | None = None,
         **extra: Any,
     ) -> ValidationVerdict:
-        return await self._send(
-            calls.verdict("/v1/validate", calls.method_source(mthds_contents, files, extra))
-        )
+        return await self._send(tool_calls.validate(mthds_contents, files, extra))
 
     async def pipe_io(
         self,
@@ -263,13 +237,11 @@ class AsyncMethodflowClient:
         pipe_ref: str | None = None,
         **extra: Any,
     ) -> ValidationVerdict:
-        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
-        return await self._send(calls.verdict("/v1/pipe-io", body))
+        return await self._send(tool_calls.pipe_io(mthds_contents, files, pipe_ref, extra))
 
     async def build_pipeline(self, brief: str, **extra: Any) -> ValidationVerdict:
         """Turn a brief into a bundle that validates (`domain`, `model`, `max_repairs` in `extra`)."""
-        body = {"brief": brief, **extra}
-        return await self._send(calls.verdict("/v1/build/pipeline", body, timeout=calls.BUILD_TIMEOUT))
+        return await self._send(tool_calls.build_pipeline(brief, extra))
 
     async def build_inputs(
         self,
@@ -280,8 +252,7 @@ class AsyncMethodflowClient:
         **extra: Any,
     ) -> ValidationVerdict:
         """An inputs template of the pipe (`format` `json`|`toml`, `explicit` in `extra`)."""
-        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
-        return await self._send(calls.verdict("/v1/build/inputs", body))
+        return await self._send(tool_calls.build_inputs(mthds_contents, files, pipe_ref, extra))
 
     async def build_output(
         self,
@@ -293,8 +264,7 @@ class AsyncMethodflowClient:
     ) -> OutputTemplate:
         """The pipe's output as a JSON Schema, an example or pydantic source (`format` in `extra`:
         `schema`, `json` or `python`)."""
-        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
-        return await self._send(calls.model_call("POST", "/v1/build/output", OutputTemplate, body))
+        return await self._send(tool_calls.build_output(mthds_contents, files, pipe_ref, extra))
 
     async def build_runner(
         self,
@@ -306,8 +276,7 @@ class AsyncMethodflowClient:
     ) -> RunnerCode:
         """A Python script running the pipe on the service (`client`: `mthds`, `pipelex-sdk` or `httpx`,
         and `base_url`, in `extra`)."""
-        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
-        return await self._send(calls.model_call("POST", "/v1/build/runner", RunnerCode, body))
+        return await self._send(tool_calls.build_runner(mthds_contents, files, pipe_ref, extra))
 
     async def resolve(
         self,
@@ -317,8 +286,7 @@ class AsyncMethodflowClient:
         **extra: Any,
     ) -> ResolvedCrate:
         """The method's library resolved into a crate: every reference qualified, with its fingerprint."""
-        body = calls.method_source(mthds_contents, files, extra)
-        return await self._send(calls.model_call("POST", "/v1/resolve", ResolvedCrate, body))
+        return await self._send(tool_calls.resolve(mthds_contents, files, extra))
 
     async def codegen(
         self,
@@ -331,25 +299,21 @@ class AsyncMethodflowClient:
     ) -> GeneratedCode:
         """The types of the method's concepts in `target` (`python-pydantic`, `python-structures`,
         `ts-zod`), with their lock."""
-        body = calls.method_source(mthds_contents, files, {"kind": kind, "target": target, **extra})
-        return await self._send(calls.model_call("POST", "/v1/codegen", GeneratedCode, body))
+        return await self._send(tool_calls.codegen(target, mthds_contents, files, kind, extra))
 
     async def format(self, content: str, *, source: str | None = None) -> Formatted:
-        body = {"content": content, **({"source": source} if source else {})}
-        return await self._send(calls.model_call("POST", "/v1/format", Formatted, body))
+        return await self._send(tool_calls.format_content(content, source))
 
     async def lint(self, content: str, *, source: str | None = None) -> LintReport:
-        body = {"content": content, **({"source": source} if source else {})}
-        return await self._send(calls.model_call("POST", "/v1/lint", LintReport, body))
+        return await self._send(tool_calls.lint(content, source))
 
     async def models(self, model_type: str | None = None) -> ModelDeck:
         """The model deck, all of it or one `type` (`llm`, `extract`, `img_gen`, `search`, `judgment`)."""
-        params = {"type": model_type} if model_type else None
-        return await self._send(calls.model_call("GET", "/v1/models", ModelDeck, params=params))
+        return await self._send(tool_calls.models(model_type))
 
     async def models_check(self, reference: str, model_type: str | None = None) -> ModelCheck:
         """How a bundle's model reference (`$preset`, `@alias`, `~waterfall`, a handle) resolves."""
-        return await self._send(calls.model_check(reference, model_type))
+        return await self._send(tool_calls.model_check(reference, model_type))
 
     async def ping(self) -> Health:
         """`/health`, in one attempt: the service serves HTTP."""

@@ -1,5 +1,6 @@
-"""Every operation of the service as a request description and a reader of its answer, shared by the
-sync and the async client so that both send the same requests. Pure: nothing here touches the network.
+"""Every operation of the service as a request description and a reader of its answer, built from the
+client method's own arguments and shared by the sync and the async client, so that both send the same
+requests and each keeps only its transport. Pure: nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from client.errors import error_from
+from client.errors import RunStillRunning, error_from
 from client.models import (
     CancelRequested,
     Deliveries,
@@ -27,7 +28,7 @@ from client.models import (
     ValidationVerdict,
     Version,
 )
-from client.tool_models import Health, ModelCheck, Readiness
+from client.tool_models import Health, Readiness
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -36,6 +37,8 @@ M = TypeVar("M", bound=BaseModel)
 # build up to BUILD_TIMEOUT_SECONDS (300 s): their attempts get longer read timeouts than the default.
 EXECUTE_TIMEOUT = 1200.0
 BUILD_TIMEOUT = 330.0
+EXECUTE_PATH = "/v1/execute"
+START_PATH = "/v1/start"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,17 @@ class Call(Generic[T]):
     timeout: float | None = None  # None: the client's own
     success: frozenset[int] = frozenset({200})
     retried: bool = True  # False: one attempt (the probes say how the service is now)
+
+    def request(self, http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
+        """The request to send with `http` (either twin's transport sends it as it is)."""
+        return http.build_request(
+            self.method,
+            self.path,
+            json=self.json,
+            params=self.params,
+            headers=self.headers,
+            timeout=self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
 
     def answer(self, response: httpx.Response) -> T:
         if response.status_code not in self.success:
@@ -79,17 +93,26 @@ def method_source(
     return {name: value for name, value in body.items() if value is not None}
 
 
-def run_request(path: str, body: dict[str, Any], idempotency_key: str | None) -> Call[RunStarted]:
-    """`/v1/execute` or `/v1/start` under an `Idempotency-Key` (one is made when none is given), so a
-    retried attempt attaches to the run the first one started instead of starting another."""
+def run_request(
+    path: str,
+    mthds_contents: Sequence[str] | None,
+    files: Mapping[str, Any] | None,
+    inputs: Mapping[str, Any] | None,
+    pipe_code: str | None,
+    idempotency_key: str | None,
+    extra: Mapping[str, Any],
+) -> Call[RunStarted]:
+    """`/v1/execute` or `/v1/start` (`EXECUTE_PATH`, `START_PATH`) under an `Idempotency-Key` (one is made
+    when none is given), so a retried attempt attaches to the run the first one started instead of
+    starting another."""
     key = idempotency_key or str(uuid.uuid4())
     return Call(
         "POST",
         path,
         _reader(RunStarted),
-        json=body,
+        json=method_source(mthds_contents, files, {"inputs": inputs, "pipe_code": pipe_code, **extra}),
         headers={"Idempotency-Key": key},
-        timeout=EXECUTE_TIMEOUT if path == "/v1/execute" else None,
+        timeout=EXECUTE_TIMEOUT if path == EXECUTE_PATH else None,
         success=frozenset({200, 202}),
     )
 
@@ -138,6 +161,14 @@ def result_items(run_id: str, offset: int, limit: int, name: str | None) -> Call
     )
 
 
+def ended_items(page: ResultItems | None, run_id: str) -> ResultItems:
+    """A page of items read to iterate them: None (the run goes on) raises `RunStillRunning`."""
+    if page is None:
+        msg = f"the run {run_id} has not ended yet: wait for it before reading its items"
+        raise RunStillRunning(msg, status=202, problem={"pipeline_run_id": run_id})
+    return page
+
+
 def cancel(run_id: str, reason: str | None) -> Call[CancelRequested]:
     body = {"reason": reason} if reason is not None else {}
     return Call(
@@ -180,11 +211,6 @@ def model_call(
 
 def version() -> Call[Version]:
     return Call("GET", "/v1/version", _reader(Version))
-
-
-def model_check(reference: str, model_type: str | None) -> Call[ModelCheck]:
-    params = {"reference": reference, **({"type": model_type} if model_type else {})}
-    return model_call("GET", "/v1/models/check", ModelCheck, params=params)
 
 
 def health() -> Call[Health]:

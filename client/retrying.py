@@ -1,15 +1,16 @@
 """When the client sends a request again, and after how long: 429, 502, 503 and 504 answers and
 connection failures are retried, honouring `Retry-After` (seconds) or else backing off exponentially,
-all within one total deadline. Pure: the clients sleep and read the clock.
+all within one total deadline. Pure but for `Attempts`, which reads the clock: the clients sleep.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import httpx
 
-from client.errors import problem_of
+from client.errors import ServiceUnavailable, problem_of
 
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -67,3 +68,35 @@ def pause_before_retry(
         return None
     delay = next_delay(policy, attempt, response)
     return delay if elapsed + delay <= policy.deadline else None
+
+
+class Attempts:
+    """The attempts of one call, shared by both clients' send loops: after each, the pause before the
+    next one, or None when this answer is final. `retried` False: a single attempt."""
+
+    def __init__(self, policy: RetryPolicy, *, retried: bool, service: str) -> None:
+        self._policy = policy
+        self._retried = retried
+        self._service = service
+        self._started = time.monotonic()
+        self._made = 0
+
+    def pause_after(self, response: httpx.Response) -> float | None:
+        """The pause before the next attempt after this answer, or None: read it, it is final."""
+        self._made += 1
+        return self._pause(response)
+
+    def pause_after_failure(self, error: httpx.TransportError) -> float:
+        """The pause before the next attempt after a failure to connect or read; `ServiceUnavailable`
+        when no attempt is left."""
+        self._made += 1
+        pause = self._pause(None)
+        if pause is None:
+            msg = f"the service at {self._service} could not be reached after {self._made} attempts: {error}"
+            raise ServiceUnavailable(msg, domain="runtime") from error
+        return pause
+
+    def _pause(self, response: httpx.Response | None) -> float | None:
+        if not self._retried:
+            return None
+        return pause_before_retry(self._policy, self._made, time.monotonic() - self._started, response)

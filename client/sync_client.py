@@ -11,10 +11,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from client import calls
+from client import calls, tool_calls
 from client.config import auth_headers, base_url
-from client.errors import RunStillRunning, ServiceUnavailable, WaitTimeout
-from client.events import RunEndWatcher, read_timeout
 from client.models import (
     CancelRequested,
     Deliveries,
@@ -32,7 +30,7 @@ from client.models import (
     ValidationVerdict,
     Version,
 )
-from client.retrying import RetryPolicy, pause_before_retry
+from client.retrying import Attempts, RetryPolicy
 from client.tool_models import (
     GeneratedCode,
     Health,
@@ -42,6 +40,7 @@ from client.tool_models import (
     ResolvedCrate,
     RunnerCode,
 )
+from client.waiting import RunWait
 
 T = TypeVar("T")
 
@@ -75,37 +74,17 @@ class MethodflowClient:
         self.close()
 
     def _send(self, call: calls.Call[T]) -> T:
-        started = time.monotonic()
-        attempt = 0
+        attempts = Attempts(self.retry, retried=call.retried, service=str(self._http.base_url))
         while True:
-            attempt += 1
-            response: httpx.Response | None = None
             try:
-                response = self._http.request(
-                    call.method,
-                    call.path,
-                    json=call.json,
-                    params=call.params,
-                    headers=call.headers,
-                    timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                )
+                response = self._http.send(call.request(self._http))
             except httpx.TransportError as exc:
-                pause = self._pause(call, attempt, started, None)
-                if pause is None:
-                    msg = f"the service at {self._http.base_url} could not be reached after {attempt} attempts: {exc}"
-                    raise ServiceUnavailable(msg, domain="runtime") from exc
+                pause = attempts.pause_after_failure(exc)
             else:
-                pause = self._pause(call, attempt, started, response)
+                pause = attempts.pause_after(response)
                 if pause is None:
                     return call.answer(response)
             time.sleep(pause)
-
-    def _pause(
-        self, call: calls.Call[Any], attempt: int, started: float, response: httpx.Response | None
-    ) -> float | None:
-        if not call.retried:
-            return None
-        return pause_before_retry(self.retry, attempt, time.monotonic() - started, response)
 
     # Runs -----------------------------------------------------------------------------------------------
 
@@ -121,8 +100,11 @@ class MethodflowClient:
     ) -> RunStarted:
         """Run a pipe and wait for its end (`/v1/execute`); a run outlasting the service's wait comes back
         still running (state `STARTED`/`RUNNING`: `wait` for it). A run that failed raises its problem."""
-        body = calls.method_source(mthds_contents, files, {"inputs": inputs, "pipe_code": pipe_code, **extra})
-        return self._send(calls.run_request("/v1/execute", body, idempotency_key))
+        return self._send(
+            calls.run_request(
+                calls.EXECUTE_PATH, mthds_contents, files, inputs, pipe_code, idempotency_key, extra
+            )
+        )
 
     def start(
         self,
@@ -135,8 +117,11 @@ class MethodflowClient:
         **extra: Any,
     ) -> RunStarted:
         """Start a run and answer at once (`/v1/start`); the same `idempotency_key` never starts two."""
-        body = calls.method_source(mthds_contents, files, {"inputs": inputs, "pipe_code": pipe_code, **extra})
-        return self._send(calls.run_request("/v1/start", body, idempotency_key))
+        return self._send(
+            calls.run_request(
+                calls.START_PATH, mthds_contents, files, inputs, pipe_code, idempotency_key, extra
+            )
+        )
 
     def wait(self, run_id: str, *, within: float = 600.0, interval: float = 0.5) -> RunStatus:
         """Wait for the run's end and return its final status; raise `WaitTimeout` after `within` seconds.
@@ -145,27 +130,22 @@ class MethodflowClient:
         ends early, reads the status every `interval` seconds instead. A stream silent near the deadline
         may hold the wait until its next keep-alive (every 15 s) before `WaitTimeout` is raised.
         """
-        deadline = time.monotonic() + within
-        self._follow_events(run_id, deadline)
+        waiting = RunWait(run_id, within, interval)
+        self._follow_events(waiting)
         while True:
             current = self.status(run_id)
-            if current.is_terminal:
+            if waiting.ended(current):
                 return current
-            if time.monotonic() + interval > deadline:
-                msg = f"the run {run_id} had not ended after {within} s (state {current.state})"
-                raise WaitTimeout(msg, problem={"pipeline_run_id": run_id})
             time.sleep(interval)
 
-    def _follow_events(self, run_id: str, deadline: float) -> None:
-        watcher = RunEndWatcher()
-        timeout = httpx.Timeout(self._http.timeout.connect, read=read_timeout(deadline - time.monotonic()))
+    def _follow_events(self, waiting: RunWait) -> None:
+        path, timeout = calls.events_path(waiting.run_id), waiting.stream_timeout(self._http.timeout)
         try:
-            with self._http.stream("GET", calls.events_path(run_id), timeout=timeout) as response:
+            with self._http.stream("GET", path, timeout=timeout) as response:
                 if response.status_code != 200:
                     return  # polling `/status` gives the typed answer (404 for an unknown run)
                 for line in response.iter_lines():
-                    watcher.feed(line)
-                    if watcher.ended or time.monotonic() > deadline:
+                    if waiting.heard(line):
                         return
         except httpx.TransportError:
             return  # a silent or broken stream: polling takes over
@@ -198,15 +178,12 @@ class MethodflowClient:
     def result_items(self, run_id: str, *, name: str | None = None, page_size: int = 100) -> Iterator[Any]:
         """Every item of a completed run's list output, read `page_size` at a time (at most 1000), so a
         100,000-item output never comes whole. Raises `RunStillRunning` before the run has ended."""
-        offset = 0
-        while True:
-            page = self.result_items_page(run_id, offset=offset, limit=page_size, name=name)
-            if page is None:
-                msg = f"the run {run_id} has not ended yet: wait for it before reading its items"
-                raise RunStillRunning(msg, status=202, problem={"pipeline_run_id": run_id})
+        offset: int | None = 0
+        while offset is not None:
+            page = calls.ended_items(
+                self.result_items_page(run_id, offset=offset, limit=page_size, name=name), run_id
+            )
             yield from page.items
-            if page.next_offset is None:
-                return
             offset = page.next_offset
 
     def cancel(self, run_id: str, reason: str | None = None) -> CancelRequested:
@@ -246,7 +223,7 @@ class MethodflowClient:
         files: Mapping[str, Any] | None = None,
         **extra: Any,
     ) -> ValidationVerdict:
-        return self._send(calls.verdict("/v1/validate", calls.method_source(mthds_contents, files, extra)))
+        return self._send(tool_calls.validate(mthds_contents, files, extra))
 
     def pipe_io(
         self,
@@ -256,13 +233,11 @@ class MethodflowClient:
         pipe_ref: str | None = None,
         **extra: Any,
     ) -> ValidationVerdict:
-        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
-        return self._send(calls.verdict("/v1/pipe-io", body))
+        return self._send(tool_calls.pipe_io(mthds_contents, files, pipe_ref, extra))
 
     def build_pipeline(self, brief: str, **extra: Any) -> ValidationVerdict:
         """Turn a brief into a bundle that validates (`domain`, `model`, `max_repairs` in `extra`)."""
-        body = {"brief": brief, **extra}
-        return self._send(calls.verdict("/v1/build/pipeline", body, timeout=calls.BUILD_TIMEOUT))
+        return self._send(tool_calls.build_pipeline(brief, extra))
 
     def build_inputs(
         self,
@@ -273,8 +248,7 @@ class MethodflowClient:
         **extra: Any,
     ) -> ValidationVerdict:
         """An inputs template of the pipe (`format` `json`|`toml`, `explicit` in `extra`)."""
-        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
-        return self._send(calls.verdict("/v1/build/inputs", body))
+        return self._send(tool_calls.build_inputs(mthds_contents, files, pipe_ref, extra))
 
     def build_output(
         self,
@@ -286,8 +260,7 @@ class MethodflowClient:
     ) -> OutputTemplate:
         """The pipe's output as a JSON Schema, an example or pydantic source (`format` in `extra`:
         `schema`, `json` or `python`)."""
-        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
-        return self._send(calls.model_call("POST", "/v1/build/output", OutputTemplate, body))
+        return self._send(tool_calls.build_output(mthds_contents, files, pipe_ref, extra))
 
     def build_runner(
         self,
@@ -299,8 +272,7 @@ class MethodflowClient:
     ) -> RunnerCode:
         """A Python script running the pipe on the service (`client`: `mthds`, `pipelex-sdk` or `httpx`,
         and `base_url`, in `extra`)."""
-        body = calls.method_source(mthds_contents, files, {"pipe_ref": pipe_ref, **extra})
-        return self._send(calls.model_call("POST", "/v1/build/runner", RunnerCode, body))
+        return self._send(tool_calls.build_runner(mthds_contents, files, pipe_ref, extra))
 
     def resolve(
         self,
@@ -310,8 +282,7 @@ class MethodflowClient:
         **extra: Any,
     ) -> ResolvedCrate:
         """The method's library resolved into a crate: every reference qualified, with its fingerprint."""
-        body = calls.method_source(mthds_contents, files, extra)
-        return self._send(calls.model_call("POST", "/v1/resolve", ResolvedCrate, body))
+        return self._send(tool_calls.resolve(mthds_contents, files, extra))
 
     def codegen(
         self,
@@ -324,25 +295,21 @@ class MethodflowClient:
     ) -> GeneratedCode:
         """The types of the method's concepts in `target` (`python-pydantic`, `python-structures`,
         `ts-zod`), with their lock."""
-        body = calls.method_source(mthds_contents, files, {"kind": kind, "target": target, **extra})
-        return self._send(calls.model_call("POST", "/v1/codegen", GeneratedCode, body))
+        return self._send(tool_calls.codegen(target, mthds_contents, files, kind, extra))
 
     def format(self, content: str, *, source: str | None = None) -> Formatted:
-        body = {"content": content, **({"source": source} if source else {})}
-        return self._send(calls.model_call("POST", "/v1/format", Formatted, body))
+        return self._send(tool_calls.format_content(content, source))
 
     def lint(self, content: str, *, source: str | None = None) -> LintReport:
-        body = {"content": content, **({"source": source} if source else {})}
-        return self._send(calls.model_call("POST", "/v1/lint", LintReport, body))
+        return self._send(tool_calls.lint(content, source))
 
     def models(self, model_type: str | None = None) -> ModelDeck:
         """The model deck, all of it or one `type` (`llm`, `extract`, `img_gen`, `search`, `judgment`)."""
-        params = {"type": model_type} if model_type else None
-        return self._send(calls.model_call("GET", "/v1/models", ModelDeck, params=params))
+        return self._send(tool_calls.models(model_type))
 
     def models_check(self, reference: str, model_type: str | None = None) -> ModelCheck:
         """How a bundle's model reference (`$preset`, `@alias`, `~waterfall`, a handle) resolves."""
-        return self._send(calls.model_check(reference, model_type))
+        return self._send(tool_calls.model_check(reference, model_type))
 
     def ping(self) -> Health:
         """`/health`, in one attempt: the service serves HTTP."""
