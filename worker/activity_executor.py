@@ -65,8 +65,18 @@ class ReusedTally:
 class ActivityOperatorExecutor:
     """An `OperatorExecutor` that runs every operator as a retried, heartbeating activity."""
 
-    def __init__(self, scope: RunScope, *, summaries: bool = True, memo_lookups: bool = False) -> None:
+    def __init__(
+        self,
+        scope: RunScope,
+        *,
+        summaries: bool = True,
+        memo_lookups: bool = False,
+        operator_slots: int | None = None,
+    ) -> None:
         self.scope = scope
+        # At most this many operator activities at once (None: as many as the walk runs invocations):
+        # a chunk that lets all its items ask the memo together still runs the others' calls bounded.
+        self.slots = asyncio.Semaphore(operator_slots) if operator_slots is not None else None
         # A run that may reuse memo entries asks for them in one activity per gathering of invocations
         # (`memo_lookups.py`), when its workflow asked for it (a patch: older histories replay without).
         memo = scope.memo
@@ -148,6 +158,14 @@ class ActivityOperatorExecutor:
                 return looked.answer  # no operator activity at all
             if looked.missing:  # nothing to reuse: its activity runs it without looking again
                 task = task.model_copy(update={"memo": self.lookups.write_only})
+        if self.slots is None:
+            return await self._executed(call, task)
+        async with self.slots:
+            return await self._executed(call, task)
+
+    async def _executed(self, call: OperatorCall, task: OperatorTask) -> OperatorAnswer:
+        """The operator activity's answer to `task`; its final failure as the interpreter's `PipeRunError`."""
+        binding = task.binding
         try:
             answer = await workflow.execute_activity(
                 RUN_OPERATOR_ACTIVITY,

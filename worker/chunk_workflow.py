@@ -80,7 +80,14 @@ class RunBatchChunkWorkflow:
             ),
         )
         items = await _load_items(work, chunk)
-        executor = ActivityOperatorExecutor(scope, summaries=False, memo_lookups=lookups)
+        item_concurrency = concurrency
+        if lookups:
+            # Every item starts at once, so that the chunk asks the memo in one activity; the calls of
+            # the items it holds nothing for still run at most `concurrency` at once.
+            item_concurrency = max(concurrency, chunk.count)
+        executor = ActivityOperatorExecutor(
+            scope, summaries=False, memo_lookups=lookups, operator_slots=concurrency if lookups else None
+        )
         runner = ChildBatchRunner(scope, workflow.info().workflow_id, PipeCosts(library), executor.usages)
         nested_failures: list[ItemFailure] = []
         interpreter = Interpreter(
@@ -88,7 +95,7 @@ class RunBatchChunkWorkflow:
             executor,
             RunOptions(
                 dynamic_output_concept=scope.dynamic_output_concept,
-                concurrency=concurrency,
+                concurrency=item_concurrency,
                 seed=f"{scope.run_id}:{work.batch_path}:{chunk.index}",
                 pace=WalkPacer(scope.policy.history_event_budget),
                 batch_failures=scope.batch_failures,

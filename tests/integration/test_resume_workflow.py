@@ -39,6 +39,7 @@ from worker.temporal_connection import connect
 CALLER = Caller(SINGLE_TENANT, AuthMode.NONE)
 # Small enough that a 20-item batch leaves the run as four chunk workflows of five items, run one item
 # at a time: the items complete in order, so a run failed at item k completed exactly the items before.
+# (A resumed chunk lets all its items ask the memo at once, and still runs one call at a time.)
 CHUNKED: dict[str, Any] = {
     "batch_inline_max_items": 4,
     "batch_chunk_items": 5,
@@ -225,12 +226,17 @@ async def test_a_chunked_batch_failed_at_an_item_resumes_from_that_item(
         assert first.state == "FAILED"
         assert recorded_calls(calls_file) == ITEMS[:12]
         await asyncio.to_thread(broken_file.unlink)  # the cause is fixed
-        _, second = await reusing_run(stack, temporal, first_id)
+        second_id, second = await reusing_run(stack, temporal, first_id)
     assert second.state == "COMPLETED", second.error
-    assert recorded_calls(calls_file)[12:] == ITEMS[12:]  # only the failed item and those after it
+    # Only the failed item and those after it, each once.
+    assert sorted(recorded_calls(calls_file)[12:]) == ITEMS[12:]
     assert main_items(second) == [{"text": f"{item}+"} for item in ITEMS]
     assert second.reused_invocations == 12
     assert second.model_calls == 0
+    # One memo lookup per chunk, whatever its concurrency; an operator activity per item run again.
+    activities = await chunk_activities(temporal, second_id)
+    assert activities.count(RUN_OPERATOR_ACTIVITY) == 8
+    assert activities.count(MEMO_LOOKUP_ACTIVITY) == 4
 
 
 async def test_a_collected_batch_resumes_only_its_failed_items(
