@@ -9,40 +9,27 @@ ends absent rather than failing.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from shared.language.issues import ErrorType
-from shared.runtime.call_site import RunOptions
-from shared.runtime.dry_run_executor import DryRunExecutor
-from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline
+from shared.runtime.run_pipeline import RunOutcome
 from shared.runtime.stuff import Absence, AbsenceKind, Stuff
-from tests.helpers.methods import library_of, report_of
-from tests.unit.test_interpreter_properties import (
-    _CARD,  # pyright: ignore[reportPrivateUsage]: the bundles' shared concept, one definition
+from tests.helpers.absence_probes import (
     BATCH_OVER_SKIPPED_LIST,
     BINDING_ACROSS_SKIPPED_LIST,
     CONDITION_OUTCOME_SKIPPED,
-    _parallel_then_read,  # pyright: ignore[reportPrivateUsage]: the same bundle as the property test
+    IDEAS,
+    QUOTE,
+    parallel_then_read,
+    probe,
 )
+from tests.helpers.absence_probes import probe_outcomes as outcomes
+from tests.helpers.methods import report_of
 
 NO_NOTE: dict[str, Any] = {"card": {}}
 WITH_NOTE: dict[str, Any] = {"card": {"note": "hello"}}
-
-
-def outcomes(text: str, inputs: dict[str, Any]) -> list[RunOutcome]:
-    """A dry run and a real run (operators other than PipeCompose mocked) of `probe.main`."""
-    library = library_of(text)
-    return [
-        asyncio.run(
-            run_pipeline(
-                library, RunRequest("probe.main", inputs), DryRunExecutor(library), RunOptions(dry_run=dry)
-            )
-        )
-        for dry in (True, False)
-    ]
 
 
 def refusals(text: str) -> list[tuple[ErrorType | None, str, str | None, str | None, str]]:
@@ -82,28 +69,13 @@ def test_a_batch_over_a_present_list_still_runs_each_item() -> None:
 
 
 def test_a_pipe_batch_skipped_for_its_absent_list_input_ends_on_an_empty_list() -> None:
-    text = (
-        _CARD
-        + """
-[pipe.main]
-type = "PipeSequence"
-description = "Batches with a PipeBatch over a list whose producer may be skipped"
-inputs = { card = "Card" }
-output = "Text[]"
-steps = [
-  { from = "card.note", result = "note" },
-  { pipe = "ideas", result = "ideas" },
-  { pipe = "each_idea", result = "out" },
-]
-
-[pipe.ideas]
-type = "PipeLLM"
-description = "Ideas"
-inputs = { note = "Text" }
-output = "Text[]"
-prompt = "Ideas about $note"
-
-[pipe.each_idea]
+    text = probe(
+        "Batches with a PipeBatch over a list whose producer may be skipped",
+        "Text[]",
+        ['{ pipe = "ideas", result = "ideas" }', '{ pipe = "each_idea", result = "out" }'],
+        [
+            IDEAS,
+            """[pipe.each_idea]
 type = "PipeBatch"
 description = "Each idea"
 inputs = { ideas = "Text[]" }
@@ -111,14 +83,15 @@ output = "Text[]"
 branch_pipe_code = "one"
 input_list_name = "ideas"
 input_item_name = "idea"
-
-[pipe.one]
+""",
+            """[pipe.one]
 type = "PipeCompose"
 description = "One idea"
 inputs = { idea = "Text" }
 output = "Text"
 template = "- $idea"
-"""
+""",
+        ],
     )
     for outcome in outcomes(text, NO_NOTE):
         empty_text_list(outcome)
@@ -135,33 +108,26 @@ def test_a_binding_across_a_skipped_list_ends_on_an_empty_list() -> None:
 
 
 def test_a_binding_to_a_list_from_an_absent_single_root_binds_an_empty_list() -> None:
-    text = (
-        _CARD
-        + """
-[concept.Box]
-description = "A box"
-
-[concept.Box.structure]
-tags = { type = "list", item_type = "text", description = "Tags", required = true }
-
-[pipe.main]
-type = "PipeSequence"
-description = "Binds a list field of a value whose producer may be skipped"
-inputs = { card = "Card" }
-output = "Text[]"
-steps = [
-  { from = "card.note", result = "note" },
-  { pipe = "pack", result = "box" },
-  { from = "box.tags", result = "tags" },
-]
-
-[pipe.pack]
+    text = probe(
+        "Binds a list field of a value whose producer may be skipped",
+        "Text[]",
+        ['{ pipe = "pack", result = "box" }', '{ from = "box.tags", result = "tags" }'],
+        [
+            """[pipe.pack]
 type = "PipeLLM"
 description = "Pack"
 inputs = { note = "Text" }
 output = "Box"
 prompt = "Pack $note"
 """
+        ],
+        concepts="""
+[concept.Box]
+description = "A box"
+
+[concept.Box.structure]
+tags = { type = "list", item_type = "text", description = "Tags", required = true }
+""",
     )
     assert report_of(text).issues == ()
     for outcome in outcomes(text, NO_NOTE):
@@ -181,13 +147,13 @@ _REFUSED_LAST_STEP = (
 
 
 def test_add_each_output_of_a_parallel_that_may_be_skipped_is_refused() -> None:
-    assert refusals(_parallel_then_read("Text")) == [_REFUSED_LAST_STEP]
+    assert refusals(parallel_then_read("Text")) == [_REFUSED_LAST_STEP]
 
 
 def test_a_skipped_parallel_records_each_branch_result_absent() -> None:
     """With the output declared `Text?`, the reader of a branch result is skipped; it never fails on a
     name that nothing holds (pipe.input_unresolved)."""
-    text = _parallel_then_read("Text").replace('output = "Text"\nsteps', 'output = "Text?"\nsteps')
+    text = parallel_then_read("Text").replace('output = "Text"\nsteps', 'output = "Text?"\nsteps')
     for outcome in outcomes(text, NO_NOTE):
         main = outcome.main
         assert isinstance(main, Absence), main
@@ -199,21 +165,12 @@ def test_a_skipped_parallel_records_each_branch_result_absent() -> None:
 
 
 def test_a_skipped_parallel_leaves_a_list_branch_result_empty() -> None:
-    text = (
-        _CARD
-        + """
-[pipe.main]
-type = "PipeSequence"
-description = "Reads a list branch result of a parallel with add_each_output"
-inputs = { card = "Card" }
-output = "Text"
-steps = [
-  { from = "card.note", result = "note" },
-  { pipe = "both", result = "pair" },
-  { pipe = "count", result = "out" },
-]
-
-[pipe.both]
+    text = probe(
+        "Reads a list branch result of a parallel with add_each_output",
+        "Text",
+        ['{ pipe = "both", result = "pair" }', '{ pipe = "count", result = "out" }'],
+        [
+            """[pipe.both]
 type = "PipeParallel"
 description = "Both"
 inputs = { note = "Text" }
@@ -223,27 +180,22 @@ branches = [
   { pipe = "quote", result = "quoted" },
   { pipe = "many", result = "words" },
 ]
-
-[pipe.quote]
-type = "PipeCompose"
-description = "Quote"
-inputs = { note = "Text" }
-output = "Text"
-template = "> $note"
-
-[pipe.many]
+""",
+            QUOTE,
+            """[pipe.many]
 type = "PipeLLM"
 description = "Many"
 output = "Text[]"
 prompt = "Some words"
-
-[pipe.count]
+""",
+            """[pipe.count]
 type = "PipeCompose"
 description = "Count"
 inputs = { words = "Text[]" }
 output = "Text"
 template = "{{ words | length }} words"
-"""
+""",
+        ],
     )
     assert report_of(text).issues == ()
     for outcome in outcomes(text, NO_NOTE):
@@ -260,12 +212,12 @@ template = "{{ words | length }} words"
 
 
 def test_add_each_output_of_a_branch_that_may_be_skipped_is_refused() -> None:
-    assert refusals(_parallel_then_read("Text?")) == [_REFUSED_LAST_STEP]
+    assert refusals(parallel_then_read("Text?")) == [_REFUSED_LAST_STEP]
 
 
 def test_add_each_output_of_a_branch_that_absorbs_the_absence_is_accepted() -> None:
     """The branch reads the note `Text?` itself, so it always runs: its result is present."""
-    text = _parallel_then_read("Text?").replace(
+    text = parallel_then_read("Text?").replace(
         'inputs = { note = "Text" }\noutput = "Text"\ntemplate = "> $note"',
         'inputs = { note = "Text?" }\noutput = "Text"\ntemplate = "> {% if note %}{{ note }}{% endif %}"',
     )

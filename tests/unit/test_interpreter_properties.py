@@ -26,6 +26,13 @@ from shared.runtime.pipe_contracts import PipeContracts
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.run_pipeline import RunOutcome, RunRequest, run_pipeline
 from shared.runtime.stuff import Absence, Stuff, Value
+from tests.helpers.absence_probes import (
+    BATCH_OVER_SKIPPED_LIST,
+    BINDING_ACROSS_SKIPPED_LIST,
+    CONDITION_OUTCOME_SKIPPED,
+    parallel_then_read,
+    probe_outcomes,
+)
 from tests.helpers.bundle_strategies import GeneratedBundle, bundles
 from tests.helpers.methods import library_of, report_of
 
@@ -134,161 +141,9 @@ def test_a_required_output_the_validator_accepts_is_never_absent(bundle: Generat
         assert isinstance(outcome.main, Stuff), outcome.main
 
 
-# -- Former gaps, one small bundle each: the validator accepted it, yet a run where the optional field
-# -- was absent left a required output absent, or failed. Now the validator refuses the bundle, or the
-# -- run ends on the declared output (a list is never absent: a skip leaves it empty).
-
-_CARD = """
-domain = "probe"
-description = "Known gaps of the static absence analysis"
-
-[concept.Card]
-description = "A card"
-
-[concept.Card.structure]
-note = { type = "text", description = "An optional note" }
-"""
-
-BATCH_OVER_SKIPPED_LIST = (
-    _CARD
-    + """
-[pipe.main]
-type = "PipeSequence"
-description = "Batches over a list whose producer may be skipped"
-inputs = { card = "Card" }
-output = "Text[]"
-steps = [
-  { from = "card.note", result = "note" },
-  { pipe = "ideas", result = "ideas" },
-  { pipe = "each", batch_over = "ideas", batch_as = "idea", result = "out" },
-]
-
-[pipe.ideas]
-type = "PipeLLM"
-description = "Ideas"
-inputs = { note = "Text" }
-output = "Text[]"
-prompt = "Ideas about $note"
-
-[pipe.each]
-type = "PipeCompose"
-description = "One idea"
-inputs = { idea = "Text" }
-output = "Text"
-template = "- $idea"
-"""
-)
-
-BINDING_ACROSS_SKIPPED_LIST = (
-    _CARD
-    + """
-[pipe.main]
-type = "PipeSequence"
-description = "Binds across a list whose producer may be skipped"
-inputs = { card = "Card" }
-output = "Text[]"
-steps = [
-  { from = "card.note", result = "note" },
-  { pipe = "cards", result = "cards" },
-  { from = "cards.note", result = "notes" },
-]
-
-[pipe.cards]
-type = "PipeLLM"
-description = "Cards"
-inputs = { note = "Text" }
-output = "Card[]"
-prompt = "Cards about $note"
-"""
-)
-
-
-def _parallel_then_read(parallel_input: str) -> str:
-    return (
-        _CARD
-        + f"""
-[pipe.main]
-type = "PipeSequence"
-description = "Reads a branch result of a parallel with add_each_output"
-inputs = {{ card = "Card" }}
-output = "Text"
-steps = [
-  {{ from = "card.note", result = "note" }},
-  {{ pipe = "both", result = "pair" }},
-  {{ pipe = "wrap", result = "out" }},
-]
-
-[pipe.both]
-type = "PipeParallel"
-description = "Both"
-inputs = {{ note = "{parallel_input}" }}
-output = "Composite"
-add_each_output = true
-branches = [
-  {{ pipe = "quote", result = "quoted" }},
-  {{ pipe = "fixed", result = "fixed" }},
-]
-
-[pipe.quote]
-type = "PipeCompose"
-description = "Quote"
-inputs = {{ note = "Text" }}
-output = "Text"
-template = "> $note"
-
-[pipe.fixed]
-type = "PipeCompose"
-description = "Fixed"
-output = "Text"
-template = "fixed"
-
-[pipe.wrap]
-type = "PipeCompose"
-description = "Wrap"
-inputs = {{ quoted = "Text" }}
-output = "Text"
-template = "[$quoted]"
-"""
-    )
-
-
-CONDITION_OUTCOME_SKIPPED = (
-    _CARD
-    + """
-[pipe.main]
-type = "PipeSequence"
-description = "Routes on a word; the outcome pipes read an optional note plainly"
-inputs = { card = "Card", mode = "Text" }
-output = "Text"
-steps = [
-  { from = "card.note", result = "note" },
-  { pipe = "route", result = "out" },
-]
-
-[pipe.route]
-type = "PipeCondition"
-description = "Route"
-inputs = { mode = "Text", note = "Text?" }
-output = "Text"
-expression = "mode.text == 'loud'"
-outcomes = { "True" = "shout" }
-default_outcome = "whisper"
-
-[pipe.shout]
-type = "PipeCompose"
-description = "Shout"
-inputs = { note = "Text" }
-output = "Text"
-template = "$note!"
-
-[pipe.whisper]
-type = "PipeCompose"
-description = "Whisper"
-inputs = { note = "Text" }
-output = "Text"
-template = "($note)"
-"""
-)
+# -- Former gaps, one small bundle each (`absence_probes`): the validator accepted it, yet a run where the
+# -- optional field was absent left a required output absent, or failed. Now the validator refuses the
+# -- bundle, or the run ends on the declared output (a list is never absent: a skip leaves it empty).
 
 
 @pytest.mark.parametrize(
@@ -305,12 +160,12 @@ template = "($note)"
             id="binding-across-a-skipped-list",
         ),
         pytest.param(
-            _parallel_then_read("Text"),
+            parallel_then_read("Text"),
             {"card": {}},
             id="add-each-output-of-a-skipped-parallel",
         ),
         pytest.param(
-            _parallel_then_read("Text?"),
+            parallel_then_read("Text?"),
             {"card": {}},
             id="add-each-output-of-a-skipped-branch",
         ),
@@ -324,12 +179,7 @@ template = "($note)"
 def test_known_gaps_of_the_static_absence_analysis(text: str, inputs: dict[str, Any]) -> None:
     """Each bundle is refused by the validator, or a run whose caller leaves the optional `note` out
     (the dry-run sweep fills every optional field) ends on a value for the required output."""
-    report = report_of(text)
-    if not report.is_valid or report.library is None:
+    if not report_of(text).is_valid:
         return  # the validator now refuses the bundle: the gap is closed
-    library = report.library
-    for dry_run in (True, False):
-        request = RunRequest("probe.main", inputs)
-        options = RunOptions(dry_run=dry_run)
-        outcome = asyncio.run(run_pipeline(library, request, DryRunExecutor(library), options))
+    for outcome in probe_outcomes(text, inputs):
         assert isinstance(outcome.main, Stuff), outcome.main
