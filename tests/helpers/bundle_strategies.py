@@ -135,11 +135,10 @@ def _optional(spec: str) -> bool:
 class _Builder:
     """Draws the steps of one entry sequence and the pipes they call, modelling the memory as it goes."""
 
-    def __init__(self, draw: st.DrawFn, concepts: list[ConceptDef], *, llm: bool, avoid_gaps: bool) -> None:
+    def __init__(self, draw: st.DrawFn, concepts: list[ConceptDef], *, llm: bool) -> None:
         self.draw = draw
         self.concepts = concepts
         self.llm = llm
-        self.avoid_gaps = avoid_gaps  # leave out the constructions whose absences the validator misses
         self.available: dict[str, Held] = {}
         self.read: set[str] = set()
         self.pipes: list[str] = []
@@ -248,11 +247,7 @@ class _Builder:
         self.menu[self.draw(st.sampled_from(kinds))](index, f"r{index}")
 
     def _lists(self) -> list[str]:
-        return sorted(
-            name
-            for name, held in self.available.items()
-            if held.is_list and not (self.avoid_gaps and held.maybe_absent)
-        )
+        return sorted(name for name, held in self.available.items() if held.is_list)
 
     def _subjects(self) -> list[str]:
         return sorted(
@@ -316,11 +311,7 @@ class _Builder:
 
     def _binding(self, index: int, result: str, *, copy: bool = True) -> None:
         del index
-        roots = sorted(
-            name
-            for name, held in self.available.items()
-            if held.fields and not (self.avoid_gaps and held.is_list and held.maybe_absent)
-        )
+        roots = sorted(name for name, held in self.available.items() if held.fields)
         if not roots or (copy and self.draw(st.integers(0, 3)) == 0):
             name = self.draw(st.sampled_from(sorted(self.available)))  # a whole copy: `from = "name"`
             self.add_step("binding", {"from": _lit(name)}, result, self.available[name], [name])
@@ -408,8 +399,7 @@ class _Builder:
             output = f"Pair{index}"
             fields = tuple(FieldDef(n, "text_concept", not absent) for n, absent in skipped.items())
             self.extra_concepts.append(ConceptDef(output, fields))
-        add_each = not gate_skip and not (self.avoid_gaps and any(skipped.values()))
-        add_each = add_each and self.draw(st.booleans())
+        add_each = not gate_skip and self.draw(st.booleans())
         steps = [_inline({"pipe": _lit(f"p{index}_{b}"), "result": _lit(f"r{index}{b}")}) for b in "ab"]
         body = {"branches": _array(steps)}
         if add_each:
@@ -430,8 +420,7 @@ class _Builder:
         for name in others:
             held = self.available[name]
             if held.maybe_absent and not held.is_list:
-                modes = ["plain", "guarded"] if self.avoid_gaps else ["plain", "guarded", "gap"]
-                mode = self.draw(st.sampled_from(modes))
+                mode = self.draw(st.sampled_from(["plain", "guarded", "gap"]))
                 guards[name] = mode == "guarded"
                 if mode == "gap":
                     gaps.add(name)
@@ -512,15 +501,14 @@ def _caller_value(draw: st.DrawFn, held: Held) -> Any:
 
 
 @st.composite
-def bundles(draw: st.DrawFn, *, llm: bool = True, avoid_gaps: bool = False) -> GeneratedBundle:
+def bundles(draw: st.DrawFn, *, llm: bool = True) -> GeneratedBundle:
     """A valid bundle whose entry `main` is a PipeSequence of 1 to 5 steps, with caller inputs for it.
 
     `llm=False` keeps to PipeCompose and controllers, so the bundle runs for real without an executor.
-    `avoid_gaps=True` leaves out the constructions whose absences the validator does not track.
     """
     domain = draw(st.sampled_from(DOMAINS))
     concepts = draw(concept_defs())
-    builder = _Builder(draw, concepts, llm=llm, avoid_gaps=avoid_gaps)
+    builder = _Builder(draw, concepts, llm=llm)
     candidates: dict[str, Held] = {}
     letters = draw(
         st.lists(st.sampled_from(["t", "s", "s", "l"] if concepts else ["t", "l"]), min_size=1, max_size=3)
