@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from api.problems import ProblemError
 from api.settings import ApiSettings
 from shared.problems.catalogue import ProblemCode
-from shared.security.address_rules import Refusal, why_refused
+from shared.security.address_rules import Refusal, TargetClass, why_refused
 from shared.security.destination import DestinationRefused, Resolver, resolve_checked
 
 FIELD = "callback_urls"
@@ -53,7 +53,15 @@ def callback_url_refused(refusal: Refusal, position: int) -> ProblemError:
     """The problem of §10.5 for the callback URL at `position` (1-based)."""
     return ProblemError(
         ProblemCode.SECURITY_INPUT_URL_REFUSED,
-        f"Callback URL #{position} was refused: {why_refused(refusal)}.",
+        f"Callback URL #{position} was refused: {why_refused(refusal)}.{_private_hint(refusal)}",
         params={"input": FIELD, "reason": refusal.reason, "target_class": refusal.target_class.value},
         location={"field": FIELD},
     )
+
+
+def _private_hint(refusal: Refusal) -> str:
+    # A receiver on a laptop or inside the cluster is a common first try: name the switch that allows it,
+    # which only the operator can turn (no address or secret of the service is revealed by it).
+    if refusal.target_class in {TargetClass.LOOPBACK, TargetClass.PRIVATE}:
+        return " The service's operator may allow such receivers with ALLOW_PRIVATE_CALLBACK_URLS=true."
+    return ""

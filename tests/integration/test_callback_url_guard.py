@@ -99,6 +99,9 @@ async def test_a_refused_callback_url_answers_422_and_starts_nothing(
 ) -> None:
     document = await assert_refused(guarded, temporal, [url], reason, target_class)
     assert "secret" not in document["detail"], "the URL (and its userinfo) is not echoed"
+    # A loopback or private receiver is refused by a switch the operator owns: the detail names it.
+    names_switch = "ALLOW_PRIVATE_CALLBACK_URLS" in document["detail"]
+    assert names_switch == (target_class in {"loopback", "private"})
 
 
 async def test_execute_is_guarded_too_and_the_first_refused_url_answers(
