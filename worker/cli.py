@@ -27,7 +27,7 @@ import sys
 from importlib.metadata import version as distribution_version
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -186,19 +186,18 @@ def run(
         inputs = read_inputs(inputs_file, input_pairs or [])
     except UnreadableInputError as exc:
         _refuse("cli.input_unreadable", str(exc), json_mode=json)
+    from worker.run_command import LocalRun, execute
+
     settings = worker_settings()
-    deck = model_deck(settings)
     request = RunRequest(pipe or "", inputs, output_name)
-    options: dict[str, Any] = {"settings": settings, "deck": deck, "dry_run": dry_run}
-    options["storage"] = storage or settings.data_dir / "storage"
+    storage = storage or settings.data_dir / "storage"
+    local = LocalRun(sources, request, settings, model_deck(settings), dry_run, storage)
     if json:
         from worker.cli_local_run import run_as_json
 
-        code = run_as_json(sources, request, **options)
+        code = run_as_json(local)
     else:
-        from worker.run_command import execute
-
-        code = execute(sources, request, pretty=pretty, memory=memory, **options)
+        code = execute(local, pretty=pretty, memory=memory)
     if code:
         raise typer.Exit(code)
 

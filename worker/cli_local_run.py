@@ -11,31 +11,15 @@ from shared.runtime.caller_inputs import InputRefused
 from shared.runtime.run_failure import PipeRunError
 from worker.cli_output import EXIT_FAILED, EXIT_OK, print_json
 from worker.in_process import MethodInvalid
-from worker.run_command import run_locally
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from shared.language.model_deck import ModelDeck
-    from shared.language.report import BundleSource
-    from shared.runtime.run_pipeline import RunRequest
-    from worker.settings import WorkerSettings
+    from worker.run_command import LocalRun
 
 
-def run_as_json(
-    sources: list[BundleSource],
-    request: RunRequest,
-    *,
-    settings: WorkerSettings,
-    deck: ModelDeck,
-    dry_run: bool,
-    storage: Path,
-) -> int:
+def run_as_json(run: LocalRun) -> int:
     """Run, print the one JSON document, return the exit code."""
     try:
-        outcome = run_locally(
-            sources, request, settings=settings, deck=deck, dry_run=dry_run, storage=storage
-        )
+        outcome = run.outcome()
     except MethodInvalid as invalid:
         errors = [issue.to_problem_item() for issue in invalid.report.issues]
         print_json(_problem("method.invalid", "The method does not validate", str(invalid), errors=errors))

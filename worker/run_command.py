@@ -1,10 +1,9 @@
 """`methodflow run`: run a bundle in this process and print its main output (progress on stderr).
 
 Exit codes: 0 the run completed, 1 the method, request or run failed (a typed message says why),
-2 a file could not be read. Inputs come from `--inputs FILE.json` and `--input name=value` (the value
-is read as JSON when it parses, else as a plain string; `--input` wins over the file). The model deck,
-provider keys and input-file limits are the worker's settings (`WorkerSettings`), read from the same
-environment variables.
+2 a file could not be read (`cli_sources` reads the bundles and inputs). The model deck, provider keys
+and input-file limits are the worker's settings (`WorkerSettings`), read from the same environment
+variables.
 """
 
 from __future__ import annotations
@@ -13,8 +12,9 @@ import asyncio
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import typer
 from ulid import ULID
@@ -36,11 +36,6 @@ if TYPE_CHECKING:
     from worker.settings import WorkerSettings
 
 EXIT_FAILED: Final = 1
-EXIT_UNREADABLE: Final = 2
-
-
-class InputsUnreadableError(Exception):
-    """The inputs given on the command line cannot be read."""
 
 
 class ProgressLines:
@@ -67,48 +62,49 @@ class ProgressLines:
         del path, done, failed
 
 
-def read_inputs(inputs_file: Path | None, pairs: list[str]) -> dict[str, Any]:
-    """The inputs object: the JSON file's object, then each `name=value` pair."""
-    inputs: dict[str, Any] = {}
-    if inputs_file is not None:
+@dataclass(frozen=True)
+class LocalRun:
+    """One run in this process, as `methodflow run` and its `--json` form both make it: the bundles, the
+    request, the worker's settings and model deck, and where generated documents are stored."""
+
+    sources: list[BundleSource]
+    request: RunRequest
+    settings: WorkerSettings
+    deck: ModelDeck
+    dry_run: bool
+    storage: Path
+
+    def outcome(self) -> RunOutcome:
+        """Run it, progress lines on stderr. Raises `MethodInvalid`, `InputRefused` or `PipeRunError`:
+        each command prints them its own way."""
+        load_entry_points()
+        register_builder_functions()  # the Pipe Builder's own method calls them
+        return asyncio.run(self._run())
+
+    async def _run(self) -> RunOutcome:
+        """With the worker's providers (none for a dry run), closed when the run ends."""
+        providers = None if self.dry_run else self.settings.provider_registry()
         try:
-            loaded = json.loads(inputs_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            msg = f"{inputs_file}: cannot read JSON inputs ({exc})"
-            raise InputsUnreadableError(msg) from exc
-        fields = as_mapping(loaded)
-        if fields is None:
-            msg = f"{inputs_file}: the inputs must be a JSON object of input name → value"
-            raise InputsUnreadableError(msg)
-        inputs.update(fields)
-    for pair in pairs:
-        name, separator, value = pair.partition("=")
-        if not separator or not name:
-            msg = f"--input {pair!r}: expected name=value"
-            raise InputsUnreadableError(msg)
-        try:
-            inputs[name] = json.loads(value)
-        except json.JSONDecodeError:
-            inputs[name] = value
-    return inputs
+            return await run_sources(
+                self.sources,
+                self.request,
+                dry_run=self.dry_run,
+                storage_root=self.storage,
+                listener=ProgressLines(),
+                seed=str(ULID()),  # each run stores its documents under its own key
+                deck=self.deck,
+                providers=providers,
+                input_files=self.settings.input_files,
+            )
+        finally:
+            if providers is not None:
+                await providers.aclose()
 
 
-def execute(
-    sources: list[BundleSource],
-    request: RunRequest,
-    *,
-    settings: WorkerSettings,
-    deck: ModelDeck,
-    dry_run: bool,
-    storage: Path,
-    pretty: bool,
-    memory: bool,
-) -> int:
+def execute(run: LocalRun, *, pretty: bool, memory: bool) -> int:
     """Run and print; returns the exit code."""
     try:
-        outcome = run_locally(
-            sources, request, settings=settings, deck=deck, dry_run=dry_run, storage=storage
-        )
+        outcome = run.outcome()
     except MethodInvalid as invalid:
         typer.echo(f"invalid method: {len(invalid.report.issues)} error(s)", err=True)
         for issue in invalid.report.issues:
@@ -123,52 +119,6 @@ def execute(
         return EXIT_FAILED
     sys.stdout.write(render_outcome(outcome, pretty=pretty, memory=memory) + "\n")
     return 0
-
-
-def run_locally(
-    sources: list[BundleSource],
-    request: RunRequest,
-    *,
-    settings: WorkerSettings,
-    deck: ModelDeck,
-    dry_run: bool,
-    storage: Path,
-) -> RunOutcome:
-    """One run in this process, progress lines on stderr, shared by `methodflow run` and its `--json` form.
-
-    Raises `MethodInvalid`, `InputRefused` or `PipeRunError`: each caller prints them its own way.
-    """
-    load_entry_points()
-    register_builder_functions()  # the Pipe Builder's own method calls them
-    return asyncio.run(_run(sources, request, settings, deck, dry_run=dry_run, storage=storage))
-
-
-async def _run(
-    sources: list[BundleSource],
-    request: RunRequest,
-    settings: WorkerSettings,
-    deck: ModelDeck,
-    *,
-    dry_run: bool,
-    storage: Path,
-) -> RunOutcome:
-    """One run with the worker's providers (none for a dry run), closed when it ends."""
-    providers = None if dry_run else settings.provider_registry()
-    try:
-        return await run_sources(
-            sources,
-            request,
-            dry_run=dry_run,
-            storage_root=storage,
-            listener=ProgressLines(),
-            seed=str(ULID()),  # each run stores its documents under its own key
-            deck=deck,
-            providers=providers,
-            input_files=settings.input_files,
-        )
-    finally:
-        if providers is not None:
-            await providers.aclose()
 
 
 def render_outcome(outcome: RunOutcome, *, pretty: bool, memory: bool) -> str:
