@@ -25,6 +25,8 @@ SEAL_BATCH_ACTIVITY: Final = "seal_batch"
 MERGE_LISTS_ACTIVITY: Final = "merge_lists"
 # Resume (issue 19): the memo entries of many invocations looked up at once (a chunk's reused items).
 MEMO_LOOKUP_ACTIVITY: Final = "memo_lookup"
+# The usage of a batch that failed or was cancelled: what its chunks kept, read back in one activity.
+TALLY_CHUNKS_ACTIVITY: Final = "tally_chunks"
 
 PROGRESS_QUERY: Final = "progress"
 EVENTS_QUERY: Final = "events"
