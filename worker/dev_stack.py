@@ -9,6 +9,8 @@ Every port is checked before anything starts, and the children end with this pro
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import signal
 import socket
@@ -31,6 +33,9 @@ from worker.parent_death import end_with_parent
 EXIT_STOPPED = 0
 EXIT_FAILED = 1
 HEALTH_TIMEOUT_SECONDS = 30
+# How long the banner waits for the worker's first poll (`/ready` lists no unpolled queue); past it the
+# banner prints anyway: runs started meanwhile only wait for the worker.
+POLL_WAIT_SECONDS = 30
 API_STOP_SECONDS = 10
 WORKER_STOP_SECONDS = 30
 _POLL_SECONDS = 0.1
@@ -104,6 +109,15 @@ def run_dev_stack(
     external = os.environ.get("TEMPORAL_ADDRESS") or None
     ui_port = temporal_ui_port if temporal_ui_port is not None else temporal_port + UI_PORT_OFFSET
     stack = DevStack(temporal_address=external or f"{HOST}:{temporal_port}")
+    # Two embedded Temporal servers on one database file would corrupt it: one stack per data dir.
+    lock = None if external else _lock_data_dir(data_dir)
+    if lock is False:
+        _say(
+            f"error: another methodflow dev already runs on the data dir {data_dir}: its Temporal "
+            "database cannot be shared; stop that one, or give this one another DATA_DIR",
+            err=True,
+        )
+        return EXIT_FAILED
     try:
         # Before anything starts: a taken port is named with its option, never found by a child dying.
         stack.api_listener = claim_ports(
@@ -176,9 +190,39 @@ def _start(
         start_new_session=True,
         preexec_fn=with_us,
     )
-    _wait_for_health(stack, f"http://{HOST}:{stack.api_listener.getsockname()[1]}/health")
+    api_url = f"http://{HOST}:{stack.api_listener.getsockname()[1]}"
+    _wait_for_health(stack, f"{api_url}/health")
     # From here the API alone holds the port: once it ends, the port is free again.
     stack.release_api_port()
+    _wait_for_first_poll(stack, f"{api_url}/ready")
+
+
+def _lock_data_dir(data_dir: Path) -> int | bool:
+    """An exclusive lock on the data dir, held by this process until it ends (the kernel drops it even
+    after a SIGKILL); False when another process holds it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(data_dir / ".methodflow-dev.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return False
+    return descriptor
+
+
+def _wait_for_first_poll(stack: DevStack, url: str) -> None:
+    """Until `/ready` lists no unpolled task queue (the worker polls), so that the banner means a run
+    starts at once; a worker slower than `POLL_WAIT_SECONDS` only delays its runs, not the banner."""
+    deadline = time.monotonic() + POLL_WAIT_SECONDS
+    while time.monotonic() < deadline and not stack.stopping.is_set():
+        stack.check_alive()
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError, ValueError),
+            urllib.request.urlopen(url, timeout=2) as answer,  # noqa: S310 -- fixed http URL on loopback
+        ):
+            if json.loads(answer.read()).get("unpolled_task_queues") == []:
+                return
+        time.sleep(_POLL_SECONDS)
 
 
 def _temporal_db(data_dir: Path) -> Path | None:

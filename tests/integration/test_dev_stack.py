@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -149,6 +150,26 @@ def test_dev_starts_temporal_worker_and_api_and_stops_them_all_on_a_signal(
         assert _accepts(temporal_port)
         assert (data_dir / "temporal.db").exists()
         assert (data_dir / "temporal.log").exists()
+        # The banner waits for the worker's first poll: a run started now starts at once.
+        with urllib.request.urlopen(f"http://{HOST}:{api_port}/ready", timeout=5) as answer:
+            assert json.loads(answer.read())["unpolled_task_queues"] == []
+        # A second stack on the same data dir would share the Temporal database: refused at once.
+        second = subprocess.run(
+            [
+                str(METHODFLOW),
+                "dev",
+                "--port",
+                str(_free_port()),
+                "--temporal-port",
+                str(_free_temporal_port()),
+            ],
+            env=_environment(data_dir),
+            capture_output=True,
+            timeout=START_SECONDS,
+            check=False,
+        )
+        assert second.returncode == 1
+        assert f"another methodflow dev already runs on the data dir {data_dir}" in second.stderr.decode()
 
         if to_group:
             os.killpg(process.pid, signum)
