@@ -24,14 +24,17 @@ with workflow.unsafe.imports_passed_through():
         BatchWork,
         ChunkEnd,
         ChunkInput,
+        ChunksTally,
         ItemFailed,
         SealBatchTask,
+        TallyChunksTask,
     )
     from shared.runs.names import (
         BATCH_PROGRESS_QUERY,
         BATCH_WORKFLOW,
         CHUNK_WORKFLOW,
         SEAL_BATCH_ACTIVITY,
+        TALLY_CHUNKS_ACTIVITY,
         chunk_workflow_id,
     )
     from shared.runtime.batch_plan import BatchCounters, SlidingWindow, chunk_count, chunk_range
@@ -41,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
 # Before this many events the workflow hands over to a fresh history even if it has not seen
 # `chunks_per_history` chunks yet (a chunk costs it about 6 events; this is the backstop).
 _HISTORY_EVENTS_MAX = 6000
+# Batches that failed or were cancelled before they counted their chunks' usage replay without it.
+_FAILED_BATCH_USAGE_PATCH = "failed-batch-usage"
 
 
 @workflow.defn(name=BATCH_WORKFLOW)
@@ -137,7 +142,8 @@ class RunBatchWorkflow:
         """A chunk failed on an item (`batch_failures: "fail"`): the others are cancelled, the batch fails."""
         await _cancel_all(running)
         counters = carry.counters
-        return BatchEnd(total=counters.total, done=counters.done, failed=counters.failed + 1, failure=failure)
+        end = BatchEnd(total=counters.total, done=counters.done, failed=counters.failed + 1, failure=failure)
+        return await self._with_usage(end, carry)
 
     async def _cancelled(self, carry: BatchCarry, running: dict[int, asyncio.Task[None]]) -> BatchEnd:
         """Cancelled with its run: the chunks in flight are cancelled, and the batch answers its counts
@@ -148,8 +154,29 @@ class RunBatchWorkflow:
         for end in self._ended:  # chunks that ended while the cancel was on its way
             if end.failure is None:
                 counters = counters.chunk_ended(end.done, end.failed)
-        self._set(carry.model_copy(update={"counters": counters}))
-        return BatchEnd(total=counters.total, done=counters.done, failed=counters.failed, cancelled=True)
+        carry = self._set(carry.model_copy(update={"counters": counters}))
+        end = BatchEnd(total=counters.total, done=counters.done, failed=counters.failed, cancelled=True)
+        return await self._with_usage(end, carry)
+
+    async def _with_usage(self, end: BatchEnd, carry: BatchCarry) -> BatchEnd:
+        """A failed or cancelled batch's end with the usage its started chunks kept (what a seal would
+        have counted, and what the failed and cancelled chunks had spent), so the run's usage holds it."""
+        work = self._work
+        if work is None or not workflow.patched(_FAILED_BATCH_USAGE_PATCH):
+            return end
+        tally = await workflow.execute_activity(
+            TALLY_CHUNKS_ACTIVITY,
+            TallyChunksTask(
+                out_prefix=work.out_prefix,
+                chunks=carry.window.next_chunk,
+                inline_max_bytes=work.scope.policy.output_inline_max_bytes,
+            ),
+            result_type=ChunksTally,
+            start_to_close_timeout=LONG_STORAGE_TIMEOUT,
+            heartbeat_timeout=LONG_STORAGE_HEARTBEAT,
+            retry_policy=STORAGE_RETRY,
+        )
+        return end.model_copy(update={name: getattr(tally, name) for name in ChunksTally.model_fields})
 
     async def _seal(self, work: BatchWork, carry: BatchCarry, total_chunks: int) -> BatchEnd:
         counters = carry.counters

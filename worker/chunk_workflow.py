@@ -4,11 +4,13 @@ Workflow code (deterministic). It loads its method, the memory around the batch 
 activities, in payloads kept small), runs the branch pipe over each item at most `concurrency` at once,
 and stores its outputs in parts. Item failures follow the run's `batch_failures`, as in the walk: the
 first one ends the chunk (reported in its result, never raised), or each is recorded. A nested batch
-inside an item leaves this workflow the same way its parent left the run.
+inside an item leaves this workflow the same way its parent left the run. A chunk that fails or is
+cancelled still stores the usage of the calls it made, for its batch's tally.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from temporalio import workflow
@@ -50,6 +52,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Chunks recorded before `batch_chunk_concurrency` existed ran the walk's concurrency (8); they replay so.
 _CHUNK_CONCURRENCY_PATCH = "chunk-concurrency"
+# Chunks recorded before failed and cancelled chunks kept their usage replay without keeping it.
+_CHUNK_KEEPS_USAGE_PATCH = "chunk-keeps-usage"
 
 
 @workflow.defn(name=CHUNK_WORKFLOW)
@@ -65,6 +69,8 @@ class RunBatchChunkWorkflow:
         memo = scope.memo
         reuses = memo is not None and bool(memo.reuse_runs or memo.reuse_tenant)
         lookups = reuses and workflow.patched(MEMO_LOOKUPS_PATCH)
+        # A chunk that fails or is cancelled keeps the usage of its calls for its batch to count.
+        keeps_usage = workflow.patched(_CHUNK_KEEPS_USAGE_PATCH)
         concurrency = scope.policy.batch_chunk_concurrency if wide else scope.concurrency
         started = await workflow.execute_activity(
             CHUNK_CONTEXT_ACTIVITY,
@@ -115,7 +121,15 @@ class RunBatchChunkWorkflow:
                 chunk.start,
             )
         except PipeRunError as failure:
+            if keeps_usage:
+                await _keep_usage(work, chunk, executor, runner)
             return ChunkEnd(index=chunk.index, done=0, failed=1, failure=item_failed(failure))
+        except asyncio.CancelledError:
+            # Its batch failed on another chunk's item, or the run was cancelled: the calls this chunk
+            # made were still made (and paid), so the run's usage must count them.
+            if keeps_usage:
+                await _keep_usage(work, chunk, executor, runner)
+            raise
         outputs = [result for result in results if isinstance(result, Stuff)]
         failed = [result for result in results if isinstance(result, ItemFailure)]
         records = failure_records([*failed, *nested_failures], pipeline_run_id=scope.run_id)
@@ -151,6 +165,29 @@ class RunBatchChunkWorkflow:
                 retry_policy=STORAGE_RETRY,
             )
         return ChunkEnd(index=chunk.index, done=len(items) - len(failed), failed=len(failed))
+
+
+async def _keep_usage(
+    work: BatchWork, chunk: ChunkInput, executor: ActivityOperatorExecutor, runner: ChildBatchRunner
+) -> None:
+    """A chunk result with no output, only the usage and reused counts of the calls made so far, which
+    the batch's tally reads (`tally_chunks`) when the batch fails or is cancelled."""
+    await workflow.execute_activity(
+        STORE_CHUNK_OUTPUT_ACTIVITY,
+        ChunkOutputTask(
+            out_prefix=work.out_prefix,
+            index=chunk.index,
+            part=0,
+            outputs=[],
+            last=True,
+            part_counts=[0],
+            usages=executor.usages,
+            usages_uris=runner.stored.usage_uris,
+            **_reused(executor.reused, runner.stored.reused),
+        ),
+        start_to_close_timeout=STORAGE_TIMEOUT,
+        retry_policy=STORAGE_RETRY,
+    )
 
 
 async def _load_items(work: BatchWork, chunk: ChunkInput) -> list[Any]:

@@ -165,6 +165,7 @@ def _main_worker(
             batches.store_chunk_output,
             batches.seal_batch,
             batches.merge_lists,
+            batches.tally_chunks,
             lookups.memo_lookup,
             *extra_activities,
         ],

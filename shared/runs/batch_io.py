@@ -135,6 +135,26 @@ class BatchEnd(_Payload):
         return without_unused(self, handler(self), ("cancelled", "reused_invocations", "reused_cost_usd"))
 
 
+class TallyChunksTask(_Payload):
+    """Read back the usage that the started chunks of a failed or cancelled batch kept."""
+
+    out_prefix: str
+    chunks: int  # the chunks started (0 .. chunks-1), across every history of the batch
+    inline_max_bytes: int
+
+
+class ChunksTally(_Payload):
+    """The usage and reused counts of a batch's chunks that kept them: records inline when small."""
+
+    usages: list[UsageRecord] = Field(default_factory=list[UsageRecord])
+    usages_uri: str | None = None
+    cost_usd: float | None = None
+    tokens: dict[str, int] = Field(default_factory=dict[str, int])
+    model_calls: int = 0
+    reused_invocations: int = 0
+    reused_cost_usd: float | None = None
+
+
 class MergeListsTask(_Payload):
     """Write one JSON list (a run's usage records, its failed items) from inline items and stored lists."""
 

@@ -225,6 +225,12 @@ async def test_a_chunked_batch_failed_at_an_item_resumes_from_that_item(
         first_id, first = await first_run(stack, temporal, body)
         assert first.state == "FAILED"
         assert recorded_calls(calls_file) == ITEMS[:12]
+        # Resumed before the cause is fixed: it fails again at the same item, its reuse still counted
+        # (by the failed batch's tally of its chunks: two whole ones and the failed one's two items).
+        _, again = await reusing_run(stack, temporal, first_id)
+        assert again.state == "FAILED"
+        assert again.reused_invocations == 12
+        assert recorded_calls(calls_file) == ITEMS[:12]
         await asyncio.to_thread(broken_file.unlink)  # the cause is fixed
         second_id, second = await reusing_run(stack, temporal, first_id)
     assert second.state == "COMPLETED", second.error

@@ -9,6 +9,7 @@ writes the same file again and never a second one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -19,12 +20,14 @@ from shared.runs.batch_io import (
     ChunkContext,
     ChunkContextTask,
     ChunkOutputTask,
+    ChunksTally,
     LoadedItems,
     LoadItemsTask,
     MergeListsTask,
     SealBatchTask,
     StoreBatchTask,
     StoredBatch,
+    TallyChunksTask,
 )
 from shared.runs.names import (
     CHUNK_CONTEXT_ACTIVITY,
@@ -33,9 +36,10 @@ from shared.runs.names import (
     SEAL_BATCH_ACTIVITY,
     STORE_BATCH_ACTIVITY,
     STORE_CHUNK_OUTPUT_ACTIVITY,
+    TALLY_CHUNKS_ACTIVITY,
 )
 from shared.runtime.usage import UsageRecord, tokens_total, total_cost
-from shared.storage.blob_store import STORAGE_SCHEME, BlobStore
+from shared.storage.blob_store import STORAGE_SCHEME, BlobNotFoundError, BlobStore
 from shared.storage.item_pages import (
     PageEntry,
     cut_pages,
@@ -157,14 +161,40 @@ class BatchActivities:
         usage records merged; each inline when small, else stored."""
         sealed = _Sealed()
         for index in range(task.chunks):
-            await asyncio.to_thread(self._read_chunk, task, index, sealed)
+            await asyncio.to_thread(self._read_chunk, task.out_prefix, index, sealed)
             activity.heartbeat(index)  # throttled by the SDK: a dead worker is noticed within seconds
         return await asyncio.to_thread(self._seal_batch, task, sealed)
 
-    def _read_chunk(self, task: SealBatchTask, index: int, sealed: _Sealed) -> None:
+    @activity.defn(name=TALLY_CHUNKS_ACTIVITY)
+    async def tally_chunks(self, task: TallyChunksTask) -> ChunksTally:
+        """The usage and reused counts of a failed or cancelled batch's chunks: those that ended, and
+        those that failed or were cancelled and kept theirs (chunks of older workers kept none)."""
+        sealed = _Sealed()
+        for index in range(task.chunks):
+            # A chunk that kept nothing (cancelled before it started its items, or of an older worker)
+            # has no result: it adds nothing.
+            with contextlib.suppress(BlobNotFoundError):
+                await asyncio.to_thread(self._read_chunk, task.out_prefix, index, sealed)
+            activity.heartbeat(index)
+        return await asyncio.to_thread(self._tally, task, sealed)
+
+    def _tally(self, task: TallyChunksTask, sealed: _Sealed) -> ChunksTally:
+        usages = sealed.usages
+        tally: dict[str, Any] = {
+            "cost_usd": total_cost(usages),
+            "tokens": tokens_total(usages),
+            "model_calls": len(usages),
+            "reused_invocations": sealed.reused_invocations,
+            "reused_cost_usd": sealed.reused_cost_usd,
+        }
+        records = [usage.model_dump(mode="json") for usage in usages]
+        tally.update(self._inline_or_stored(task.out_prefix, task.inline_max_bytes, "usages", records))
+        return ChunksTally.model_validate(tally)
+
+    def _read_chunk(self, out_prefix: str, index: int, sealed: _Sealed) -> None:
         result = cast(
             "dict[str, Any]",
-            get_json(self.store, f"{STORAGE_SCHEME}{chunk_key(task.out_prefix, index)}.json"),
+            get_json(self.store, f"{STORAGE_SCHEME}{chunk_key(out_prefix, index)}.json"),
         )
         sealed.pages.extend(PageEntry(str(part["uri"]), int(part["count"])) for part in result["parts"])
         sealed.failures.extend(result["failure_records"])
@@ -203,18 +233,21 @@ class BatchActivities:
             items = list(iter_items(self.store, read_manifest(self.store, items_uri)))
             if len(encode(items)) <= task.inline_max_bytes:
                 end["items"] = items
-        end.update(self._inline_or_stored(task, "failure_records", failures))
         end.update(
-            self._inline_or_stored(task, "usages", [usage.model_dump(mode="json") for usage in usages])
+            self._inline_or_stored(task.out_prefix, task.inline_max_bytes, "failure_records", failures)
         )
+        records = [usage.model_dump(mode="json") for usage in usages]
+        end.update(self._inline_or_stored(task.out_prefix, task.inline_max_bytes, "usages", records))
         return BatchEnd.model_validate(end)
 
-    def _inline_or_stored(self, task: SealBatchTask, name: str, values: list[Any]) -> dict[str, Any]:
+    def _inline_or_stored(
+        self, out_prefix: str, inline_max_bytes: int, name: str, values: list[Any]
+    ) -> dict[str, Any]:
         if not values:
             return {}
-        if len(encode(values)) <= task.inline_max_bytes:
+        if len(encode(values)) <= inline_max_bytes:
             return {name: values}
-        return {f"{name}_uri": put_json(self.store, f"{task.out_prefix}/{name}.json", values)}
+        return {f"{name}_uri": put_json(self.store, f"{out_prefix}/{name}.json", values)}
 
     @activity.defn(name=MERGE_LISTS_ACTIVITY)
     async def merge_lists(self, task: MergeListsTask) -> str:
