@@ -9,6 +9,9 @@ suggests it, carrying the ledger, once no update is being handled.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -41,9 +44,21 @@ class RunBudgetWorkflow:
         workflow.continue_as_new(self._ledger.carry())
 
     @workflow.update(name=RESERVE_UPDATE)
-    def reserve(self, ask: BudgetAsk) -> BudgetAnswer:
-        """Grant the call's worst case, or refuse it (and everything after it) when it would not fit."""
-        return self._ledger.reserve(ask, workflow.now().timestamp())
+    async def reserve(self, ask: BudgetAsk) -> BudgetAnswer:
+        """Grant the call's worst case, or refuse it (and everything after it) when it cannot fit; one
+        that fits only once calls in flight settle waits for them (or for their reservations to lapse)."""
+        ledger = self._ledger
+        answer = ledger.reserve(ask, _now())
+        while answer is None:
+            deadline = ledger.next_deadline()
+            # Woken by a settle (or a refusal); else when the first held reservation lapses.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    functools.partial(_moved, ledger, ledger.version),
+                    timeout=None if deadline is None else max(0.0, deadline - _now()) + 1,
+                )
+            answer = ledger.reserve(ask, _now())
+        return answer
 
     @workflow.update(name=SETTLE_UPDATE)
     def settle(self, settled: BudgetSettle) -> None:
@@ -54,3 +69,11 @@ class RunBudgetWorkflow:
     def spend(self) -> BudgetSpend:
         """The limits, what settled calls spent and what in-flight calls hold."""
         return self._ledger.spend()
+
+
+def _moved(ledger: BudgetLedger, seen: int) -> bool:
+    return ledger.version != seen
+
+
+def _now() -> float:
+    return workflow.now().timestamp()

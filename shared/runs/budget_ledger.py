@@ -5,7 +5,9 @@ The invariant is `spent + held <= limit` for every limit the budget sets: a rese
 when its worst case fits beside everything spent and everything still held, and a settled call moves
 its actual cost (never more than its worst case, see `worker/operators/call_budget.py`) from held to
 spent. So spent never passes the limit, however many chunks ask at once: the workflow answers one
-update at a time.
+update at a time. A reservation that fits beside what is spent but not beside what calls in flight
+hold waits for them to settle (they usually cost far less than their worst case); one that would not
+fit even if they cost nothing is refused at once.
 """
 
 from __future__ import annotations
@@ -39,19 +41,26 @@ class BudgetLedger:
         self.held: dict[str, HeldReservation] = dict(start.held)
         self.lapsed: list[str] = list(start.lapsed)
         self.refusal = start.refusal
+        # Moves whenever a waiting reservation may now be answered: a settle, a lapse, a refusal.
+        self.version = 0
 
-    def reserve(self, ask: BudgetAsk, now: float) -> BudgetAnswer:
-        """Grant `ask` when its worst case fits the budget beside what is spent and held, else refuse it
-        (and every reservation after it)."""
+    def reserve(self, ask: BudgetAsk, now: float) -> BudgetAnswer | None:
+        """Grant `ask` when its worst case fits beside what is spent and held; refuse it (and every
+        reservation after it, with the same answer) when it would not fit even if every call in flight
+        cost nothing; else None: it may fit once calls in flight settle, so ask again then (`version`
+        moves)."""
         self.expire(now)
         if ask.reservation_id in self.held:
             return BudgetAnswer(granted=True)
         if self.refusal is not None:
-            return self.refusal.model_copy(update={"pipe": ask.pipe, "estimate": ask.estimate})
-        refusal = self._refusal(ask)
+            return self.refusal  # the refusal that stopped the run: every later one names it
+        refusal = self._refusal(ask, with_held=False)
         if refusal is not None:
             self.refusal = refusal
+            self.version += 1
             return refusal
+        if self._refusal(ask, with_held=True) is not None:
+            return None
         self.held[ask.reservation_id] = HeldReservation(
             pipe=ask.pipe,
             cost_usd=ask.estimate.cost_usd,
@@ -60,6 +69,10 @@ class BudgetLedger:
         )
         return BudgetAnswer(granted=True)
 
+    def next_deadline(self) -> float | None:
+        """When the first held reservation lapses (None when nothing is held)."""
+        return min((held.deadline for held in self.held.values()), default=None)
+
     def settle(self, settled: BudgetSettle) -> None:
         """Release the call's reservation and count what it actually cost. A reservation that lapsed
         still counts when its call settles after all; a settle seen twice counts once."""
@@ -67,6 +80,7 @@ class BudgetLedger:
             if settled.reservation_id not in self.lapsed:
                 return
             self.lapsed.remove(settled.reservation_id)
+        self.version += 1
         self.spent_cost = round(self.spent_cost + settled.cost_usd, _PRECISION)
         self.spent_tokens += settled.tokens
         self.calls += 1
@@ -78,6 +92,7 @@ class BudgetLedger:
             if held.deadline < now:
                 del self.held[reservation_id]
                 self.lapsed.append(reservation_id)
+                self.version += 1
         del self.lapsed[:-_LAPSED_KEPT]
 
     def spend(self) -> BudgetSpend:
@@ -103,11 +118,13 @@ class BudgetLedger:
             refusal=self.refusal,
         )
 
-    def _refusal(self, ask: BudgetAsk) -> BudgetAnswer | None:
+    def _refusal(self, ask: BudgetAsk, *, with_held: bool) -> BudgetAnswer | None:
+        """The refusal `ask` gets against what is spent (and, `with_held`, held); None when it fits."""
         budget: RunBudget = self.budget
         held_cost = self._held_cost()
+        counted_cost = held_cost if with_held else 0.0
         if budget.max_cost_usd is not None and (
-            round(self.spent_cost + held_cost + ask.estimate.cost_usd, _PRECISION) > budget.max_cost_usd
+            round(self.spent_cost + counted_cost + ask.estimate.cost_usd, _PRECISION) > budget.max_cost_usd
         ):
             return BudgetAnswer(
                 granted=False,
@@ -119,8 +136,9 @@ class BudgetLedger:
                 estimate=ask.estimate,
             )
         held_tokens = self._held_tokens()
+        counted_tokens = held_tokens if with_held else 0
         if budget.max_tokens is not None and (
-            self.spent_tokens + held_tokens + ask.estimate.tokens > budget.max_tokens
+            self.spent_tokens + counted_tokens + ask.estimate.tokens > budget.max_tokens
         ):
             return BudgetAnswer(
                 granted=False,

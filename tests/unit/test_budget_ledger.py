@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from shared.runs.budget_io import BudgetAsk, BudgetSettle, CallEstimate, RunBudgetStart
+from shared.runs.budget_io import BudgetAnswer, BudgetAsk, BudgetSettle, CallEstimate, RunBudgetStart
 from shared.runs.budget_ledger import BudgetLedger
 from shared.runs.workflow_io import RunBudget
 from tests.helpers.model_servers.model_server import count_tokens
@@ -35,31 +35,49 @@ def ledger(max_cost_usd: float | None = None, max_tokens: int | None = None) -> 
     )
 
 
+def answered(book: BudgetLedger, asked: BudgetAsk, now: float = 0) -> BudgetAnswer:
+    answer = book.reserve(asked, now)
+    assert answer is not None, "the ledger asked to wait"
+    return answer
+
+
 def test_a_reservation_is_granted_while_spent_and_held_leave_room_for_it() -> None:
     book = ledger(max_cost_usd=1.0)
-    assert book.reserve(ask("a", 0.4), now=0).granted
-    assert book.reserve(ask("b", 0.6), now=0).granted
-    refused = book.reserve(ask("c", 0.01), now=0)
+    assert answered(book, ask("a", 0.4)).granted
+    assert answered(book, ask("b", 0.6)).granted
+    # Fits beside what is spent, not beside what is held: it waits for the calls in flight.
+    version = book.version
+    assert book.reserve(ask("c", 0.01), now=0) is None
+    book.settle(BudgetSettle(reservation_id="a", cost_usd=0.3))
+    assert book.version != version
+    assert answered(book, ask("c", 0.01)).granted
+    # Would not fit even if every call in flight cost nothing: refused at once.
+    refused = answered(book, ask("d", 0.71))
     assert not refused.granted
-    assert (refused.limit_kind, refused.limit, refused.spent, refused.reserved) == ("cost_usd", 1.0, 0.0, 1.0)
+    assert (refused.limit_kind, refused.limit, refused.spent, refused.reserved) == (
+        "cost_usd",
+        1.0,
+        0.3,
+        0.61,
+    )
     assert refused.pipe == "p"
     assert refused.estimate is not None
-    assert refused.estimate.cost_usd == 0.01
+    assert refused.estimate.cost_usd == 0.71
 
 
 def test_settling_counts_the_actual_cost_and_a_refusal_is_final() -> None:
     book = ledger(max_cost_usd=1.0)
-    assert book.reserve(ask("a", 0.9), now=0).granted
+    assert answered(book, ask("a", 0.9)).granted
     book.settle(BudgetSettle(reservation_id="a", cost_usd=0.2, tokens=5))
     assert book.spend().spent_cost_usd == 0.2
     assert book.spend().reserved_cost_usd == 0.0
-    assert not book.reserve(ask("b", 0.81), now=0).granted
-    # Room again, but the run is stopping: nothing else starts.
-    assert not book.reserve(ask("c", 0.01), now=0).granted
+    assert not answered(book, ask("b", 0.81)).granted
+    # Room again, but the run is stopping: nothing else starts, and every refusal names the first.
+    assert answered(book, ask("c", 0.01)) == answered(book, ask("b", 0.81))
 
 
 def test_a_budget_smaller_than_one_call_refuses_the_first_call_with_its_estimate() -> None:
-    refused = ledger(max_cost_usd=0.05).reserve(ask("a", 0.06), now=0)
+    refused = answered(ledger(max_cost_usd=0.05), ask("a", 0.06))
     assert not refused.granted
     assert (refused.spent, refused.reserved) == (0.0, 0.0)
     assert refused.estimate is not None
@@ -68,8 +86,9 @@ def test_a_budget_smaller_than_one_call_refuses_the_first_call_with_its_estimate
 
 def test_the_token_limit_counts_input_and_output() -> None:
     book = ledger(max_tokens=100)
-    assert book.reserve(ask("a", 0, tokens=60), now=0).granted
-    refused = book.reserve(ask("b", 0, tokens=41), now=0)
+    assert answered(book, ask("a", 0, tokens=60)).granted
+    assert book.reserve(ask("b", 0, tokens=41), now=0) is None
+    refused = answered(book, ask("c", 0, tokens=101))
     assert (refused.granted, refused.limit_kind, refused.limit, refused.reserved) == (
         False,
         "tokens",
@@ -80,8 +99,8 @@ def test_the_token_limit_counts_input_and_output() -> None:
 
 def test_asking_or_settling_twice_counts_once() -> None:
     book = ledger(max_cost_usd=1.0)
-    assert book.reserve(ask("a", 0.6), now=0).granted
-    assert book.reserve(ask("a", 0.6), now=0).granted  # a retried RPC
+    assert answered(book, ask("a", 0.6)).granted
+    assert answered(book, ask("a", 0.6)).granted  # a retried RPC
     assert book.spend().reserved_cost_usd == 0.6
     book.settle(BudgetSettle(reservation_id="a", cost_usd=0.1))
     book.settle(BudgetSettle(reservation_id="a", cost_usd=0.1))
@@ -90,23 +109,23 @@ def test_asking_or_settling_twice_counts_once() -> None:
 
 def test_a_dead_attempts_reservation_lapses_and_its_late_settle_still_counts() -> None:
     book = ledger(max_cost_usd=1.0)
-    assert book.reserve(ask("dead", 0.9, expires_in=10), now=0).granted
-    assert not book.reserve(ask("x", 0.2), now=5).granted  # still held at 5 s: refused, and final
-    fresh = ledger(max_cost_usd=1.0)
-    assert fresh.reserve(ask("dead", 0.9, expires_in=10), now=0).granted
-    assert fresh.reserve(ask("next", 0.2), now=11).granted  # lapsed at 10 s: released
-    fresh.settle(BudgetSettle(reservation_id="dead", cost_usd=0.3))
-    assert fresh.spend().spent_cost_usd == 0.3
+    assert answered(book, ask("dead", 0.9, expires_in=10)).granted
+    assert book.next_deadline() == 10
+    assert book.reserve(ask("next", 0.2), now=5) is None  # still held at 5 s
+    assert answered(book, ask("next", 0.2), now=11).granted  # lapsed at 10 s: released
+    book.settle(BudgetSettle(reservation_id="dead", cost_usd=0.3))
+    assert book.spend().spent_cost_usd == 0.3
 
 
 def test_the_carried_ledger_is_the_same_ledger() -> None:
     book = ledger(max_cost_usd=1.0)
-    book.reserve(ask("a", 0.5), now=0)
+    answered(book, ask("a", 0.5))
     book.settle(BudgetSettle(reservation_id="a", cost_usd=0.25, tokens=7))
-    book.reserve(ask("b", 0.5), now=0)
+    answered(book, ask("b", 0.5))
     carried = BudgetLedger(RunBudgetStart.model_validate_json(book.carry().model_dump_json()))
     assert carried.spend() == book.spend()
-    assert not carried.reserve(ask("c", 0.3), now=0).granted
+    assert carried.reserve(ask("c", 0.3), now=0) is None
+    assert not answered(carried, ask("c", 0.8)).granted
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -120,7 +139,8 @@ def test_spent_never_passes_the_limit_whatever_the_order_of_asks_and_settles(see
             book.settle(BudgetSettle(reservation_id=reservation_id, cost_usd=worst * picks.random()))
         else:
             worst = picks.uniform(0.001, 0.05)
-            if book.reserve(ask(f"r{step}", worst), now=0).granted:
+            answer = book.reserve(ask(f"r{step}", worst), now=0)
+            if answer is not None and answer.granted:
                 open_ids.append((f"r{step}", worst))
         spend = book.spend()
         assert spend.spent_cost_usd + spend.reserved_cost_usd <= 0.5 + 1e-9

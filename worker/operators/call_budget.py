@@ -30,7 +30,7 @@ from contextvars import ContextVar
 from typing import Final
 
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from shared.runs.budget_io import (
     RESERVE_UPDATE,
@@ -128,7 +128,9 @@ class CallBudget:
             try:
                 return await self._send(name, argument)
             except (RPCError, WorkflowUpdateFailedError) as exc:
-                if attempt == _LEDGER_ATTEMPTS - 1:
+                # The ledger has ended (its run did): asking again cannot help.
+                ended = isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND
+                if ended or attempt == _LEDGER_ATTEMPTS - 1:
                     failure = PipeRunError(
                         FailureCode.RUNTIME_UNAVAILABLE,
                         f"the run's budget ledger cannot be reached: {exc}",

@@ -1,0 +1,197 @@
+"""Run budgets end to end (issue 19): the API and a worker on the real Temporal dev server, PipeLLM calls to
+the OpenAI-compatible test server, whose own log is the ground truth of what was called and what it cost.
+
+Prices are 0.001 USD per token, input and output. One call of `greet_one` reserves its worst case
+(prompt bytes + overheads, and the output cap `BUDGET_MAX_OUTPUT_TOKENS` = 10): about 0.04 USD; what it
+actually costs, as the server counts tokens (words), 0.012 USD: two prompt words and an answer of ten,
+as long as the cap allows (so that a ledger letting calls race past the limit would be seen billed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.model_servers.model_server import ModelServer, Received, count_tokens
+from tests.helpers.model_stack import model_stack
+from tests.helpers.run_stack import RunStack
+
+# A run stopped by its budget cancels the calls of its other chunks; the SDK warns when such a cancel
+# reaches an activity that has just ended (a harmless race), and warnings are errors here.
+pytestmark = pytest.mark.filterwarnings("ignore:Cannot find activity to cancel:UserWarning")
+
+KEY = "sk-test-budgets"
+CHAT = "/v1/chat/completions"
+USD_PER_TOKEN = 0.001
+ANSWER = "one two three four five six seven eight nine ten"
+OUTPUT_CAP = 10
+DECK = """
+[models.test-llm]
+type = "llm"
+provider = "openai"
+model = "test-model"
+costs = { input = 1000.0, output = 1000.0 }
+
+[aliases.llm]
+default-general = "test-llm"
+"""
+
+BUNDLE = """domain = "budgets"
+
+[pipe.greet_all]
+type = "PipeBatch"
+description = "Every item greeted by the model"
+inputs = { items = "Text[]" }
+output = "Text[]"
+branch_pipe_code = "greet_one"
+input_list_name = "items"
+input_item_name = "item"
+
+[pipe.greet_one]
+type = "PipeLLM"
+description = "Greets one item"
+inputs = { item = "Text" }
+output = "Text"
+model = "test-llm"
+prompt = "Greet {{ item }}."
+"""
+
+ITEMS = 16
+# About 9 calls' worth of the 16: the batch cannot finish within it.
+LIMIT_USD = 0.1
+
+
+def _prompt(received: Received) -> str:
+    messages: list[dict[str, Any]] = received.body.get("messages") or []
+    return " ".join(str(message.get("content")) for message in messages)
+
+
+def _cost(received: Received, server: ModelServer) -> float:
+    """What the server billed for one answered call: its prompt and answer tokens, as it counts them."""
+    return (count_tokens(_prompt(received)) + count_tokens(server.answer)) * USD_PER_TOKEN
+
+
+def _calls_of(server: ModelServer, run_tag: str) -> list[Received]:
+    return [item for item in server.requests(CHAT) if f" {run_tag}-" in _prompt(item)]
+
+
+def _batch(run_id: str, run_tag: str, budget: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "mthds_contents": [BUNDLE],
+        "pipe_code": "greet_all",
+        "pipeline_run_id": run_id,
+        "inputs": {"items": [f"{run_tag}-{index}" for index in range(ITEMS)]},
+        **({"budget": budget} if budget is not None else {}),
+    }
+
+
+async def _record(stack: RunStack, run_id: str) -> dict[str, Any]:
+    while True:
+        answer = await stack.client.get(f"/v1/runs/{run_id}")
+        assert answer.status_code == 200, answer.text
+        record: dict[str, Any] = answer.json()
+        if record["state"] in {"COMPLETED", "FAILED", "CANCELLED"}:
+            return record
+        await asyncio.sleep(0.1)
+
+
+def _budget_stack(temporal_address: str, tmp_path: Path, server: ModelServer, **overrides: Any) -> Any:
+    # Chunks of 2 items, 8 chunks at once: 16 calls in flight across 8 child workflows sharing one budget.
+    return model_stack(
+        temporal_address,
+        tmp_path,
+        [server],
+        deck=DECK,
+        keys={"openai": KEY},
+        pipe_activity_max_attempts=1,
+        budget_max_output_tokens=OUTPUT_CAP,
+        batch_inline_max_items=1,
+        batch_chunk_items=2,
+        batch_window_chunks=8,
+        batch_chunk_concurrency=2,
+        **overrides,
+    )
+
+
+def _assert_stopped_within(record: dict[str, Any], calls: list[Received], server: ModelServer) -> None:
+    assert record["state"] == "FAILED", record
+    error = record["error"]
+    assert error["code"] == "run.budget_exceeded", error
+    params = error["params"]
+    assert params["limit"] == LIMIT_USD
+    assert params["limit_kind"] == "cost_usd"
+    assert params["pipe"] == "greet_one"
+    # Refused only once what settled calls spent left no room for one more call's worst case.
+    assert params["spent"] <= LIMIT_USD < params["spent"] + params["estimate"]["cost_usd"]
+    # The provider's side: no call beyond the limit, and fewer calls than items.
+    assert 0 < len(calls) < ITEMS
+    billed = sum(_cost(call, server) for call in calls)
+    assert LIMIT_USD - params["estimate"]["cost_usd"] < billed <= LIMIT_USD
+    assert all(call.body.get("max_completion_tokens") == OUTPUT_CAP for call in calls)
+
+
+@pytest.mark.timeout(240)
+async def test_a_budget_stops_a_batch_before_it_overspends_across_twenty_runs_of_eight_chunks(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    server = ModelServer("openai", api_key=KEY, answer=ANSWER)
+    async with _budget_stack(temporal_address, tmp_path, server) as stack:
+        runs = [f"budget-run-{index}" for index in range(20)]
+        for index, run_id in enumerate(runs):
+            started = await stack.client.post(
+                "/v1/start", json=_batch(run_id, f"r{index}", {"max_cost_usd": LIMIT_USD})
+            )
+            assert started.status_code == 202, started.text
+        records = await asyncio.gather(*(_record(stack, run_id) for run_id in runs))
+        for index, record in enumerate(records):
+            _assert_stopped_within(record, _calls_of(server, f"r{index}"), server)
+        # A resumed run may raise its budget: it makes only the calls the first one did not complete.
+        first_calls = len(_calls_of(server, "r0"))
+        resumed = await stack.client.post(
+            "/v1/runs/budget-run-0/resume",
+            json={"pipeline_run_id": "budget-run-0-raised", "budget": {"max_cost_usd": 1.0}},
+        )
+        assert resumed.status_code == 202, resumed.text
+        raised = await _record(stack, "budget-run-0-raised")
+        assert raised["state"] == "COMPLETED", raised
+        assert len(_calls_of(server, "r0")) - first_calls == ITEMS - raised["reused_invocations"]
+        assert raised["reused_invocations"] > 0
+
+
+async def test_a_budget_smaller_than_one_call_fails_before_any_call(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    server = ModelServer("openai", api_key=KEY, answer=ANSWER)
+    async with _budget_stack(temporal_address, tmp_path, server) as stack:
+        for run_id, budget, kind in [
+            ("budget-tiny-usd", {"max_cost_usd": 0.01}, "cost_usd"),
+            ("budget-tiny-tokens", {"max_tokens": 20}, "tokens"),
+        ]:
+            body = {
+                "mthds_contents": [BUNDLE],
+                "pipe_code": "greet_one",
+                "pipeline_run_id": run_id,
+                "inputs": {"item": "tiny"},
+                "budget": budget,
+            }
+            answer = await stack.client.post("/v1/execute", json=body)
+            assert answer.status_code == 422, answer.text
+            error = answer.json()["pipe_output"]["error"] if "pipe_output" in answer.json() else answer.json()
+            assert error["code"] == "run.budget_exceeded", error
+            params = error["params"]
+            assert params["limit_kind"] == kind
+            assert (params["spent"], params["reserved"]) == (0, 0)
+            estimate = params["estimate"]
+            assert estimate["output_tokens"] == OUTPUT_CAP
+            assert estimate["input_tokens"] >= count_tokens("Greet tiny.")
+            assert estimate["cost_usd"] > 0.01
+        assert server.requests(CHAT) == []
+        # Without a budget the same call is made, and no output cap is sent for it.
+        body = {"mthds_contents": [BUNDLE], "pipe_code": "greet_one", "inputs": {"item": "free"}}
+        answer = await stack.client.post("/v1/execute", json=body)
+        assert answer.status_code == 200, answer.text
+        (call,) = server.requests(CHAT)
+        assert "max_completion_tokens" not in call.body
