@@ -52,6 +52,9 @@ with workflow.unsafe.imports_passed_through():
 
 # Chunks recorded before `batch_chunk_concurrency` existed ran the walk's concurrency (8); they replay so.
 _CHUNK_CONCURRENCY_PATCH = "chunk-concurrency"
+# Items of a resumed chunk started at once to ask the memo together: a chunk of a pure branch may hold
+# a thousand, and one activation stepping that many walks nears the SDK's deadlock detector.
+_LOOKUP_ITEMS_MAX = 256
 # Chunks recorded before failed and cancelled chunks kept their usage replay without keeping it.
 _CHUNK_KEEPS_USAGE_PATCH = "chunk-keeps-usage"
 
@@ -90,7 +93,7 @@ class RunBatchChunkWorkflow:
         if lookups:
             # Every item starts at once, so that the chunk asks the memo in one activity; the calls of
             # the items it holds nothing for still run at most `concurrency` at once.
-            item_concurrency = max(concurrency, chunk.count)
+            item_concurrency = max(concurrency, min(chunk.count, _LOOKUP_ITEMS_MAX))
         executor = ActivityOperatorExecutor(
             scope, summaries=False, memo_lookups=lookups, operator_slots=concurrency if lookups else None
         )
