@@ -189,6 +189,22 @@ class AsyncMethodflowClient:
                 yield item
             offset = page.next_offset
 
+    async def resume(
+        self,
+        run_id: str,
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        pipeline_run_id: str | None = None,
+        **extra: Any,
+    ) -> RunStarted:
+        """Resume a failed, cancelled or timed-out run as a new run (`/v1/runs/{id}/resume`): every
+        completed invocation whose pipe and inputs are unchanged is reused, the rest runs. Without a
+        corrected method or `inputs` the original's stand; `extra` takes `callback_urls`, `budget` and
+        `reuse`. The new run's id is `pipeline_run_id`, else a new UUID (so a retried attempt is safe)."""
+        return await self._send(calls.resume(run_id, mthds_contents, files, inputs, pipeline_run_id, extra))
+
     async def cancel(self, run_id: str, reason: str | None = None) -> CancelRequested:
         return await self._send(calls.cancel(run_id, reason))
 

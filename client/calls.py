@@ -117,6 +117,26 @@ def run_request(
     )
 
 
+def resume(
+    run_id: str,
+    mthds_contents: Sequence[str] | None,
+    files: Mapping[str, Any] | None,
+    inputs: Mapping[str, Any] | None,
+    pipeline_run_id: str | None,
+    extra: Mapping[str, Any],
+) -> Call[RunStarted]:
+    """`/v1/runs/{id}/resume` under a new run id (one is made when none is given): a retried attempt
+    finds the run the first one started (200) instead of starting another."""
+    body = method_source(
+        mthds_contents,
+        files,
+        {"inputs": inputs, "pipeline_run_id": pipeline_run_id or str(uuid.uuid4()), **extra},
+    )
+    return Call(
+        "POST", _run_path(run_id, "/resume"), _reader(RunStarted), json=body, success=frozenset({200, 202})
+    )
+
+
 def status(run_id: str) -> Call[RunStatus]:
     return Call("GET", _run_path(run_id, "/status"), _reader(RunStatus))
 

@@ -216,6 +216,17 @@ async def test_cancel_then_results_is_run_failed(
         assert (failed.value.status, failed.value.code) == (409, "run.failed")
         assert failed.value.params == {"run_status": "CANCELLED"}
 
+        # A cancelled run resumes as a new run; a retried resume (same new id) finds it, not another.
+        resumed = await methodflow.resume(run_id, pipeline_run_id=f"{run_id}-again")
+        assert resumed.pipeline_run_id == f"{run_id}-again"
+        assert (await methodflow.resume(run_id, pipeline_run_id=f"{run_id}-again")).pipeline_run_id == (
+            resumed.pipeline_run_id
+        )
+        record = await methodflow.run(resumed.pipeline_run_id)
+        assert record.model_extra is not None
+        assert record.model_extra["resumed_from"] == run_id
+        await methodflow.cancel(resumed.pipeline_run_id)
+
 
 async def test_the_method_tooling(temporal_address: str, tmp_path: Path) -> None:
     async with (

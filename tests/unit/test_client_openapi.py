@@ -56,6 +56,7 @@ ANSWERS: dict[tuple[str, str], type[BaseModel]] = {
     ("get", "/v1/runs/{run_id}/results"): RunResults,
     ("get", "/v1/runs/{run_id}/results/items"): ResultItems,
     ("post", "/v1/runs/{run_id}/cancel"): CancelRequested,
+    ("post", "/v1/runs/{run_id}/resume"): RunStarted,
     ("get", "/v1/runs/{run_id}/deliveries"): Deliveries,
     ("post", "/v1/validate"): ValidationVerdict,
     ("post", "/v1/pipe-io"): ValidationVerdict,
