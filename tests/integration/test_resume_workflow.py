@@ -34,6 +34,7 @@ from tests.helpers.model_servers.model_server import ModelServer
 from tests.helpers.model_stack import model_stack
 from tests.helpers.resume_functions import RECORDED, recorded_calls
 from tests.helpers.run_stack import RunStack, run_stack
+from worker.runner import build_replayer
 from worker.temporal_connection import connect
 
 CALLER = Caller(SINGLE_TENANT, AuthMode.NONE)
@@ -136,6 +137,21 @@ async def reusing_run(stack: RunStack, temporal: Client, reused_id: str) -> tupl
     return run_id, await handle.result()
 
 
+async def assert_every_history_replays(temporal: Client, run_id: str) -> None:
+    """The run's workflow and every child of it (batch, chunks) replay on the current code."""
+    run = run_workflow_id(CALLER.tenant_key, run_id)
+    replayer = build_replayer()
+    ids = [
+        run,
+        *[execution.id async for execution in temporal.list_workflows(f'WorkflowId STARTS_WITH "{run}/"')],
+    ]
+    assert len(ids) > 2  # the run, its batch and its chunks
+    for workflow_id in ids:
+        history = await temporal.get_workflow_handle(workflow_id).fetch_history()
+        result = await replayer.replay_workflow(history)  # raises on any nondeterminism
+        assert result.replay_failure is None
+
+
 async def chunk_activities(temporal: Client, run_id: str) -> list[str]:
     """The activity types every chunk workflow of the run scheduled."""
     run = run_workflow_id(CALLER.tenant_key, run_id)
@@ -227,7 +243,7 @@ async def test_a_chunked_batch_failed_at_an_item_resumes_from_that_item(
         assert recorded_calls(calls_file) == ITEMS[:12]
         # Resumed before the cause is fixed: it fails again at the same item, its reuse still counted
         # (by the failed batch's tally of its chunks: two whole ones and the failed one's two items).
-        _, again = await reusing_run(stack, temporal, first_id)
+        again_id, again = await reusing_run(stack, temporal, first_id)
         assert again.state == "FAILED"
         assert again.reused_invocations == 12
         assert recorded_calls(calls_file) == ITEMS[:12]
@@ -243,6 +259,9 @@ async def test_a_chunked_batch_failed_at_an_item_resumes_from_that_item(
     activities = await chunk_activities(temporal, second_id)
     assert activities.count(RUN_OPERATOR_ACTIVITY) == 8
     assert activities.count(MEMO_LOOKUP_ACTIVITY) == 4
+    # Memo lookups, a failed chunk keeping its usage and the failed batch's tally all replay.
+    await assert_every_history_replays(temporal, again_id)
+    await assert_every_history_replays(temporal, second_id)
 
 
 async def test_a_collected_batch_resumes_only_its_failed_items(
