@@ -228,6 +228,7 @@ for command, name in (
     (cli_server.results, "results"),
     (cli_server.runs, "runs"),
     (cli_server.cancel, "cancel"),
+    (cli_server.resume, "resume"),
     (cli_server.deliveries, "deliveries"),
     (cli_tools.format_bundle, "format"),
     (cli_tools.lint, "lint"),

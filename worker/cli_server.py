@@ -178,6 +178,41 @@ def cancel(
         call.answer(requested, lambda: f"cancel requested: {requested.pipeline_run_id} ({requested.state})")
 
 
+def resume(
+    run_id: RunId,
+    method: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--method", metavar="BUNDLE", help="A corrected bundle (repeat for several); else the run's own."
+        ),
+    ] = None,
+    inputs_file: InputsFile = None,
+    input_pairs: InputPairs = None,
+    new_id: Annotated[
+        str | None, typer.Option("--new-id", metavar="ID", help="The new run's id (default: a new UUID).")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the new run to its end, as watch does.")
+    ] = False,
+    server: Server = None,
+    api_key: ApiKey = None,
+    retry_for: RetryFor = DEFAULT_RETRY_SECONDS,
+    json: Json = False,
+) -> None:
+    """Resume a failed or cancelled run as a new run that reuses every completed step; print its id."""
+    from worker.cli_calls import server_call
+    from worker.cli_sources import read_bundle_texts, read_inputs
+
+    texts = list(read_bundle_texts(method).values()) if method else None
+    inputs = read_inputs(inputs_file, input_pairs or []) if inputs_file or input_pairs else None
+    with server_call(server, api_key, retry_for, json=json) as call:
+        resumed = call.methodflow.resume(run_id, mthds_contents=texts, inputs=inputs, pipeline_run_id=new_id)
+        if wait:
+            follow(call, resumed.pipeline_run_id, print_results=False)
+        else:
+            call.answer(resumed, lambda: resumed.pipeline_run_id)
+
+
 def deliveries(
     run_id: RunId,
     server: Server = None,

@@ -253,6 +253,12 @@ async def _failed_and_cancelled_runs(cli: Cli, funcs: Path) -> None:
         "run.failed",
         "run.cancelled",
     )
+    # The cancelled run resumes as a new run; the same new id again finds it (a retried command).
+    again = f"{slow_id}-again"
+    assert document(await cli("resume", slow_id, "--new-id", again, "--json"))["pipeline_run_id"] == again
+    assert (await cli("resume", slow_id, "--new-id", again)).stdout == f"{again}\n"
+    await cli("cancel", again)
+    assert document(await cli("resume", "no-such-run", "--json", code=2))["code"] == "run.not_found"
 
 
 async def _bundle_tools(cli: Cli, hello: Path, tmp_path: Path) -> None:
