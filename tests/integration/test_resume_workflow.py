@@ -210,6 +210,30 @@ async def test_a_second_run_reuses_every_invocation_of_the_first_and_calls_nothi
     assert second_id != first_id
 
 
+async def test_the_resume_route_shows_reuse_in_progress_and_status(
+    temporal_address: str, tmp_path: Path, temporal: Client, calls_file: Path, broken_file: Path
+) -> None:
+    await asyncio.to_thread(broken_file.write_text, "Bo+", encoding="utf-8")  # the second step fails
+    body = {"mthds_contents": [chain_bundle(RECORDED, 2, "resume_route")], "inputs": {"name": "Bo"}}
+    second_id = f"second-{uuid.uuid4()}"
+    async with run_stack(temporal_address, tmp_path) as stack:
+        first_id, first = await first_run(stack, temporal, body)
+        assert first.state == "FAILED"
+        await asyncio.to_thread(broken_file.unlink)
+        resumed = await stack.client.post(f"/v1/runs/{first_id}/resume", json={"pipeline_run_id": second_id})
+        assert resumed.status_code == 202, resumed.text
+        status = await stack.wait_for_end(second_id, within=60)
+        progress = await stack.client.get(f"/v1/runs/{second_id}/progress")
+    assert status["state"] == "COMPLETED", status
+    assert status["progress"]["reused_invocations"] == 1
+    assert recorded_calls(calls_file) == ["Bo", "Bo+"]  # the first step once, the second once it passed
+    assert progress.status_code == 200, progress.text
+    entries = {entry["pipe_code"]: entry for entry in progress.json()["invocations"]}
+    assert entries["step_1"]["reused_from"] == first_id
+    assert "reused_from" not in entries["step_2"]  # it ran
+    assert progress.json()["counters"]["reused_invocations"] == 1
+
+
 async def test_reused_model_calls_are_neither_calls_nor_cost_of_the_second_run(
     temporal_address: str, tmp_path: Path, temporal: Client
 ) -> None:
