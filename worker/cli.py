@@ -63,6 +63,10 @@ callbacks_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None, help="Completion callbacks (http-api.md §10)."
 )
 app.add_typer(callbacks_app, name="callbacks")
+memo_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="The memo of completed steps that resumed runs reuse."
+)
+app.add_typer(memo_app, name="memo")
 
 
 def _print_version(value: bool) -> None:
@@ -316,6 +320,28 @@ def dev(
         api_port=port, temporal_port=temporal_port, temporal_ui_port=temporal_ui_port, data_dir=data_dir
     )
     raise typer.Exit(code)
+
+
+@memo_app.command("purge")
+def memo_purge(
+    retention_days: Annotated[
+        float | None,
+        typer.Option(metavar="DAYS", help="Remove entries older than this (default: MEMO_RETENTION_DAYS)."),
+    ] = None,
+) -> None:
+    """Remove the memo entries past their retention, every tenant's, from the storage the worker uses
+    (STORAGE / DATA_DIR). Run it daily (cron, a Kubernetes CronJob); on S3 a lifecycle rule on the
+    `memo/` prefix does the same without listing."""
+    from shared.storage.memo_store import purge_expired
+    from worker.settings import WorkerSettings
+
+    settings = WorkerSettings()
+    days = retention_days if retention_days is not None else settings.memo_retention_days
+    if days <= 0:
+        typer.echo("error: --retention-days must be over 0", err=True)
+        raise typer.Exit(2)
+    removed = purge_expired(settings.blob_store, days)
+    typer.echo(f"removed {removed} memo entries older than {days:g} days")
 
 
 @callbacks_app.command("listen")
