@@ -2,6 +2,7 @@
 
 The route only orders the steps; what a resume is (its checks, its request, its marks) is
 `api/run_resume.py`, and the start itself is `/v1/start`'s (`api.run_submission.submit_run_data`).
+`start_resume` is the one resume path, shared with the bulk resume job (`api/bulk_resume.py`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import Caller
 from api.deps import CallerDep, GatewayDep, SettingsDep, ValidationCacheDep
 from api.method_source import SOURCE_FIELDS
 from api.openapi_bodies import request_body
 from api.problems import ProblemError
 from api.request_body import parse_request, read_json_object
 from api.run_bodies import start_body
-from api.run_records import method_files, owned_run, read_spec
+from api.run_records import RunRecord, method_files, owned_run, read_spec
 from api.run_request import run_budget
 from api.run_resume import (
     ResumeRequestBody,
@@ -26,7 +28,10 @@ from api.run_resume import (
     mark_resumed_by,
     resume_request,
 )
-from api.run_submission import submit_run_data
+from api.run_submission import Submission, submit_run_data
+from api.settings import ApiSettings
+from api.temporal_gateway import TemporalGateway
+from api.validation_cache import ValidationCache
 from shared.problems.catalogue import ProblemCode
 from shared.runs.run_states import RunState
 
@@ -61,24 +66,7 @@ async def resume_run(
     run_budget(body.budget)  # a bad budget is the request's fault, whatever the run
     client = await gateway.client()
     record = await owned_run(client, run_id, caller)
-    check_resumable(record)
-    original = await read_spec(client, record)
-    if original is None:
-        raise ProblemError(
-            ProblemCode.RUN_NOT_RESUMABLE,
-            f"The request of run '{run_id}' can no longer be read; start a new run instead.",
-            params={"state": record.state.value},
-            pipeline_run_id=run_id,
-        )
-    store = settings.blob_store
-    corrected = any(getattr(body, name) is not None for name in SOURCE_FIELDS)
-    files = None if corrected else await method_files(original, store)
-    data, lineage = resume_request(original, body, files, settings)
-    submission = await submit_run_data(request, data, caller, settings, verdicts, gateway, resume=lineage)
-    # On a replay too: it repairs a mark whose write was lost with the first answer.
-    await run_in_threadpool(
-        mark_resumed_by, store, caller.storage_prefix, run_id, submission.run_id, submission.created_at
-    )
+    submission = await start_resume(request, record, body, caller, settings, verdicts, gateway)
     existing = submission.record
     if submission.created or existing is None:
         answer = start_body(
@@ -93,6 +81,41 @@ async def resume_run(
         existing.run_id, existing.workflow_id, existing.created_at, existing.state, existing.end
     )
     return JSONResponse({**answer, "resumed_from": run_id})
+
+
+async def start_resume(
+    request: Request,
+    record: RunRecord,
+    body: ResumeRequestBody,
+    caller: Caller,
+    settings: ApiSettings,
+    verdicts: ValidationCache,
+    gateway: TemporalGateway,
+) -> Submission:
+    """Resume the caller's run `record` as `body` asks: the checks, the start, the `resumed_by` mark.
+
+    The one resume path: this route and the bulk resume job (`api/bulk_resume.py`) both call it.
+    """
+    check_resumable(record)
+    client = await gateway.client()
+    original = await read_spec(client, record)
+    if original is None:
+        raise ProblemError(
+            ProblemCode.RUN_NOT_RESUMABLE,
+            f"The request of run '{record.run_id}' can no longer be read; start a new run instead.",
+            params={"state": record.state.value},
+            pipeline_run_id=record.run_id,
+        )
+    store = settings.blob_store
+    corrected = any(getattr(body, name) is not None for name in SOURCE_FIELDS)
+    files = None if corrected else await method_files(original, store)
+    data, lineage = resume_request(original, body, files, settings)
+    submission = await submit_run_data(request, data, caller, settings, verdicts, gateway, resume=lineage)
+    # On a replay too: it repairs a mark whose write was lost with the first answer.
+    await run_in_threadpool(
+        mark_resumed_by, store, caller.storage_prefix, record.run_id, submission.run_id, submission.created_at
+    )
+    return submission
 
 
 async def _body_data(request: Request) -> dict[str, Any]:
