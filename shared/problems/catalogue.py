@@ -78,6 +78,7 @@ class ProblemCode(StrEnum):
     RUN_NOT_RESUMABLE = "run.not_resumable"
     METHOD_RESUME_OUTPUT_CHANGED = "method.resume_output_changed"
     RUN_BUDGET_EXCEEDED = "run.budget_exceeded"
+    JOB_NOT_FOUND = "job.not_found"
 
     @property
     def type_uri(self) -> str:
@@ -162,5 +163,6 @@ CATALOGUE: dict[ProblemCode, ProblemSpec] = {
     ProblemCode.RUN_NOT_RESUMABLE: _S(409, "input", "no", "The run cannot be resumed", "read_run", "Resume only a run that ended FAILED, CANCELLED or timed out; read a completed run's results instead."),
     ProblemCode.METHOD_RESUME_OUTPUT_CHANGED: _S(422, "method", "no", "The corrected method changes the main pipe's output", "change_method", "Keep the main pipe's output concept as the original run's, or start a new run instead of resuming."),
     ProblemCode.RUN_BUDGET_EXCEEDED: _S(422, "input", "no", "The run's budget cannot cover its next model call", "change_input", "Resume the run with a larger 'budget' (its completed calls are reused, not paid again), or make the method spend less."),
+    ProblemCode.JOB_NOT_FOUND: _S(404, "input", "no", "No such job", "change_input", "Check the job id the bulk resume answered."),
     ProblemCode.RUN_TERMINATED: _S(None, "operator", "no", "The run was terminated by an operator", "report", "Ask the operator why the run was terminated."),
 }  # fmt: skip
