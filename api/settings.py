@@ -118,6 +118,8 @@ class ApiSettings(ServiceSettings):
 
     # Fairness and limits (issue 15): the most runs a tenant may have running at once (0: no limit).
     tenant_max_concurrent_runs: NonNegativeInt = 0
+    # Bulk resume (issue 19): how many runs a `POST /v1/runs/resume` job resumes per second, at most.
+    bulk_resume_rate_per_second: PositiveFloat = 5
     # Prometheus metrics at `/metrics` on the API's port.
     metrics_enabled: bool = True
     # The web console at `/console` (static pages calling this API; `CONSOLE_ENABLED=false`: 404).
