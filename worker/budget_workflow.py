@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from typing import Final
 
 from temporalio import workflow
 
@@ -29,12 +30,18 @@ with workflow.unsafe.imports_passed_through():
     from shared.runs.budget_ledger import BudgetLedger
 
 
+# Reservations waiting in the handler at once; the others are told to ask again (see `reserve`).
+_MAX_WAITING: Final = 4
+_LONGEST_WAIT: Final = 30.0  # seconds a reservation waits in the handler before it is told to ask again
+
+
 @workflow.defn(name=RUN_BUDGET_WORKFLOW)
 class RunBudgetWorkflow:
     @workflow.init
     def __init__(self, start: RunBudgetStart) -> None:
         # Built here, not in `run`: updates may be delivered in the very first activation.
         self._ledger = BudgetLedger(start)
+        self._waiting = 0
 
     @workflow.run
     async def run(self, start: RunBudgetStart) -> BudgetSpend:  # noqa: ARG002 -- the ledger took it in __init__
@@ -45,20 +52,29 @@ class RunBudgetWorkflow:
 
     @workflow.update(name=RESERVE_UPDATE)
     async def reserve(self, ask: BudgetAsk) -> BudgetAnswer:
-        """Grant the call's worst case, or refuse it (and everything after it) when it cannot fit; one
-        that fits only once calls in flight settle waits for them (or for their reservations to lapse)."""
+        """Grant the call's worst case, or refuse it (and everything after it) when it cannot fit. One
+        that fits only once calls in flight settle waits for the next settle here, if fewer than
+        `_MAX_WAITING` already do (each waiting update counts against Temporal's limit of in-flight
+        updates per workflow, 10 by default); else, or if that settle did not make room, the answer
+        says to ask again."""
         ledger = self._ledger
         answer = ledger.reserve(ask, _now())
-        while answer is None:
-            deadline = ledger.next_deadline()
-            # Woken by a settle (or a refusal); else when the first held reservation lapses.
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    functools.partial(_moved, ledger, ledger.version),
-                    timeout=None if deadline is None else max(0.0, deadline - _now()) + 1,
-                )
+        if answer is None and self._waiting < _MAX_WAITING:
+            self._waiting += 1
+            try:
+                await self._next_change(ledger)
+            finally:
+                self._waiting -= 1
             answer = ledger.reserve(ask, _now())
-        return answer
+        return answer if answer is not None else BudgetAnswer(granted=False, wait=True)
+
+    async def _next_change(self, ledger: BudgetLedger) -> None:
+        """Until the ledger moves (a settle, a lapse, a refusal), the first held reservation lapses,
+        or `_LONGEST_WAIT` passes."""
+        deadline = ledger.next_deadline()
+        timeout = _LONGEST_WAIT if deadline is None else min(_LONGEST_WAIT, max(0.0, deadline - _now()) + 1)
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(functools.partial(_moved, ledger, ledger.version), timeout=timeout)
 
     @workflow.update(name=SETTLE_UPDATE)
     def settle(self, settled: BudgetSettle) -> None:

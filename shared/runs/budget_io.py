@@ -75,11 +75,13 @@ class BudgetSpend(_Payload):
 
 
 class BudgetAnswer(_Payload):
-    """The ledger's answer to a reservation. Refused: which limit (`cost_usd` or `tokens`) it would have
+    """The ledger's answer to a reservation: granted, "ask again" (`wait`), or refused. Refused: which limit (`cost_usd` or `tokens`) it would have
     passed, the limit, what was spent and held when it was asked; refused once, the ledger refuses every
     later reservation too (the run is ending: nothing else starts)."""
 
     granted: bool
+    # Not granted yet: it fits beside what is spent, not beside what calls in flight hold; ask again.
+    wait: bool = False
     limit_kind: str | None = None
     limit: float | None = None
     spent: float | None = None

@@ -6,8 +6,8 @@ when its worst case fits beside everything spent and everything still held, and 
 its actual cost (never more than its worst case, see `worker/operators/call_budget.py`) from held to
 spent. So spent never passes the limit, however many chunks ask at once: the workflow answers one
 update at a time. A reservation that fits beside what is spent but not beside what calls in flight
-hold waits for them to settle (they usually cost far less than their worst case); one that would not
-fit even if they cost nothing is refused at once.
+hold is answered "ask again" (they usually cost far less than their worst case, and settle soon); one
+that would not fit even if they cost nothing is refused at once.
 """
 
 from __future__ import annotations
@@ -47,8 +47,7 @@ class BudgetLedger:
     def reserve(self, ask: BudgetAsk, now: float) -> BudgetAnswer | None:
         """Grant `ask` when its worst case fits beside what is spent and held; refuse it (and every
         reservation after it, with the same answer) when it would not fit even if every call in flight
-        cost nothing; else None: it may fit once calls in flight settle, so ask again then (`version`
-        moves)."""
+        cost nothing; else None: it may fit once calls in flight settle, so ask again later."""
         self.expire(now)
         if ask.reservation_id in self.held:
             return BudgetAnswer(granted=True)

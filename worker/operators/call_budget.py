@@ -24,6 +24,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import random
 from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -49,9 +50,12 @@ logger = logging.getLogger(__name__)
 MESSAGE_OVERHEAD_TOKENS: Final = 8
 CALL_OVERHEAD_TOKENS: Final = 8
 IMAGE_TOKENS: Final = 1600
-# Asking the ledger again after a failed RPC (a ledger continuing as new, a blip of the server).
-_LEDGER_ATTEMPTS: Final = 5
-_LEDGER_BACKOFF_SECONDS: Final = 0.2
+# Asking the ledger again after a failed RPC (a ledger busy or continuing as new, a blip of the server).
+_LEDGER_ATTEMPTS: Final = 30
+_LEDGER_BACKOFF_SECONDS: Final = 0.05
+# Asking again a reservation that waits for calls in flight to settle: first pause, longest pause.
+_WAIT_FIRST_SECONDS: Final = 0.2
+_WAIT_MAX_SECONDS: Final = 2.0
 
 _ACTIVE: ContextVar[CallBudget | None] = ContextVar("call_budget", default=None)
 
@@ -101,7 +105,9 @@ class CallBudget:
         return dataclasses.replace(request, max_tokens=self.default_max_output_tokens)
 
     async def reserve(self, estimate: CallEstimate) -> str:
-        """The id of a granted reservation of `estimate`; `run.budget_exceeded` when the ledger refuses."""
+        """The id of a granted reservation of `estimate`; `run.budget_exceeded` when the ledger refuses.
+        While it fits only once calls in flight settle, it asks again, backing off (the activity goes
+        on heartbeating meanwhile)."""
         self.calls += 1
         reservation_id = f"{self.attempt_key}/{self.calls}"
         ask = BudgetAsk(
@@ -110,9 +116,15 @@ class CallBudget:
             estimate=estimate,
             expires_in_seconds=self.expires_in_seconds,
         )
-        answer = await self._update(RESERVE_UPDATE, ask)
-        if not isinstance(answer, BudgetAnswer) or not answer.granted:
-            raise budget_exceeded(answer if isinstance(answer, BudgetAnswer) else None, self.pipe, estimate)
+        pause = _WAIT_FIRST_SECONDS
+        while True:
+            answer = await self._update(RESERVE_UPDATE, ask)
+            if answer is None or not answer.wait:
+                break
+            await asyncio.sleep(pause * random.uniform(0.5, 1.5))  # noqa: S311 -- jitter, not a secret
+            pause = min(_WAIT_MAX_SECONDS, pause * 1.5)
+        if answer is None or not answer.granted:
+            raise budget_exceeded(answer, self.pipe, estimate)
         return reservation_id
 
     async def settle(self, reservation_id: str, settled: BudgetSettle) -> None:
@@ -124,6 +136,9 @@ class CallBudget:
             logger.warning("budget %s: settle %s not recorded: %s", self.ledger_id, reservation_id, failure)
 
     async def _update(self, name: str, argument: BudgetAsk | BudgetSettle) -> BudgetAnswer | None:
+        """The ledger's answer; a busy or unreachable ledger is asked again a while (Temporal refuses
+        updates past its in-flight limit per workflow), then the attempt fails retryable."""
+        pause = _LEDGER_BACKOFF_SECONDS
         for attempt in range(_LEDGER_ATTEMPTS):
             try:
                 return await self._send(name, argument)
@@ -138,7 +153,8 @@ class CallBudget:
                         retryable=True,
                     )
                     raise failure from exc
-                await asyncio.sleep(_LEDGER_BACKOFF_SECONDS * (attempt + 1))
+                await asyncio.sleep(pause * random.uniform(0.5, 1.5))  # noqa: S311 -- jitter, not a secret
+                pause = min(_WAIT_MAX_SECONDS, pause * 1.5)
         return None
 
     async def _send(self, name: str, argument: BudgetAsk | BudgetSettle) -> BudgetAnswer | None:
