@@ -22,6 +22,7 @@ from api.auth import SINGLE_TENANT, AuthMode, Caller
 from api.run_records import read_run, read_spec
 from shared.runs.invocations import invocations
 from shared.runs.names import (
+    BATCH_WORKFLOW,
     CHUNK_WORKFLOW,
     MEMO_LOOKUP_ACTIVITY,
     RUN_OPERATOR_ACTIVITY,
@@ -48,8 +49,14 @@ CHUNKED: dict[str, Any] = {
     "batch_window_chunks": 1,
     "pipe_activity_max_attempts": 1,
 }
-# The same chunks, each running all its items at once: its resumed items ask the memo together.
-CHUNKED_WIDE: dict[str, Any] = {**CHUNKED, "batch_chunk_concurrency": 5, "batch_window_chunks": 2}
+# The same chunks, each running all its items at once (its resumed items ask the memo together), and a
+# batch workflow that continues as new after every two chunks: the counts add up across its histories.
+CHUNKED_WIDE: dict[str, Any] = {
+    **CHUNKED,
+    "batch_chunk_concurrency": 5,
+    "batch_window_chunks": 2,
+    "batch_chunks_per_history": 2,
+}
 ITEMS = [f"i{index:02d}" for index in range(20)]
 
 KEY = "sk-test-resume-workflow"
@@ -150,6 +157,13 @@ async def assert_every_history_replays(temporal: Client, run_id: str) -> None:
         history = await temporal.get_workflow_handle(workflow_id).fetch_history()
         result = await replayer.replay_workflow(history)  # raises on any nondeterminism
         assert result.replay_failure is None
+
+
+async def batch_histories(temporal: Client, run_id: str) -> int:
+    """How many histories the run's batch workflow went through (one more per continue-as-new)."""
+    run = run_workflow_id(CALLER.tenant_key, run_id)
+    query = f'WorkflowId STARTS_WITH "{run}/" AND WorkflowType = "{BATCH_WORKFLOW}"'
+    return len([execution async for execution in temporal.list_workflows(query)])
 
 
 async def chunk_activities(temporal: Client, run_id: str) -> list[str]:
@@ -313,3 +327,4 @@ async def test_a_collected_batch_resumes_only_its_failed_items(
     activities = await chunk_activities(temporal, second_id)
     assert activities.count(RUN_OPERATOR_ACTIVITY) == 2
     assert activities.count(MEMO_LOOKUP_ACTIVITY) == 4
+    assert await batch_histories(temporal, second_id) == 2
