@@ -35,8 +35,26 @@ provider = "openai"
 model = "test-model"
 costs = { input = 1000.0, output = 1000.0 }
 
+[models.test-img]
+type = "img_gen"
+provider = "openai"
+model = "test-image-model"
+image_cost = 0.04
+
+[models.test-search]
+type = "search"
+provider = "openai"
+model = "test-search-model"
+costs = { input = 1000.0, output = 1000.0 }
+
 [aliases.llm]
 default-general = "test-llm"
+
+[aliases.img_gen]
+default-general = "test-img"
+
+[aliases.search]
+default-search = "test-search"
 """
 
 BUNDLE = """domain = "budgets"
@@ -57,6 +75,20 @@ inputs = { item = "Text" }
 output = "Text"
 model = "test-llm"
 prompt = "Greet {{ item }}."
+
+[pipe.draw]
+type = "PipeImgGen"
+description = "Draws one item"
+inputs = { item = "Text" }
+output = "Image"
+prompt = "A poster of {{ item }}."
+
+[pipe.find]
+type = "PipeSearch"
+description = "Searches one item"
+inputs = { item = "Text" }
+output = "SearchResult"
+prompt = "Who is {{ item }}?"
 """
 
 ITEMS = 16
@@ -180,7 +212,7 @@ async def test_a_budget_smaller_than_one_call_fails_before_any_call(
             }
             answer = await stack.client.post("/v1/execute", json=body)
             assert answer.status_code == 422, answer.text
-            error = answer.json()["pipe_output"]["error"] if "pipe_output" in answer.json() else answer.json()
+            error = answer.json()
             assert error["code"] == "run.budget_exceeded", error
             params = error["params"]
             assert params["limit_kind"] == kind
@@ -190,9 +222,26 @@ async def test_a_budget_smaller_than_one_call_fails_before_any_call(
             assert estimate["input_tokens"] >= count_tokens("Greet tiny.")
             assert estimate["cost_usd"] > 0.01
         assert server.requests(CHAT) == []
+        # An image's worst case counts its `image_cost`: 0.04 USD, over a budget of 0.01.
+        body = {
+            "mthds_contents": [BUNDLE],
+            "pipe_code": "draw",
+            "inputs": {"item": "tiny"},
+            "budget": {"max_cost_usd": 0.01},
+        }
+        answer = await stack.client.post("/v1/execute", json=body)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == "run.budget_exceeded", answer.text
+        assert server.requests("/v1/images/generations") == []
+        # A search call of a budgeted run is capped as a chat call is.
+        body = {**body, "pipe_code": "find", "budget": {"max_cost_usd": 10}}
+        answer = await stack.client.post("/v1/execute", json=body)
+        assert answer.status_code == 200, answer.text
+        (searched,) = server.requests(CHAT)
+        assert searched.body["max_completion_tokens"] == OUTPUT_CAP
         # Without a budget the same call is made, and no output cap is sent for it.
         body = {"mthds_contents": [BUNDLE], "pipe_code": "greet_one", "inputs": {"item": "free"}}
         answer = await stack.client.post("/v1/execute", json=body)
         assert answer.status_code == 200, answer.text
-        (call,) = server.requests(CHAT)
+        call = server.requests(CHAT)[-1]
         assert "max_completion_tokens" not in call.body

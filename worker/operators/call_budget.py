@@ -14,6 +14,9 @@ The worst case, so that a call can never cost more than it reserved:
   tokens for an image scaled to 768x2048; Anthropic's about 1,600 for its largest unscaled image);
 - output tokens: the call's `max_tokens` (the pipe's setting, else `default_max_output_tokens`, which is
   then sent to the provider so the call cannot pass it) times the number of choices asked;
+- an image generation reserves `IMAGE_OUTPUT_TOKENS` and the deck's `image_cost` per image; a search
+  call is capped and reserved as a chat call is (what a provider bills for the pages it read, as
+  search fees or context tokens, is not in the deck's prices and cannot be bounded here);
 - priced with the deck model's `costs` (`shared/runtime/usage.py`); a model without prices costs 0
   against `max_cost_usd` (its records carry no cost either) and still counts against `max_tokens`.
 """
@@ -25,10 +28,10 @@ import dataclasses
 import json
 import logging
 import random
-from collections.abc import Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Final
+from typing import Final, TypeVar
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -42,14 +45,16 @@ from shared.runs.budget_io import (
     CallEstimate,
 )
 from shared.runtime.run_failure import FailureCode, PipeRunError
-from shared.runtime.usage import INPUT, OUTPUT, call_cost
-from worker.providers.chat import ChatRequest
+from shared.runtime.usage import IMAGES, INPUT, OUTPUT, call_cost
+from worker.providers.chat import ChatRequest, ProviderError
 
 logger = logging.getLogger(__name__)
 
 MESSAGE_OVERHEAD_TOKENS: Final = 8
 CALL_OVERHEAD_TOKENS: Final = 8
 IMAGE_TOKENS: Final = 1600
+# The most output tokens one generated image counts for (gpt-image-1, high quality, 1536x1024: 6,240).
+IMAGE_OUTPUT_TOKENS: Final = 6240
 # Asking the ledger again after a failed RPC (a ledger busy or continuing as new, a blip of the server).
 _LEDGER_ATTEMPTS: Final = 30
 _LEDGER_BACKOFF_SECONDS: Final = 0.05
@@ -57,6 +62,7 @@ _LEDGER_BACKOFF_SECONDS: Final = 0.05
 _WAIT_FIRST_SECONDS: Final = 0.2
 _WAIT_MAX_SECONDS: Final = 2.0
 
+_T = TypeVar("_T")
 _ACTIVE: ContextVar[CallBudget | None] = ContextVar("call_budget", default=None)
 
 
@@ -194,6 +200,48 @@ def budget_exceeded(answer: BudgetAnswer | None, pipe: str, estimate: CallEstima
             "estimate": estimate.model_dump(mode="json"),
         },
     )
+
+
+async def within_budget(
+    estimate: Callable[[], CallEstimate],
+    call: Callable[[], Awaitable[_T]],
+    actual: Callable[[_T], BudgetSettle],
+) -> _T:
+    """`call()`'s result; in a budgeted run, its `estimate()` reserved first (refused: the call is not
+    made) and its `actual` cost settled after. A call that fails (the provider refused or failed it)
+    settles nothing billed; a cancelled one settles nothing: its reservation stays held until it lapses,
+    since it may have been billed."""
+    budget = active()
+    if budget is None:
+        return await call()
+    reservation = await budget.reserve(estimate())
+    try:
+        result = await call()
+    except (PipeRunError, ProviderError):
+        await budget.settle(reservation, BudgetSettle(reservation_id=reservation))
+        raise
+    await budget.settle(reservation, actual(result))
+    return result
+
+
+def priced(
+    tokens: Mapping[str, int], costs: Mapping[str, float] | None, image_cost: float | None
+) -> BudgetSettle:
+    """What a call that used `tokens` cost (the reservation id is filled in when it settles)."""
+    cost = call_cost(costs, tokens, image_cost)
+    counted = sum(count for category, count in tokens.items() if category in (INPUT, OUTPUT))
+    return BudgetSettle(reservation_id="", cost_usd=cost or 0.0, tokens=counted)
+
+
+def image_estimate(
+    prompt: str, images: int, costs: Mapping[str, float] | None, image_cost: float | None
+) -> CallEstimate:
+    """An image generation's worst case: the prompt's bytes, `IMAGE_OUTPUT_TOKENS` and `image_cost`
+    for each image."""
+    input_tokens = len(prompt.encode("utf-8")) + MESSAGE_OVERHEAD_TOKENS + CALL_OVERHEAD_TOKENS
+    tokens = {INPUT: input_tokens, OUTPUT: IMAGE_OUTPUT_TOKENS * images, IMAGES: images}
+    cost = call_cost(costs, tokens, image_cost)
+    return CallEstimate(input_tokens=input_tokens, output_tokens=tokens[OUTPUT], cost_usd=cost or 0.0)
 
 
 @contextmanager

@@ -19,14 +19,23 @@ import hashlib
 from typing import Any, Final
 
 from shared.language.model_choice import DEFAULT_IMG_GEN
-from shared.language.model_deck import ModelFamily
+from shared.language.model_deck import DeckModel, ModelFamily
 from shared.language.pipe_blueprints import ImgGenSetting, PipeImgGen
 from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.operator_prompts import render_operator_templates
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.usage import IMAGES, INPUT, OUTPUT, UsageRecord
+from worker.operators import call_budget
 from worker.operators.context import OperatorContext
-from worker.operators.model_calls import call_timeout, deck_extra, now, resolve_model, typed, usage_record
+from worker.operators.model_calls import (
+    call_timeout,
+    deck_extra,
+    model_costs,
+    now,
+    resolve_model,
+    typed,
+    usage_record,
+)
 from worker.providers.chat import ProviderCode, ProviderError
 from worker.providers.images import (
     MAX_N,
@@ -37,7 +46,7 @@ from worker.providers.images import (
     openai_size,
     read_image,
 )
-from worker.providers.openai_provider import PROVIDER
+from worker.providers.openai_provider import PROVIDER, OpenAIChatProvider
 
 DEFAULT_TIMEOUT_SECONDS: Final = 300.0
 JOB_CATEGORY: Final = "img_gen"
@@ -78,7 +87,7 @@ async def run_img_gen(call: OperatorCall, context: OperatorContext) -> Produced:
         started = now()
         asked = dataclasses.replace(request, n=min(MAX_N, wanted - first))
         try:
-            answer = await generate_images(provider, asked)
+            answer = await _generated(provider, asked, model)
         except ProviderError as error:
             raise typed(error, handle) from error
         usages.append(
@@ -99,6 +108,16 @@ async def run_img_gen(call: OperatorCall, context: OperatorContext) -> Produced:
     if call.output.is_list:
         return Produced({"items": contents}, usages=tuple(usages))
     return Produced(contents[0], usages=tuple(usages))
+
+
+async def _generated(provider: OpenAIChatProvider, asked: ImageRequest, model: DeckModel) -> ImageAnswer:
+    """The provider's images; in a budgeted run, their worst case reserved first (`call_budget.py`)."""
+    costs, image_cost = model_costs(model)
+    return await call_budget.within_budget(
+        lambda: call_budget.image_estimate(asked.prompt, asked.n, costs, image_cost),
+        lambda: generate_images(provider, asked),
+        lambda answer: call_budget.priced(_tokens(answer), costs, image_cost),
+    )
 
 
 def _tokens(answer: ImageAnswer) -> dict[str, int]:

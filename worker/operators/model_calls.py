@@ -10,7 +10,6 @@ from typing import Any, Final, cast
 
 from shared.language.model_deck import DeckModel, ModelDeck, ModelFamily
 from shared.language.pipe_blueprints import LLMSetting
-from shared.runs.budget_io import BudgetSettle
 from shared.runs.timestamps import rfc3339
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.usage import INPUT, INPUT_CACHED, OUTPUT, UsageRecord, call_cost
@@ -47,30 +46,18 @@ def typed(error: ProviderError, handle: str) -> PipeRunError:
 async def chat(provider: ChatProvider, request: ChatRequest, handle: str, model: DeckModel) -> ChatAnswer:
     """`provider`'s answer to `request`; a `ProviderError` becomes a typed `PipeRunError`.
 
-    In a run with a budget, the call's worst case is reserved first (refused: `run.budget_exceeded`, and
-    no call), and its actual cost settled after (`call_budget.py`).
+    In a run with a budget, the call is capped (`max_tokens`), its worst case reserved first (refused:
+    `run.budget_exceeded`, and no call), and its actual cost settled after (`call_budget.py`).
     """
     budget = call_budget.active()
-    if budget is None:
-        return await _provider_chat(provider, request, handle)
-    request = budget.capped(request)
+    if budget is not None:
+        request = budget.capped(request)
     costs, image_cost = model_costs(model)
-    reservation = await budget.reserve(call_budget.call_estimate(request, costs, image_cost))
-    try:
-        answer = await _provider_chat(provider, request, handle)
-    except PipeRunError:
-        # The provider refused or failed the call: nothing answered, nothing billed. (A cancelled call
-        # settles nothing: its reservation stays held until it lapses, as it may have been billed.)
-        await budget.settle(reservation, BudgetSettle(reservation_id=reservation))
-        raise
-    tokens = tokens_of(answer.usage)
-    settled = BudgetSettle(
-        reservation_id=reservation,
-        cost_usd=call_cost(costs, tokens, image_cost) or 0.0,
-        tokens=answer.usage.input_tokens + answer.usage.output_tokens,
+    return await call_budget.within_budget(
+        lambda: call_budget.call_estimate(request, costs, image_cost),
+        lambda: _provider_chat(provider, request, handle),
+        lambda answer: call_budget.priced(tokens_of(answer.usage), costs, image_cost),
     )
-    await budget.settle(reservation, settled)
-    return answer
 
 
 async def _provider_chat(provider: ChatProvider, request: ChatRequest, handle: str) -> ChatAnswer:

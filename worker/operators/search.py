@@ -26,24 +26,28 @@ from shared.runtime.operator_call import OperatorCall, Produced
 from shared.runtime.operator_prompts import render_operator_templates
 from shared.runtime.run_failure import FailureCode, PipeRunError
 from shared.runtime.usage import UsageRecord
+from worker.operators import call_budget
 from worker.operators.context import OperatorContext
 from worker.operators.model_calls import (
     call_timeout,
     deck_extra,
+    model_costs,
     now,
     resolve_model,
     tokens_of,
     typed,
     usage_record,
 )
-from worker.providers.chat import ProviderError
+from worker.providers.chat import ChatRequest, ProviderError
 from worker.providers.registry import OPENAI
-from worker.providers.search import SearchFilters, SearchProvider, SearchRequest
+from worker.providers.search import SearchAnswer, SearchFilters, SearchProvider, SearchRequest
 
 JOB_CATEGORY: Final = "search"
 
 
 SEARCH_TIMEOUT_SECONDS: Final = 180.0  # search models browse before answering
+# Sent with a budgeted run's search calls (as the deck's `settings` are) when the deck sets no cap.
+_OUTPUT_CAP_SETTING: Final = "max_completion_tokens"
 
 
 async def run_search(call: OperatorCall, context: OperatorContext) -> Produced:
@@ -122,7 +126,7 @@ async def _search(
 ) -> tuple[dict[str, Any], UsageRecord]:
     started = now()
     try:
-        answer = await provider.search(request)
+        answer = await _searched(provider, request, model)
     except ProviderError as error:
         raise typed(error, handle) from error
     usage = usage_record(
@@ -149,6 +153,26 @@ async def _search(
         for source in sources
     ]
     return {"answer": answer.answer, "sources": documents}, usage
+
+
+async def _searched(provider: SearchProvider, request: SearchRequest, model: DeckModel) -> SearchAnswer:
+    """The provider's answer; in a budgeted run, capped and its worst case reserved first, as a chat
+    call's (`call_budget.py`): the prompt it sends is `request.prompt` and the filters' sentences."""
+    budget = call_budget.active()
+    if budget is None:
+        return await provider.search(request)
+    cap = request.settings.get(_OUTPUT_CAP_SETTING)
+    if not isinstance(cap, int):
+        cap = budget.default_max_output_tokens
+        request = dataclasses.replace(request, settings={**request.settings, _OUTPUT_CAP_SETTING: cap})
+    prompt = "\n".join([request.prompt, *request.filters.instructions()])
+    as_chat = ChatRequest(model=request.model, user=prompt, max_tokens=cap)
+    costs, image_cost = model_costs(model)
+    return await call_budget.within_budget(
+        lambda: call_budget.call_estimate(as_chat, costs, image_cost),
+        lambda: provider.search(request),
+        lambda answer: call_budget.priced(tokens_of(answer.usage), costs, image_cost),
+    )
 
 
 def _checked(validator: ContentValidator, call: OperatorCall, content: dict[str, Any]) -> Any:
