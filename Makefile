@@ -96,6 +96,7 @@ bench: $(STAMP) $(REFERENCE)
 	$(BIN)/python bench/callbacks.py $(QUICK_FLAG)
 	$(BIN)/python bench/batch.py $(QUICK_FLAG)
 	$(BIN)/python bench/pools.py $(QUICK_FLAG)
+	$(BIN)/python bench/resume.py $(QUICK_FLAG)
 	$(BIN)/python bench/tooling.py
 	$(BIN)/python bench/report.py $(QUICK_FLAG)
 	$(BIN)/python bench/report_page.py

@@ -144,15 +144,21 @@ class PlainRun:
 
 
 @contextlib.asynccontextmanager
-async def serving_api(temporal_address: str, data_dir: Path) -> AsyncGenerator[httpx.AsyncClient]:
+async def serving_api(
+    temporal_address: str,
+    data_dir: Path,
+    *,
+    function_modules: str = FUNCTION_MODULE,
+    task_queue: str = OUR_QUEUE,
+) -> AsyncGenerator[httpx.AsyncClient]:
     """The API in this process on a free loopback port, and a client speaking to it over real HTTP."""
     settings = ApiSettings(
         temporal_address=temporal_address,
-        temporal_task_queue=OUR_QUEUE,
+        temporal_task_queue=task_queue,
         data_dir=data_dir,
         storage=None,
         auth_mode=AuthMode.NONE,
-        function_modules=FUNCTION_MODULE,
+        function_modules=function_modules,
     )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=HOST, port=port, log_level="warning"))
