@@ -78,6 +78,7 @@ class ProblemCode(StrEnum):
     RUN_NOT_RESUMABLE = "run.not_resumable"
     METHOD_RESUME_OUTPUT_CHANGED = "method.resume_output_changed"
     RUN_BUDGET_EXCEEDED = "run.budget_exceeded"
+    TENANT_DAILY_BUDGET_EXCEEDED = "tenant.daily_budget_exceeded"
     JOB_NOT_FOUND = "job.not_found"
 
     @property
@@ -164,5 +165,6 @@ CATALOGUE: dict[ProblemCode, ProblemSpec] = {
     ProblemCode.METHOD_RESUME_OUTPUT_CHANGED: _S(422, "method", "no", "The corrected method changes the main pipe's output", "change_method", "Keep the main pipe's output concept as the original run's, or start a new run instead of resuming."),
     ProblemCode.RUN_BUDGET_EXCEEDED: _S(422, "input", "no", "The run's budget cannot cover its next model call", "change_input", "Resume the run with a larger 'budget' (its completed calls are reused, not paid again), or make the method spend less."),
     ProblemCode.JOB_NOT_FOUND: _S(404, "input", "no", "No such job", "change_input", "Check the job id the bulk resume answered."),
+    ProblemCode.TENANT_DAILY_BUDGET_EXCEEDED: _S(429, "account", "yes", "The tenant has spent what it may today", "wait", "Resume the run on the next UTC day (its completed calls are reused), or ask the operator to raise the tenant's daily limit."),
     ProblemCode.RUN_TERMINATED: _S(None, "operator", "no", "The run was terminated by an operator", "report", "Ask the operator why the run was terminated."),
 }  # fmt: skip

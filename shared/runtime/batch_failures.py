@@ -25,7 +25,9 @@ class BatchFailureMode(StrEnum):
 
 # Faults of the run as a whole that an item only happens to meet first: collecting them would hide that
 # the run cannot go on (its history or its budget is spent), so they fail the run in either mode.
-_RUN_LEVEL_CODES = frozenset({FailureCode.HISTORY_EXHAUSTED, FailureCode.BUDGET_EXCEEDED})
+_RUN_LEVEL_CODES = frozenset(
+    {FailureCode.HISTORY_EXHAUSTED, FailureCode.BUDGET_EXCEEDED, FailureCode.TENANT_BUDGET_EXCEEDED}
+)
 
 
 @dataclass(frozen=True, slots=True)

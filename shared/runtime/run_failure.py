@@ -44,6 +44,8 @@ class FailureCode(StrEnum):
     RUNTIME_UNAVAILABLE = "runtime.unavailable"
     # A model call the run's `budget` cannot cover (its worst case reserved first): the run stops.
     BUDGET_EXCEEDED = "run.budget_exceeded"
+    # A model call its tenant's daily limit (TENANT_MAX_COST_PER_DAY_USD) cannot cover: the run stops.
+    TENANT_BUDGET_EXCEEDED = "tenant.daily_budget_exceeded"
 
 
 class PipeRunError(Exception):
