@@ -42,6 +42,7 @@ from worker.queue_pollers import PoolReadiness, warn_unpolled
 from worker.run_workflow import RunPipelineWorkflow
 from worker.settings import WorkerSettings
 from worker.temporal_connection import connect
+from worker.tenant_budget_workflow import TenantBudgetWorkflow
 from worker.tracing import start_tracing, stop_tracing
 from worker.versioning import versioning_options
 
@@ -58,6 +59,7 @@ WORKFLOWS = [
     RunBatchChunkWorkflow,
     DeliverCallbacksWorkflow,
     RunBudgetWorkflow,
+    TenantBudgetWorkflow,
 ]
 # The workflow modules themselves too: otherwise the sandbox imports the module afresh for every
 # workflow run (its code executed and its class decorated again, and compiled again wherever the
@@ -116,6 +118,8 @@ def build_worker(
             providers=settings.provider_registry(),
             files=settings.input_files(store),
             budget_max_output_tokens=settings.budget_max_output_tokens,
+            tenant_limits=settings.tenant_limits(),
+            tenant_queue=queue,
         )
         on_close.append(activities.aclose)
     for entry in polled:
@@ -153,7 +157,13 @@ def _main_worker(
     return Worker(
         client,
         task_queue=queue,
-        workflows=[RunPipelineWorkflow, RunBatchWorkflow, RunBatchChunkWorkflow, RunBudgetWorkflow],
+        workflows=[
+            RunPipelineWorkflow,
+            RunBatchWorkflow,
+            RunBatchChunkWorkflow,
+            RunBudgetWorkflow,
+            TenantBudgetWorkflow,
+        ],
         activities=[
             activities.worker_policy,
             activities.pause,

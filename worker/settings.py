@@ -15,6 +15,7 @@ from pydantic_settings import SettingsConfigDict
 from shared.callbacks.signing import signing_keys
 from shared.language.model_deck import DeckError, ModelDeck, service_deck
 from shared.runs.task_routes import RoutesError, TaskRouting, parse_routes
+from shared.runs.tenant_budget_io import TenantLimits
 from shared.runs.workflow_io import ActivityPolicy, CallbackPolicy
 from shared.storage.blob_store import BlobStore
 from shared.storage.storage_settings import StorageSettings
@@ -73,6 +74,10 @@ class WorkerSettings(StorageSettings):
     # Run budgets (issue 19): the output cap sent with a budgeted run's model calls whose pipe sets no
     # `max_tokens`, so that their worst case can be reserved (`worker/operators/call_budget.py`).
     budget_max_output_tokens: PositiveInt = 4096
+    # Per-tenant limits (issue 19), enforced before every model call by a ledger workflow per tenant;
+    # unset: no limit (and no round trip). Spend per day and pipe is then readable at GET /v1/usage.
+    tenant_max_cost_per_day_usd: PositiveFloat | None = None
+    tenant_max_concurrent_model_calls: PositiveInt | None = None
 
     # Completion callbacks (http-api.md §10.3, §10.4, §10.5).
     completion_callback_secret: SecretStr | None = None
@@ -169,6 +174,15 @@ class WorkerSettings(StorageSettings):
             max_bytes=self.max_input_file_mib * 1024 * 1024,
             allow_private_urls=self.allow_private_input_urls,
             http_timeout_seconds=self.input_url_timeout_seconds,
+        )
+
+    def tenant_limits(self) -> TenantLimits | None:
+        """The per-tenant limits model calls reserve against; None when neither is set."""
+        if self.tenant_max_cost_per_day_usd is None and self.tenant_max_concurrent_model_calls is None:
+            return None
+        return TenantLimits(
+            max_cost_per_day_usd=self.tenant_max_cost_per_day_usd,
+            max_concurrent_calls=self.tenant_max_concurrent_model_calls,
         )
 
     def activity_policy(self, routing: TaskRouting | None = None) -> ActivityPolicy:

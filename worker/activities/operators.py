@@ -28,6 +28,7 @@ from shared.runs.names import (
     STORE_RUN_OUTPUT_ACTIVITY,
     WORKER_POLICY_ACTIVITY,
 )
+from shared.runs.tenant_budget_io import TenantLimits
 from shared.runs.workflow_io import (
     STEP_PAYLOAD_MAX_BYTES,
     ActivityPolicy,
@@ -54,6 +55,7 @@ from worker.method_cache import MethodCache
 from worker.metrics import note_pipe_type, record_usages
 from worker.operators import call_budget
 from worker.operators.local import LocalOperatorExecutor
+from worker.operators.tenant_calls import TenantCallBudget
 from worker.providers.registry import ProviderRegistry
 
 logger = logging.getLogger(__name__)
@@ -104,6 +106,8 @@ class OperatorActivities:
         providers: ProviderRegistry | None = None,
         files: InputFiles | None = None,
         budget_max_output_tokens: int = DEFAULT_BUDGET_MAX_OUTPUT_TOKENS,
+        tenant_limits: TenantLimits | None = None,
+        tenant_queue: str | None = None,
     ) -> None:
         self.store = store
         self.functions = functions
@@ -115,6 +119,9 @@ class OperatorActivities:
         self.memo = MemoSteps(store, functions)
         # The output cap of a budgeted run's model calls whose pipe sets no `max_tokens`.
         self.budget_max_output_tokens = budget_max_output_tokens
+        # Per-tenant limits (None: none), enforced by each tenant's ledger on the main queue `tenant_queue`.
+        self.tenant_limits = tenant_limits
+        self.tenant_queue = tenant_queue
 
     async def aclose(self) -> None:
         """Close the provider clients."""
@@ -146,7 +153,7 @@ class OperatorActivities:
             if task.binding is not None:
                 return await asyncio.to_thread(self._bound, task, task.binding, call)
             try:
-                with call_budget.activated(self._call_budget(task, call)):
+                with call_budget.activated(self._gates(task, call), self.budget_max_output_tokens):
                     produced = await self._produce(call, executor)
                 answer = await asyncio.to_thread(self._answer, task, call, produced, memo_key)
             except PipeRunError as failure:
@@ -154,20 +161,38 @@ class OperatorActivities:
         record_usages(answer.usages)
         return answer
 
-    def _call_budget(self, task: OperatorTask, call: OperatorCall) -> call_budget.CallBudget | None:
-        """The budget this attempt's model calls reserve against; None when the run has none."""
-        if task.budget is None:
-            return None
+    def _gates(self, task: OperatorTask, call: OperatorCall) -> list[call_budget.Gate]:
+        """The ledgers this attempt's model calls reserve with: the run's budget, if it has one, and its
+        tenant's, if the worker limits tenants; none, and no round trip, otherwise."""
+        gates: list[call_budget.Gate] = []
+        if task.budget is None and self.tenant_limits is None:
+            return gates
         info = activity.info()
         lifetime = info.start_to_close_timeout or timedelta(seconds=self.policy.start_to_close_seconds)
-        return call_budget.CallBudget(
-            client=activity.client(),
-            ledger_id=task.budget,
-            pipe=call.pipe.code,
-            attempt_key=f"{info.workflow_id}/{info.activity_id}/{info.attempt}",
-            expires_in_seconds=lifetime.total_seconds(),
-            default_max_output_tokens=self.budget_max_output_tokens,
-        )
+        attempt_key = f"{info.workflow_id}/{info.activity_id}/{info.attempt}"
+        if task.budget is not None:
+            gates.append(
+                call_budget.CallBudget(
+                    client=activity.client(),
+                    ledger_id=task.budget,
+                    pipe=call.pipe.code,
+                    attempt_key=attempt_key,
+                    expires_in_seconds=lifetime.total_seconds(),
+                )
+            )
+        if self.tenant_limits is not None and self.tenant_queue is not None:
+            gates.append(
+                TenantCallBudget(
+                    client=activity.client(),
+                    tenant_key=task.storage_prefix,  # the tenant's key (`api/auth.py`)
+                    task_queue=self.tenant_queue,
+                    limits=self.tenant_limits,
+                    pipe=call.pipe.code,
+                    attempt_key=attempt_key,
+                    expires_in_seconds=lifetime.total_seconds(),
+                )
+            )
+        return gates
 
     def _memo_lookup(self, task: OperatorTask) -> tuple[str | None, OperatorAnswer | None]:
         """The task's memo key (None when its run keeps no memo) and the answer it may reuse, if any."""

@@ -28,10 +28,10 @@ import dataclasses
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -63,7 +63,7 @@ _WAIT_FIRST_SECONDS: Final = 0.2
 _WAIT_MAX_SECONDS: Final = 2.0
 
 _T = TypeVar("_T")
-_ACTIVE: ContextVar[CallBudget | None] = ContextVar("call_budget", default=None)
+_ACTIVE: ContextVar[tuple[tuple[Gate, ...], int]] = ContextVar("call_budget", default=((), 0))
 
 
 def prompt_token_bound(request: ChatRequest) -> int:
@@ -101,14 +101,7 @@ class CallBudget:
     # Unique per activity attempt (workflow id, activity id, attempt): reservation ids extend it.
     attempt_key: str
     expires_in_seconds: float
-    default_max_output_tokens: int
     calls: int = 0
-
-    def capped(self, request: ChatRequest) -> ChatRequest:
-        """`request` with an output cap: the pipe's `max_tokens`, else the worker's default."""
-        if request.max_tokens is not None:
-            return request
-        return dataclasses.replace(request, max_tokens=self.default_max_output_tokens)
 
     async def reserve(self, estimate: CallEstimate) -> str:
         """The id of a granted reservation of `estimate`; `run.budget_exceeded` when the ledger refuses.
@@ -122,56 +115,71 @@ class CallBudget:
             estimate=estimate,
             expires_in_seconds=self.expires_in_seconds,
         )
+        handle = self.client.get_workflow_handle(self.ledger_id)
         pause = _WAIT_FIRST_SECONDS
         while True:
-            answer = await self._update(RESERVE_UPDATE, ask)
-            if answer is None or not answer.wait:
+            answer: BudgetAnswer = await ledger_update(
+                lambda: handle.execute_update(  # pyright: ignore[reportUnknownMemberType, reportUnknownLambdaType] -- the SDK's overloads are partly untyped
+                    RESERVE_UPDATE, ask, result_type=BudgetAnswer
+                ),
+                self.pipe,
+            )
+            if not answer.wait:
                 break
-            await asyncio.sleep(pause * random.uniform(0.5, 1.5))  # noqa: S311 -- jitter, not a secret
-            pause = min(_WAIT_MAX_SECONDS, pause * 1.5)
-        if answer is None or not answer.granted:
+            pause = await paused(pause)
+        if not answer.granted:
             raise budget_exceeded(answer, self.pipe, estimate)
         return reservation_id
 
     async def settle(self, reservation_id: str, settled: BudgetSettle) -> None:
         """Count the call's actual cost. A ledger gone (its run ended while this call was in flight) is
         only logged: the call's answer is still the run's, and the run no longer spends."""
+        handle = self.client.get_workflow_handle(self.ledger_id)
+        argument = settled.model_copy(update={"reservation_id": reservation_id})
         try:
-            await self._update(SETTLE_UPDATE, settled.model_copy(update={"reservation_id": reservation_id}))
+            await ledger_update(
+                lambda: handle.execute_update(SETTLE_UPDATE, argument),  # pyright: ignore[reportUnknownMemberType, reportUnknownLambdaType] -- as above
+                self.pipe,
+            )
         except PipeRunError as failure:
             logger.warning("budget %s: settle %s not recorded: %s", self.ledger_id, reservation_id, failure)
 
-    async def _update(self, name: str, argument: BudgetAsk | BudgetSettle) -> BudgetAnswer | None:
-        """The ledger's answer; a busy or unreachable ledger is asked again a while (Temporal refuses
-        updates past its in-flight limit per workflow), then the attempt fails retryable."""
-        pause = _LEDGER_BACKOFF_SECONDS
-        for attempt in range(_LEDGER_ATTEMPTS):
-            try:
-                return await self._send(name, argument)
-            except (RPCError, WorkflowUpdateFailedError) as exc:
-                # The ledger has ended (its run did): asking again cannot help.
-                ended = isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND
-                if ended or attempt == _LEDGER_ATTEMPTS - 1:
-                    failure = PipeRunError(
-                        FailureCode.RUNTIME_UNAVAILABLE,
-                        f"the run's budget ledger cannot be reached: {exc}",
-                        pipe=self.pipe,
-                        retryable=True,
-                    )
-                    raise failure from exc
-                await asyncio.sleep(pause * random.uniform(0.5, 1.5))  # noqa: S311 -- jitter, not a secret
-                pause = min(_WAIT_MAX_SECONDS, pause * 1.5)
-        return None
 
-    async def _send(self, name: str, argument: BudgetAsk | BudgetSettle) -> BudgetAnswer | None:
-        handle = self.client.get_workflow_handle(self.ledger_id)
-        if isinstance(argument, BudgetAsk):
-            answer: BudgetAnswer = await handle.execute_update(  # pyright: ignore[reportUnknownMemberType] -- the SDK's overloads are partly untyped
-                name, argument, result_type=BudgetAnswer
-            )
-            return answer
-        await handle.execute_update(name, argument)  # pyright: ignore[reportUnknownMemberType] -- as above
-        return None
+class Gate(Protocol):
+    """A ledger a model call reserves its worst case with: the run's budget, the tenant's limits."""
+
+    async def reserve(self, estimate: CallEstimate) -> str: ...
+
+    async def settle(self, reservation_id: str, settled: BudgetSettle) -> None: ...
+
+
+async def ledger_update(send: Callable[[], Awaitable[_T]], pipe: str) -> _T:
+    """`send()`'s answer; a busy or unreachable ledger is asked again a while (Temporal refuses updates
+    past its in-flight limit per workflow), then the attempt fails retryable (`runtime.unavailable`)."""
+    pause = _LEDGER_BACKOFF_SECONDS
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await send()
+        except (RPCError, WorkflowUpdateFailedError) as exc:
+            # The ledger has ended (its run did): asking again cannot help.
+            ended = isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND
+            if ended or attempt == _LEDGER_ATTEMPTS:
+                failure = PipeRunError(
+                    FailureCode.RUNTIME_UNAVAILABLE,
+                    f"a budget ledger cannot be reached: {exc}",
+                    pipe=pipe,
+                    retryable=True,
+                )
+                raise failure from exc
+            pause = await paused(pause)
+
+
+async def paused(pause: float) -> float:
+    """Wait about `pause` seconds (jittered, so waiting callers spread out); the next, longer pause."""
+    await asyncio.sleep(pause * random.uniform(0.5, 1.5))  # noqa: S311 -- jitter, not a secret
+    return min(_WAIT_MAX_SECONDS, pause * 1.5)
 
 
 def budget_exceeded(answer: BudgetAnswer | None, pipe: str, estimate: CallEstimate) -> PipeRunError:
@@ -207,20 +215,26 @@ async def within_budget(
     call: Callable[[], Awaitable[_T]],
     actual: Callable[[_T], BudgetSettle],
 ) -> _T:
-    """`call()`'s result; in a budgeted run, its `estimate()` reserved first (refused: the call is not
-    made) and its `actual` cost settled after. A call that fails (the provider refused or failed it)
-    settles nothing billed; a cancelled one settles nothing: its reservation stays held until it lapses,
-    since it may have been billed."""
-    budget = active()
-    if budget is None:
+    """`call()`'s result; with gates active (a run budget, tenant limits), its `estimate()` reserved
+    with each first (refused: the call is not made) and its `actual` cost settled after. A call that
+    fails (the provider refused or failed it) settles nothing billed; a cancelled one settles nothing:
+    its reservations stay held until they lapse, since it may have been billed."""
+    gates = active()
+    if not gates:
         return await call()
-    reservation = await budget.reserve(estimate())
+    worst = estimate()
+    granted: list[tuple[Gate, str]] = []
     try:
+        for gate in gates:
+            granted.append((gate, await gate.reserve(worst)))
         result = await call()
     except (PipeRunError, ProviderError):
-        await budget.settle(reservation, BudgetSettle(reservation_id=reservation))
+        for gate, reservation in granted:
+            await gate.settle(reservation, BudgetSettle(reservation_id=reservation))
         raise
-    await budget.settle(reservation, actual(result))
+    settled = actual(result)
+    for gate, reservation in granted:
+        await gate.settle(reservation, settled)
     return result
 
 
@@ -245,15 +259,22 @@ def image_estimate(
 
 
 @contextmanager
-def activated(budget: CallBudget | None) -> Generator[None]:
-    """Within the block, model calls (of this task) reserve against `budget`; None: no budget."""
-    token = _ACTIVE.set(budget)
+def activated(gates: Sequence[Gate], output_cap: int) -> Generator[None]:
+    """Within the block, model calls (of this task) reserve with every one of `gates` (none: no
+    round trip), and a call without `max_tokens` is capped at `output_cap` when there is a gate."""
+    token = _ACTIVE.set((tuple(gates), output_cap))
     try:
         yield
     finally:
         _ACTIVE.reset(token)
 
 
-def active() -> CallBudget | None:
-    """The budget the current invocation's model calls reserve against, if its run has one."""
-    return _ACTIVE.get()
+def active() -> tuple[Gate, ...]:
+    """The gates the current invocation's model calls reserve with (none when nothing limits them)."""
+    return _ACTIVE.get()[0]
+
+
+def output_cap() -> int | None:
+    """The output cap a call without `max_tokens` gets, when some gate must bound its worst case."""
+    gates, cap = _ACTIVE.get()
+    return cap if gates else None
