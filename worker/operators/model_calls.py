@@ -4,6 +4,7 @@ with its failures typed, and record the call's usage and cost.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, cast
@@ -49,9 +50,9 @@ async def chat(provider: ChatProvider, request: ChatRequest, handle: str, model:
     In a run with a budget, the call is capped (`max_tokens`), its worst case reserved first (refused:
     `run.budget_exceeded`, and no call), and its actual cost settled after (`call_budget.py`).
     """
-    budget = call_budget.active()
-    if budget is not None:
-        request = budget.capped(request)
+    cap = call_budget.output_cap()
+    if cap is not None and request.max_tokens is None:
+        request = dataclasses.replace(request, max_tokens=cap)
     costs, image_cost = model_costs(model)
     return await call_budget.within_budget(
         lambda: call_budget.call_estimate(request, costs, image_cost),

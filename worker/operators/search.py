@@ -158,12 +158,12 @@ async def _search(
 async def _searched(provider: SearchProvider, request: SearchRequest, model: DeckModel) -> SearchAnswer:
     """The provider's answer; in a budgeted run, capped and its worst case reserved first, as a chat
     call's (`call_budget.py`): the prompt it sends is `request.prompt` and the filters' sentences."""
-    budget = call_budget.active()
-    if budget is None:
+    default_cap = call_budget.output_cap()
+    if default_cap is None:
         return await provider.search(request)
     cap = request.settings.get(_OUTPUT_CAP_SETTING)
     if not isinstance(cap, int):
-        cap = budget.default_max_output_tokens
+        cap = default_cap
         request = dataclasses.replace(request, settings={**request.settings, _OUTPUT_CAP_SETTING: cap})
     prompt = "\n".join([request.prompt, *request.filters.instructions()])
     as_chat = ChatRequest(model=request.model, user=prompt, max_tokens=cap)
