@@ -37,6 +37,7 @@ from api.routes import (
     run_resume,
     runs,
     text_tools,
+    usage,
     validate,
 )
 from api.routes.docs import install_docs
@@ -139,6 +140,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(meta.router)
     app.include_router(validate.router)
     app.include_router(models.router)
+    app.include_router(usage.router)  # spend per day and pipe (issue 19)
     app.include_router(runs.router)
     app.include_router(run_lifecycle.router)
     app.include_router(run_result_items.router)

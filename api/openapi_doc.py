@@ -46,6 +46,7 @@ ERROR_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/v1/models"): (422,),
     ("get", "/api/v1/models"): (422,),
     ("get", "/v1/models/check"): (422,),
+    ("get", "/v1/usage"): (503,),
     ("post", "/v1/start"): _RUN_SUBMIT,
     ("post", "/api/v1/pipeline/start"): _RUN_SUBMIT,
     ("post", "/v1/execute"): _RUN_END,
