@@ -1,10 +1,6 @@
 """Run budgets end to end (issue 19): the API and a worker on the real Temporal dev server, PipeLLM calls to
-the OpenAI-compatible test server, whose own log is the ground truth of what was called and what it cost.
-
-Prices are 0.001 USD per token, input and output. One call of `greet_one` reserves its worst case
-(prompt bytes + overheads, and the output cap `BUDGET_MAX_OUTPUT_TOKENS` = 10): about 0.04 USD; what it
-actually costs, as the server counts tokens (words), 0.012 USD: two prompt words and an answer of ten,
-as long as the cap allows (so that a ledger letting calls race past the limit would be seen billed).
+the OpenAI-compatible test server, whose own log is the ground truth of what was called and what it cost
+(prices and worst cases: `tests/helpers/budget_models.py`).
 """
 
 from __future__ import annotations
@@ -15,119 +11,28 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.budget_models import (
+    ANSWER,
+    BUNDLE,
+    CHAT,
+    DECK,
+    KEY,
+    OUTPUT_CAP,
+    batch_request,
+    billed,
+    calls_of,
+    ended_record,
+)
 from tests.helpers.model_servers.model_server import ModelServer, Received, count_tokens
 from tests.helpers.model_stack import model_stack
-from tests.helpers.run_stack import RunStack
 
 # A run stopped by its budget cancels the calls of its other chunks; the SDK warns when such a cancel
 # reaches an activity that has just ended (a harmless race), and warnings are errors here.
 pytestmark = pytest.mark.filterwarnings("ignore:Cannot find activity to cancel:UserWarning")
 
-KEY = "sk-test-budgets"
-CHAT = "/v1/chat/completions"
-USD_PER_TOKEN = 0.001
-ANSWER = "one two three four five six seven eight nine ten"
-OUTPUT_CAP = 10
-DECK = """
-[models.test-llm]
-type = "llm"
-provider = "openai"
-model = "test-model"
-costs = { input = 1000.0, output = 1000.0 }
-
-[models.test-img]
-type = "img_gen"
-provider = "openai"
-model = "test-image-model"
-image_cost = 0.04
-
-[models.test-search]
-type = "search"
-provider = "openai"
-model = "test-search-model"
-costs = { input = 1000.0, output = 1000.0 }
-
-[aliases.llm]
-default-general = "test-llm"
-
-[aliases.img_gen]
-default-general = "test-img"
-
-[aliases.search]
-default-search = "test-search"
-"""
-
-BUNDLE = """domain = "budgets"
-
-[pipe.greet_all]
-type = "PipeBatch"
-description = "Every item greeted by the model"
-inputs = { items = "Text[]" }
-output = "Text[]"
-branch_pipe_code = "greet_one"
-input_list_name = "items"
-input_item_name = "item"
-
-[pipe.greet_one]
-type = "PipeLLM"
-description = "Greets one item"
-inputs = { item = "Text" }
-output = "Text"
-model = "test-llm"
-prompt = "Greet {{ item }}."
-
-[pipe.draw]
-type = "PipeImgGen"
-description = "Draws one item"
-inputs = { item = "Text" }
-output = "Image"
-prompt = "A poster of {{ item }}."
-
-[pipe.find]
-type = "PipeSearch"
-description = "Searches one item"
-inputs = { item = "Text" }
-output = "SearchResult"
-prompt = "Who is {{ item }}?"
-"""
-
 ITEMS = 16
 # About 4 calls of the 16 (each reserving 0.038 and settling 0.012): the batch cannot finish within it.
 LIMIT_USD = 0.075
-
-
-def _prompt(received: Received) -> str:
-    messages: list[dict[str, Any]] = received.body.get("messages") or []
-    return " ".join(str(message.get("content")) for message in messages)
-
-
-def _cost(received: Received, server: ModelServer) -> float:
-    """What the server billed for one answered call: its prompt and answer tokens, as it counts them."""
-    return (count_tokens(_prompt(received)) + count_tokens(server.answer)) * USD_PER_TOKEN
-
-
-def _calls_of(server: ModelServer, run_tag: str) -> list[Received]:
-    return [item for item in server.requests(CHAT) if f" {run_tag}-" in _prompt(item)]
-
-
-def _batch(run_id: str, run_tag: str, budget: dict[str, Any] | None) -> dict[str, Any]:
-    return {
-        "mthds_contents": [BUNDLE],
-        "pipe_code": "greet_all",
-        "pipeline_run_id": run_id,
-        "inputs": {"items": [f"{run_tag}-{index}" for index in range(ITEMS)]},
-        **({"budget": budget} if budget is not None else {}),
-    }
-
-
-async def _record(stack: RunStack, run_id: str, *, every: float = 0.1) -> dict[str, Any]:
-    while True:
-        answer = await stack.client.get(f"/v1/runs/{run_id}")
-        assert answer.status_code == 200, answer.text
-        record: dict[str, Any] = answer.json()
-        if record["state"] in {"COMPLETED", "FAILED", "CANCELLED"}:
-            return record
-        await asyncio.sleep(every)
 
 
 def _budget_stack(temporal_address: str, tmp_path: Path, server: ModelServer, **overrides: Any) -> Any:
@@ -160,8 +65,8 @@ def _assert_stopped_within(record: dict[str, Any], calls: list[Received], server
     assert params["spent"] <= LIMIT_USD < params["spent"] + params["estimate"]["cost_usd"]
     # The provider's side: no call beyond the limit, and fewer calls than items.
     assert 0 < len(calls) < ITEMS
-    billed = sum(_cost(call, server) for call in calls)
-    assert LIMIT_USD - params["estimate"]["cost_usd"] < billed <= LIMIT_USD
+    spent = sum(billed(call, server) for call in calls)
+    assert LIMIT_USD - params["estimate"]["cost_usd"] < spent <= LIMIT_USD
     assert all(call.body.get("max_completion_tokens") == OUTPUT_CAP for call in calls)
 
 
@@ -174,23 +79,23 @@ async def test_a_budget_stops_a_batch_before_it_overspends_across_twenty_runs_of
         runs = [f"budget-run-{index}" for index in range(20)]
         for index, run_id in enumerate(runs):
             started = await stack.client.post(
-                "/v1/start", json=_batch(run_id, f"r{index}", {"max_cost_usd": LIMIT_USD})
+                "/v1/start", json=batch_request(run_id, f"r{index}", ITEMS, {"max_cost_usd": LIMIT_USD})
             )
             assert started.status_code == 202, started.text
         # Polled gently: twenty readers at once would take the CPU the runs need.
-        records = await asyncio.gather(*(_record(stack, run_id, every=1.0) for run_id in runs))
+        records = await asyncio.gather(*(ended_record(stack.client, run_id, every=1.0) for run_id in runs))
         for index, record in enumerate(records):
-            _assert_stopped_within(record, _calls_of(server, f"r{index}"), server)
+            _assert_stopped_within(record, calls_of(server, f"r{index}"), server)
         # A resumed run may raise its budget: it makes only the calls the first one did not complete.
-        first_calls = len(_calls_of(server, "r0"))
+        first_calls = len(calls_of(server, "r0"))
         resumed = await stack.client.post(
             "/v1/runs/budget-run-0/resume",
             json={"pipeline_run_id": "budget-run-0-raised", "budget": {"max_cost_usd": 1.0}},
         )
         assert resumed.status_code == 202, resumed.text
-        raised = await _record(stack, "budget-run-0-raised")
+        raised = await ended_record(stack.client, "budget-run-0-raised")
         assert raised["state"] == "COMPLETED", raised
-        assert len(_calls_of(server, "r0")) - first_calls == ITEMS - raised["reused_invocations"]
+        assert len(calls_of(server, "r0")) - first_calls == ITEMS - raised["reused_invocations"]
         assert raised["reused_invocations"] > 0
 
 
