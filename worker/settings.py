@@ -74,9 +74,12 @@ class WorkerSettings(StorageSettings):
     # Run budgets (issue 19): the output cap sent with a budgeted run's model calls whose pipe sets no
     # `max_tokens`, so that their worst case can be reserved (`worker/operators/call_budget.py`).
     budget_max_output_tokens: PositiveInt = 4096
-    # Per-tenant limits (issue 19), enforced before every model call by a ledger workflow per tenant;
-    # unset: no limit (and no round trip). Spend per day and pipe is then readable at GET /v1/usage.
+    # Per-tenant limit (issue 19): the most one tenant's model calls may cost per UTC day (USD, deck
+    # prices), reserved before every call by a ledger workflow per tenant, whose spend per day and pipe
+    # GET /v1/usage reads; unset: no limit, and no round trip unless the other limit is set.
     tenant_max_cost_per_day_usd: PositiveFloat | None = None
+    # Per-tenant limit (issue 19): the most model calls of one tenant in flight at once, over every
+    # worker; a call past it waits. Unset: no limit.
     tenant_max_concurrent_model_calls: PositiveInt | None = None
 
     # Completion callbacks (http-api.md §10.3, §10.4, §10.5).
