@@ -217,8 +217,11 @@ async def within_budget(
 ) -> _T:
     """`call()`'s result; with gates active (a run budget, tenant limits), its `estimate()` reserved
     with each first (refused: the call is not made) and its `actual` cost settled after. A call that
-    fails (the provider refused or failed it) settles nothing billed; a cancelled one settles nothing:
-    its reservations stay held until they lapse, since it may have been billed."""
+    fails (the provider refused or failed it) settles nothing billed.
+
+    A call already sent finishes even when its activity is cancelled (the run is stopping: its budget
+    refused another call, a sibling failed, the caller cancelled): the provider bills it anyway, so its
+    answer's cost is settled rather than its reservation left held; then the cancel goes on."""
     gates = active()
     if not gates:
         return await call()
@@ -227,15 +230,29 @@ async def within_budget(
     try:
         for gate in gates:
             granted.append((gate, await gate.reserve(worst)))
-        result = await call()
-    except (PipeRunError, ProviderError):
-        for gate, reservation in granted:
-            await gate.settle(reservation, BudgetSettle(reservation_id=reservation))
+    except (PipeRunError, asyncio.CancelledError):
+        await _settle_all(granted, BudgetSettle(reservation_id=""))  # no call was made
         raise
-    settled = actual(result)
+    calling = asyncio.ensure_future(call())
+    try:
+        result = await asyncio.shield(calling)
+    except asyncio.CancelledError:
+        await asyncio.wait({calling})
+        failed = calling.exception()  # read, so that it is never reported unretrieved
+        await _settle_all(
+            granted, actual(calling.result()) if failed is None else BudgetSettle(reservation_id="")
+        )
+        raise
+    except (PipeRunError, ProviderError):
+        await _settle_all(granted, BudgetSettle(reservation_id=""))
+        raise
+    await _settle_all(granted, actual(result))
+    return result
+
+
+async def _settle_all(granted: Sequence[tuple[Gate, str]], settled: BudgetSettle) -> None:
     for gate, reservation in granted:
         await gate.settle(reservation, settled)
-    return result
 
 
 def priced(
