@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from api.body_limit import BodyLimitMiddleware
+from api.bulk_resume import ResumeJobs
 from api.metrics import ApiMetrics, RequestMetricsMiddleware, install_metrics_route
 from api.openapi_doc import install_openapi
 from api.problems import UnexpectedErrorMiddleware, install_problem_handlers
@@ -25,6 +26,7 @@ from api.routes import (
     blobs,
     build_pipeline,
     build_tools,
+    bulk_resume,
     console,
     crate_tools,
     meta,
@@ -67,7 +69,10 @@ async def lifespan(app: FastAPI) -> AsyncGenerator[None]:
         settings.max_request_body_mib,
         ",".join(settings.cors_origins),
     )
+    resume_jobs: ResumeJobs = app.state.resume_jobs
+    await resume_jobs.continue_open()  # bulk resume jobs left unfinished by the last stop (issue 19)
     yield
+    await resume_jobs.close()
     provider: TracerProvider | None = app.state.tracer_provider
     if provider is not None:  # the spans still batched go out before the process ends
         await asyncio.to_thread(provider.shutdown)
@@ -128,6 +133,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.model_deck = model_deck
     app.state.tracer_provider = tracing
     app.state.temporal = gateway = TemporalGateway(settings.temporal_address, interceptors=interceptors)
+    app.state.resume_jobs = ResumeJobs(settings, app.state.validation_cache, gateway)
     if metrics is not None:
         install_metrics_route(app, metrics, gateway)
     load_entry_points()
@@ -147,6 +153,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(run_events.router)
     app.include_router(run_deliveries.router)
     app.include_router(run_resume.router)  # resume (issue 19)
+    app.include_router(bulk_resume.router)
     # The method tooling and the Pipe Builder (issue 16).
     app.include_router(pipe_io.router)
     app.include_router(crate_tools.router)
