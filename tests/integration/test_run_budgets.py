@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from shared.runs.budget_io import budget_workflow_id
 from tests.helpers.budget_models import (
     ANSWER,
     BUNDLE,
@@ -25,18 +26,20 @@ from tests.helpers.budget_models import (
 )
 from tests.helpers.model_servers.model_server import ModelServer, Received, count_tokens
 from tests.helpers.model_stack import model_stack
+from worker.runner import build_replayer
+from worker.temporal_connection import connect
 
 # A run stopped by its budget cancels the calls of its other chunks; the SDK warns when such a cancel
 # reaches an activity that has just ended (a harmless race), and warnings are errors here.
 pytestmark = pytest.mark.filterwarnings("ignore:Cannot find activity to cancel:UserWarning")
 
-ITEMS = 16
-# About 4 calls of the 16 (each reserving 0.038 and settling 0.012): the batch cannot finish within it.
+ITEMS = 8
+# About 5 calls of the 8 (each reserving 0.038 and settling 0.012): the batch cannot finish within it.
 LIMIT_USD = 0.075
 
 
 def _budget_stack(temporal_address: str, tmp_path: Path, server: ModelServer, **overrides: Any) -> Any:
-    # Chunks of 2 items, 8 chunks at once: 16 calls in flight across 8 child workflows sharing one budget.
+    # Chunks of 1 item, 8 chunks at once: 8 calls in flight across 8 child workflows sharing one budget.
     return model_stack(
         temporal_address,
         tmp_path,
@@ -46,9 +49,9 @@ def _budget_stack(temporal_address: str, tmp_path: Path, server: ModelServer, **
         pipe_activity_max_attempts=1,
         budget_max_output_tokens=OUTPUT_CAP,
         batch_inline_max_items=1,
-        batch_chunk_items=2,
+        batch_chunk_items=1,
         batch_window_chunks=8,
-        batch_chunk_concurrency=2,
+        batch_chunk_concurrency=1,
         **overrides,
     )
 
@@ -97,6 +100,13 @@ async def test_a_budget_stops_a_batch_before_it_overspends_across_twenty_runs_of
         assert raised["state"] == "COMPLETED", raised
         assert len(calls_of(server, "r0")) - first_calls == ITEMS - raised["reused_invocations"]
         assert raised["reused_invocations"] > 0
+    # Deterministic: a stopped run's history and its ledger's (reservations waited, refused) replay.
+    temporal = await connect(temporal_address)
+    replayer = build_replayer()
+    run_id = records[0]["workflow_id"]
+    for workflow_id in (run_id, budget_workflow_id(run_id)):
+        history = await temporal.get_workflow_handle(workflow_id).fetch_history()
+        assert (await replayer.replay_workflow(history)).replay_failure is None
 
 
 async def test_a_budget_smaller_than_one_call_fails_before_any_call(
