@@ -20,6 +20,7 @@ too long for that), so a job continued after a restart meets the runs it had sta
 replay, as a repeated single resume is) and starts nothing twice. With several API replicas, each one
 continues every open job at its start, so a job may run twice at once: harmless, since both submit the
 same ids (the second start of each is a replay) and write the same outcome under the same key.
+A job whose API process stopped is continued by the next API process to start, whichever replica.
 
 Decisions:
 - `filter` is required (`{}` means every failed or cancelled run of the caller): a bare POST never
@@ -29,8 +30,10 @@ Decisions:
 - A run is skipped when, once reached, it is gone (`run.not_found`), no longer FAILED or CANCELLED
   (`run.not_resumable`), or already resumed by another run (`run.not_resumable`, naming that run).
 - A problem resuming one run (its method no longer takes the correction, ...) is recorded as that run's
-  failure and the job goes on; a transient refusal (the tenant's run limit, Temporal unavailable)
-  waits and tries the same run again.
+  failure and the job goes on, as is an unexpected fault (`runtime.unexpected`, logged); a transient
+  refusal (the tenant's run limit, Temporal or the storage unavailable) waits and tries the same run
+  again. A job whose progress cannot be written stops, logged; the next start-up continues it.
+- Pacing: at most `BULK_RESUME_RATE_PER_SECOND` runs are reached per second (skipped ones included).
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ _MAX_RUN_ID = 128  # api.run_request.RUN_ID_PATTERN
 _PAGE = 100
 # A transient refusal (tenant run limit, Temporal down) is tried again after its Retry-After, or this.
 _RETRY_SECONDS = 2.0
+_UNEXPECTED = "The service met an unexpected error resuming this run; it is logged with the job's id."
 _TRANSIENT = frozenset({ProblemCode.TENANT_RUN_LIMIT_REACHED, ProblemCode.RUNTIME_UNAVAILABLE})
 
 Outcome = Literal["resumed", "skipped", "failed"]
@@ -292,14 +296,17 @@ def _get(store: BlobStore, key: str) -> dict[str, Any] | None:
 
 
 def write_manifest(store: BlobStore, storage_prefix: str, manifest: JobManifest) -> None:
-    """Write a new job (blocking): its manifest, then its open pointer, or its end when it matched nothing."""
-    _put(store, job_key(storage_prefix, manifest.job_id, "manifest.json"), asdict(manifest))
+    """Write a new job (blocking): its open pointer, or its end when it matched nothing, then its manifest.
+
+    The manifest last: a job is visible once whole, and a crash before it leaves at most a pointer that
+    the next start-up removes.
+    """
     if manifest.run_ids:
         _put(store, _open_key(storage_prefix, manifest.job_id), {"job_id": manifest.job_id})
     else:
-        _put(
-            store, job_key(storage_prefix, manifest.job_id, "done.json"), {"finished_at": manifest.created_at}
-        )
+        done = {"finished_at": manifest.created_at}
+        _put(store, job_key(storage_prefix, manifest.job_id, "done.json"), done)
+    _put(store, job_key(storage_prefix, manifest.job_id, "manifest.json"), asdict(manifest))
 
 
 def read_manifest(store: BlobStore, storage_prefix: str, job_id: str) -> JobManifest | None:
@@ -419,8 +426,9 @@ class ResumeJobs:
             return
         for prefix, job_id in open_jobs:
             manifest = await run_in_threadpool(read_manifest, store, prefix, job_id)
-            if manifest is None:
-                continue  # a pointer whose manifest was never written: nothing was accepted
+            if manifest is None:  # a crash before the manifest: no job was accepted
+                await run_in_threadpool(store.delete_prefix, _open_key(prefix, job_id))
+                continue
             logger.info("bulk resume job %s continues (%d runs matched)", job_id, len(manifest.run_ids))
             self._start(manifest)
 
@@ -471,6 +479,12 @@ class ResumeJobs:
                 if problem.code not in _TRANSIENT:
                     return _outcome(run_id, "failed", problem=problem)
                 await asyncio.sleep(max(_RETRY_SECONDS, float(problem.retry_after or 0)))
+            except StorageUnavailableError:  # a fault of the deployment, which may pass: the same run again
+                logger.warning("bulk resume job %s waits for the storage", manifest.job_id)
+                await asyncio.sleep(_RETRY_SECONDS)
+            except Exception:  # a fault of ours: logged, recorded as this run's, and the job goes on
+                logger.exception("bulk resume job %s could not resume run %s", manifest.job_id, run_id)
+                return _outcome(run_id, "failed", code=ProblemCode.RUNTIME_UNEXPECTED, detail=_UNEXPECTED)
 
     async def _resume_once(self, manifest: JobManifest, run_id: str) -> dict[str, Any]:
         caller = manifest.caller
