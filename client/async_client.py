@@ -20,6 +20,8 @@ from client.models import (
     LintReport,
     ModelDeck,
     ResultItems,
+    ResumeJob,
+    ResumeJobAccepted,
     RunPage,
     RunProgress,
     RunRecord,
@@ -204,6 +206,23 @@ class AsyncMethodflowClient:
         corrected method or `inputs` the original's stand; `extra` takes `callback_urls`, `budget` and
         `reuse`. The new run's id is `pipeline_run_id`, else a new UUID (so a retried attempt is safe)."""
         return await self._send(calls.resume(run_id, mthds_contents, files, inputs, pipeline_run_id, extra))
+
+    async def bulk_resume(
+        self,
+        resume_filter: Mapping[str, Any],
+        *,
+        mthds_contents: Sequence[str] | None = None,
+        files: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> ResumeJobAccepted:
+        """Resume every failed or cancelled run of the caller that `resume_filter` matches (`states`,
+        `pipe_code`, `created_after`, `created_before`) in one paced job (`/v1/runs/resume`), with one
+        corrected method for all if given; `extra` takes `callback_urls`, `budget` and `reuse`. Each run
+        keeps its own inputs. Read the job's progress with `resume_job`."""
+        return await self._send(calls.bulk_resume(resume_filter, mthds_contents, files, extra))
+
+    async def resume_job(self, job_id: str) -> ResumeJob:
+        return await self._send(calls.resume_job(job_id))
 
     async def cancel(self, run_id: str, reason: str | None = None) -> CancelRequested:
         return await self._send(calls.cancel(run_id, reason))

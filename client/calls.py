@@ -19,6 +19,8 @@ from client.models import (
     CancelRequested,
     Deliveries,
     ResultItems,
+    ResumeJob,
+    ResumeJobAccepted,
     RunPage,
     RunProgress,
     RunRecord,
@@ -135,6 +137,21 @@ def resume(
     return Call(
         "POST", _run_path(run_id, "/resume"), _reader(RunStarted), json=body, success=frozenset({200, 202})
     )
+
+
+def bulk_resume(
+    resume_filter: Mapping[str, Any],
+    mthds_contents: Sequence[str] | None,
+    files: Mapping[str, Any] | None,
+    extra: Mapping[str, Any],
+) -> Call[ResumeJobAccepted]:
+    """`POST /v1/runs/resume`: one job resuming every run of the caller that `resume_filter` matches."""
+    body = method_source(mthds_contents, files, {"filter": dict(resume_filter), **extra})
+    return Call("POST", "/v1/runs/resume", _reader(ResumeJobAccepted), json=body, success=frozenset({202}))
+
+
+def resume_job(job_id: str) -> Call[ResumeJob]:
+    return Call("GET", f"/v1/runs/resume/{quote(job_id, safe='')}", _reader(ResumeJob))
 
 
 def status(run_id: str) -> Call[RunStatus]:

@@ -149,6 +149,37 @@ class CancelRequested(_Answer):
     cancel_requested: bool
 
 
+class ResumeJobAccepted(_Answer):
+    """`POST /v1/runs/resume` (202): the bulk resume job, DONE at once when nothing matched."""
+
+    job_id: str
+    state: str
+    matched: int
+
+
+class ResumeJobRun(_Answer):
+    """One run a bulk resume job has reached: `resumed` (with its new run's id), `skipped` or `failed`."""
+
+    run_id: str
+    outcome: str
+    resumed_run_id: str | None = None
+    problem: dict[str, Any] | None = None
+
+
+class ResumeJob(_Answer):
+    """`GET /v1/runs/resume/{job_id}`: a bulk resume job's progress."""
+
+    job_id: str
+    state: str
+    matched: int
+    resumed: int
+    skipped: int
+    failed: int
+    runs: list[ResumeJobRun]
+    created_at: str
+    finished_at: str | None = None
+
+
 class ValidationVerdict(_Answer):
     """`/v1/validate`, and the diagnostic arm of the tooling and build routes: always a verdict."""
 

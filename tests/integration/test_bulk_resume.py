@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from api.auth import AuthMode
 from api.main import create_app
 from api.settings import ApiSettings
+from client import AsyncMethodflowClient
 from tests.helpers.api_server import asgi_client, assert_problem
 from tests.helpers.run_functions import FAILING
 from tests.helpers.run_stack import RunStack, run_stack
@@ -234,13 +235,17 @@ async def test_a_job_resumes_the_callers_matching_runs_only(temporal_address: st
         assert_problem(await stack.client.get(f"/v1/runs/resume/{job_id}", headers=B), 404, "job.not_found")
         assert (await stack.client.get(f"/v1/runs/{prefix}-other", headers=B)).json()["resumed_by"] == []
 
-        # Once resumed, a run is skipped by the next job, naming the run that resumed it.
-        again = await _bulk(stack.client, FIXED, A)
-        job = await _done(stack.client, again["job_id"], A)
-        assert (job["matched"], job["skipped"], job["resumed"]) == (3, 3, 0)
-        for run in job["runs"]:
-            assert run["problem"]["code"] == "run.not_resumable"
-            assert f"{run['run_id']}-r-{job_id}" in run["problem"]["detail"]
+        # Once resumed, a run is skipped by the next job, naming the run that resumed it (through the client).
+        async with AsyncMethodflowClient(stack.base_url, KEY_A) as methodflow:
+            again = await methodflow.bulk_resume({"states": ["FAILED"]}, mthds_contents=[FIXED_BUNDLE])
+            job = await _done(stack.client, again.job_id, A)
+            read = await methodflow.resume_job(again.job_id)
+        assert (read.state, read.matched, read.skipped, read.resumed) == ("DONE", 3, 3, 0)
+        for run in read.runs:
+            assert run.problem is not None
+            assert run.problem["code"] == "run.not_resumable"
+            assert f"{run.run_id}-r-{job_id}" in run.problem["detail"]
+        assert job["runs"] == [run.model_dump(exclude_none=True) for run in read.runs]
 
         # Each failed run resumed once; the completed run and the other tenant's, never.
         resumers = await _resumers(temporal_address, stack.task_queue)
