@@ -71,8 +71,8 @@ class WorkerSettings(StorageSettings):
     # reuses. Every run writes it unless disabled; entries older than the retention are never reused.
     memo_enabled: bool = True
     memo_retention_days: PositiveFloat = 30
-    # Run budgets (issue 19): the output cap sent with a budgeted run's model calls whose pipe sets no
-    # `max_tokens`, so that their worst case can be reserved (`worker/operators/call_budget.py`).
+    # Run budgets (issue 19): the output cap sent with the model calls of a budgeted run (or of a tenant
+    # with a daily limit) whose pipe sets no `max_tokens`, so that their worst case can be reserved.
     budget_max_output_tokens: PositiveInt = 4096
     # Per-tenant limit (issue 19): the most one tenant's model calls may cost per UTC day (USD, deck
     # prices), reserved before every call by a ledger workflow per tenant, whose spend per day and pipe
@@ -81,6 +81,9 @@ class WorkerSettings(StorageSettings):
     # Per-tenant limit (issue 19): the most model calls of one tenant in flight at once, over every
     # worker; a call past it waits. Unset: no limit.
     tenant_max_concurrent_model_calls: PositiveInt | None = None
+    # Count every tenant's model spend per day and pipe (GET /v1/usage) even without a per-tenant limit,
+    # at the price of one round trip to the tenant's ledger before and after every model call.
+    tenant_usage_ledger: bool = False
 
     # Completion callbacks (http-api.md §10.3, §10.4, §10.5).
     completion_callback_secret: SecretStr | None = None
@@ -180,8 +183,13 @@ class WorkerSettings(StorageSettings):
         )
 
     def tenant_limits(self) -> TenantLimits | None:
-        """The per-tenant limits model calls reserve against; None when neither is set."""
-        if self.tenant_max_cost_per_day_usd is None and self.tenant_max_concurrent_model_calls is None:
+        """The per-tenant limits model calls reserve against; None (no tenant ledger) when neither is set
+        and usage is not asked for either."""
+        if (
+            self.tenant_max_cost_per_day_usd is None
+            and self.tenant_max_concurrent_model_calls is None
+            and not self.tenant_usage_ledger
+        ):
             return None
         return TenantLimits(
             max_cost_per_day_usd=self.tenant_max_cost_per_day_usd,

@@ -2,8 +2,8 @@
 workflow (`tenant-budget/<tenant key>`) counted it.
 
 Workers keep that ledger when they limit tenants (`TENANT_MAX_COST_PER_DAY_USD`,
-`TENANT_MAX_CONCURRENT_MODEL_CALLS`): every model call is reserved and settled there. A tenant whose
-calls were never counted (no limits set, or no call yet) gets an empty list of days.
+`TENANT_MAX_CONCURRENT_MODEL_CALLS`) or are asked to count usage (`TENANT_USAGE_LEDGER`): every model
+call is reserved and settled there. A tenant whose calls were never counted gets an empty list of days.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from api.auth import AuthMode
 from tests.helpers.api_server import assert_problem
 from tests.helpers.budget_models import (
     ANSWER,
+    BUNDLE,
     CHAT,
     DECK,
     KEY,
@@ -118,3 +119,34 @@ async def test_tenant_limits_bound_calls_in_flight_and_the_days_spend_and_usage_
         assert spent_first + sum(billed(call, server) for call in more) <= DAILY_LIMIT_USD
         assert _most_at_once(more) <= MAX_CONCURRENT
         assert len(server.requests(CHAT)) == 8 + len(more)
+
+
+async def test_usage_is_counted_without_limits_when_the_worker_is_asked_to(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    tenant, key = f"usage-{uuid.uuid4().hex[:12]}", f"sk-usage-{uuid.uuid4().hex}"
+    as_tenant = {"Authorization": f"Bearer {key}"}
+    server = ModelServer("openai", api_key=KEY, answer=ANSWER)
+    api = {"auth_mode": AuthMode.API_KEY, "api_key": SecretStr(f"{tenant}:{key}")}
+    async with model_stack(
+        temporal_address,
+        tmp_path,
+        [server],
+        deck=DECK,
+        keys={"openai": KEY},
+        api_overrides=api,
+        pipe_activity_max_attempts=1,
+        tenant_usage_ledger=True,
+    ) as stack:
+        body = {"mthds_contents": [BUNDLE], "pipe_code": "greet_one", "inputs": {"item": "counted"}}
+        answer = await stack.client.post("/v1/execute", json=body, headers=as_tenant)
+        assert answer.status_code == 200, answer.text
+        (call,) = server.requests(CHAT)
+        # No limit: nothing to bound, so no cap is sent.
+        assert "max_completion_tokens" not in call.body
+        read = await stack.client.get("/v1/usage", headers=as_tenant)
+        assert read.status_code == 200, read.text
+        (today,) = read.json()["days"]
+        assert today["model_calls"] == 1
+        assert today["cost_usd"] == pytest.approx(billed(call, server))
+        assert [pipe["pipe_code"] for pipe in today["pipes"]] == ["greet_one"]

@@ -103,6 +103,10 @@ class CallBudget:
     expires_in_seconds: float
     calls: int = 0
 
+    @property
+    def bounds_cost(self) -> bool:
+        return True
+
     async def reserve(self, estimate: CallEstimate) -> str:
         """The id of a granted reservation of `estimate`; `run.budget_exceeded` when the ledger refuses.
         While it fits only once calls in flight settle, it asks again, backing off (the activity goes
@@ -147,6 +151,11 @@ class CallBudget:
 
 class Gate(Protocol):
     """A ledger a model call reserves its worst case with: the run's budget, the tenant's limits."""
+
+    @property
+    def bounds_cost(self) -> bool:
+        """Whether the gate limits what calls may cost (then a call's output must be capped)."""
+        ...
 
     async def reserve(self, estimate: CallEstimate) -> str: ...
 
@@ -294,4 +303,4 @@ def active() -> tuple[Gate, ...]:
 def output_cap() -> int | None:
     """The output cap a call without `max_tokens` gets, when some gate must bound its worst case."""
     gates, cap = _ACTIVE.get()
-    return cap if gates else None
+    return cap if any(gate.bounds_cost for gate in gates) else None

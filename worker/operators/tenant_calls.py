@@ -49,6 +49,11 @@ class TenantCallBudget:
     expires_in_seconds: float
     calls: int = 0
 
+    @property
+    def bounds_cost(self) -> bool:
+        """Only a daily limit needs a call's worst case bounded (concurrency and usage do not)."""
+        return self.limits.max_cost_per_day_usd is not None
+
     async def reserve(self, estimate: CallEstimate) -> str:
         """The id of a granted reservation; waits while the tenant is at its limits' edge, and fails
         `tenant.daily_budget_exceeded` when today's spend leaves no room for the call."""
