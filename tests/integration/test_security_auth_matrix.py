@@ -67,6 +67,7 @@ PATH_VALUES = {
     "delivery_id": "delivery-1",
     "sha256": "0" * 64,
     "name": "index.html",
+    "job_id": "0" * 32,
 }
 
 
