@@ -67,9 +67,10 @@ class WorkerSettings(StorageSettings):
     batch_window_chunks: PositiveInt = 2
     batch_chunks_per_history: PositiveInt = 500
     batch_chunk_concurrency: PositiveInt = 32
-    # The memo of completed operator invocations (shared/storage/memo_store.py): what a resumed run
-    # reuses. Every run writes it unless disabled; entries older than the retention are never reused.
+    # Whether every run writes its completed operator invocations to the memo
+    # (shared/storage/memo_store.py), which a resumed run reuses; off, runs resume by running again.
     memo_enabled: bool = True
+    # Memo entries older than this many days are never reused (`methodflow memo purge` removes them).
     memo_retention_days: PositiveFloat = 30
     # Run budgets (issue 19): the output cap sent with the model calls of a budgeted run (or of a tenant
     # with a daily limit) whose pipe sets no `max_tokens`, so that their worst case can be reserved.
