@@ -127,30 +127,7 @@ class ActivityOperatorExecutor:
         return Produced(answer.content, answer.concept, tuple(answer.usages))
 
     async def _answer(self, call: OperatorCall, binding: BindingAsk | None = None) -> OperatorAnswer:
-        task = OperatorTask(
-            run_id=self.scope.run_id,
-            storage_prefix=self.scope.storage_prefix,
-            method_digest=self.scope.method_digest,
-            pipe_ref=call.pipe.ref,
-            inputs={
-                name: StuffPayload(
-                    name=stuff.name,
-                    code=stuff.code,
-                    concept=stuff.concept,
-                    content=stuff.content,
-                    is_list=stuff.is_list,
-                )
-                for name, stuff in call.inputs.items()
-            },
-            output_concept=call.output.concept,
-            output_is_list=call.output.is_list,
-            output_count=call.output.count,
-            seed=call.seed,
-            nb_output=call.nb_output,
-            binding=binding,
-            memo=self.scope.memo,
-            budget=self.scope.budget,
-        )
+        task = operator_task(self.scope, call, binding)
         size = _check_step_size(task, call.pipe.code)
         if binding is None and self.lookups is not None:
             looked = await self.lookups.look_up(task, size)
@@ -188,6 +165,35 @@ class ActivityOperatorExecutor:
                 raise asyncio.CancelledError from exc
             raise pipe_failure(exc, call.pipe.code, call.pipe.blueprint.type) from exc
         return answer
+
+
+def operator_task(scope: RunScope, call: OperatorCall, binding: BindingAsk | None = None) -> OperatorTask:
+    """The operator activity's task for `call` in `scope` (its memo key is computed from it; a chunk's
+    reuse walk builds the same task so that it finds the same entries: `worker/memo_walk.py`)."""
+    return OperatorTask(
+        run_id=scope.run_id,
+        storage_prefix=scope.storage_prefix,
+        method_digest=scope.method_digest,
+        pipe_ref=call.pipe.ref,
+        inputs={
+            name: StuffPayload(
+                name=stuff.name,
+                code=stuff.code,
+                concept=stuff.concept,
+                content=stuff.content,
+                is_list=stuff.is_list,
+            )
+            for name, stuff in call.inputs.items()
+        },
+        output_concept=call.output.concept,
+        output_is_list=call.output.is_list,
+        output_count=call.output.count,
+        seed=call.seed,
+        nb_output=call.nb_output,
+        binding=binding,
+        memo=scope.memo,
+        budget=scope.budget,
+    )
 
 
 def _check_step_size(task: OperatorTask, pipe_code: str) -> int:

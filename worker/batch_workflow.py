@@ -11,9 +11,11 @@ and answers its counts so far (`BatchEnd.cancelled`), for the run to record befo
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import CancelledError, ChildWorkflowError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from shared.runs.batch_io import (
@@ -29,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         SealBatchTask,
         TallyChunksTask,
     )
+    from shared.runs.chunk_reuse_io import REUSE_CHUNK_ACTIVITY, ReuseChunkTask, ReusedChunk
     from shared.runs.names import (
         BATCH_PROGRESS_QUERY,
         BATCH_WORKFLOW,
@@ -46,6 +49,17 @@ with workflow.unsafe.imports_passed_through():
 _HISTORY_EVENTS_MAX = 6000
 # Batches that failed or were cancelled before they counted their chunks' usage replay without it.
 _FAILED_BATCH_USAGE_PATCH = "failed-batch-usage"
+# A batch of a run that reuses memo entries first asks the memo for each chunk, in one activity, and
+# starts the chunk's workflow only when the memo cannot answer it whole (a patch, asked by such
+# batches only: every other batch's history stays as it was).
+_REUSE_CHUNKS_PATCH = "reuse-chunks"
+# The walk of a chunk from the memo reads one entry per invocation: seconds, not minutes. One that
+# fails or times out is given up: the chunk's workflow runs the chunk.
+_REUSE_TIMEOUT = timedelta(seconds=120)
+_REUSE_RETRY = RetryPolicy(maximum_attempts=2, maximum_interval=timedelta(seconds=5))
+# Chunks of such a batch in flight, most of them asking the memo (one activity each); chunk workflows
+# among them stay at the batch's own window (`_chunk_slots`).
+_REUSE_WINDOW_CHUNKS = 8
 
 
 @workflow.defn(name=BATCH_WORKFLOW)
@@ -54,14 +68,25 @@ class RunBatchWorkflow:
         self._work: BatchWork | None = None
         self._carry: BatchCarry | None = None
         self._ended: list[ChunkEnd] = []
+        self._reuse_chunks = False
+        # Chunk workflows in flight, when more chunks than the batch's window may ask the memo at once.
+        self._chunk_slots: asyncio.Semaphore | None = None
 
     @workflow.run
     async def run(self, batch: BatchInput) -> BatchEnd:
         work = batch.work
         self._work = work
+        memo = work.scope.memo
+        if memo is not None and (memo.reuse_runs or memo.reuse_tenant):
+            # Asked first, before any command, so its marker leads the first workflow task.
+            self._reuse_chunks = workflow.patched(_REUSE_CHUNKS_PATCH)
+        window = work.window
+        if self._reuse_chunks:
+            window = max(window, _REUSE_WINDOW_CHUNKS)
+            self._chunk_slots = asyncio.Semaphore(work.window)
         total_chunks = chunk_count(work.total, work.chunk_items)
         carry = batch.carry or BatchCarry(
-            window=SlidingWindow(total_chunks=total_chunks, window=work.window),
+            window=SlidingWindow(total_chunks=total_chunks, window=window),
             counters=BatchCounters(total=work.total),
         )
         self._carry = carry
@@ -112,6 +137,20 @@ class RunBatchWorkflow:
         return carry
 
     async def _run_chunk(self, work: BatchWork, index: int, items: range) -> None:
+        if self._reuse_chunks:
+            reused = await self._reused_chunk(work, index, items)
+            if reused is not None:
+                self._ended.append(reused)
+                return
+        # Awaited before `self._ended` is read: the run loop swaps that list for a fresh one.
+        if self._chunk_slots is None:
+            end = await self._chunk_workflow(work, index, items)
+        else:
+            async with self._chunk_slots:
+                end = await self._chunk_workflow(work, index, items)
+        self._ended.append(end)
+
+    async def _chunk_workflow(self, work: BatchWork, index: int, items: range) -> ChunkEnd:
         # The chunk reports its item failures in its result: it only raises when cancelled, or when
         # something outside the walk ended it (terminated by hand), which fails the batch typed.
         try:
@@ -134,7 +173,24 @@ class RunBatchWorkflow:
                 pipe=work.batch_pipe_ref.rpartition(".")[2],
             )
             end = ChunkEnd(index=index, done=0, failed=0, failure=failure)
-        self._ended.append(end)
+        return end
+
+    async def _reused_chunk(self, work: BatchWork, index: int, items: range) -> ChunkEnd | None:
+        """The chunk's end when the memo answered it whole (its outputs are stored); else None."""
+        try:
+            answer = await workflow.execute_activity(
+                REUSE_CHUNK_ACTIVITY,
+                ReuseChunkTask(work=work, index=index, start=items.start, count=len(items)),
+                result_type=ReusedChunk,
+                start_to_close_timeout=_REUSE_TIMEOUT,
+                retry_policy=_REUSE_RETRY,
+                summary=f"{work.branch_pipe_ref}: items {items.start + 1}-{items.stop} from the memo",
+            )
+        except ActivityError as exc:
+            if isinstance(exc.cause, CancelledError):
+                raise asyncio.CancelledError from exc
+            return None  # the chunk's workflow runs it, and answers from the memo what it can
+        return answer.end
 
     async def _failed(
         self, carry: BatchCarry, running: dict[int, asyncio.Task[None]], failure: ItemFailed

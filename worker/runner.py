@@ -29,6 +29,7 @@ from shared.runtime.function_registry import (
 )
 from worker.activities.batch_items import BatchActivities
 from worker.activities.callbacks import CallbackActivities
+from worker.activities.chunk_reuse import ChunkReuseActivities
 from worker.activities.memo_lookup import MemoLookupActivities
 from worker.activities.operators import OperatorActivities
 from worker.batch_workflow import RunBatchWorkflow
@@ -154,6 +155,7 @@ def _main_worker(
     """Every run workflow, the bookkeeping activities and the operators no route moves elsewhere."""
     batches = BatchActivities(settings.blob_store)
     lookups = MemoLookupActivities(activities.methods, activities.memo)
+    reuses = ChunkReuseActivities(activities.methods, activities.memo, batches)
     return Worker(
         client,
         task_queue=queue,
@@ -177,6 +179,7 @@ def _main_worker(
             batches.merge_lists,
             batches.tally_chunks,
             lookups.memo_lookup,
+            reuses.reuse_chunk,
             *extra_activities,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,

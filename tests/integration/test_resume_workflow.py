@@ -293,10 +293,11 @@ async def test_a_chunked_batch_failed_at_an_item_resumes_from_that_item(
     assert main_items(second) == [{"text": f"{item}+"} for item in ITEMS]
     assert second.reused_invocations == 12
     assert second.model_calls == 0
-    # One memo lookup per chunk, whatever its concurrency; an operator activity per item run again.
+    # The two chunks the memo answered whole ran no chunk workflow (`reuse_chunk`); the other two asked
+    # the memo once each, whatever their concurrency; an operator activity per item run again.
     activities = await chunk_activities(temporal, second_id)
     assert activities.count(RUN_OPERATOR_ACTIVITY) == 8
-    assert activities.count(MEMO_LOOKUP_ACTIVITY) == 4
+    assert activities.count(MEMO_LOOKUP_ACTIVITY) == 2
     # Memo lookups, a failed chunk keeping its usage and the failed batch's tally all replay.
     await assert_every_history_replays(temporal, again_id)
     await assert_every_history_replays(temporal, second_id)
@@ -323,8 +324,9 @@ async def test_a_collected_batch_resumes_only_its_failed_items(
     assert main_items(second) == [{"text": f"{item}+"} for item in ITEMS]
     assert second.batch_failures == []
     assert second.reused_invocations == 18
-    # The reused items scheduled no operator activity: each chunk asked the memo once for its items.
+    # The reused items scheduled no operator activity: the two chunks the memo answered whole ran no
+    # chunk workflow (`reuse_chunk`), the two with a failed item each asked the memo once for its items.
     activities = await chunk_activities(temporal, second_id)
     assert activities.count(RUN_OPERATOR_ACTIVITY) == 2
-    assert activities.count(MEMO_LOOKUP_ACTIVITY) == 4
+    assert activities.count(MEMO_LOOKUP_ACTIVITY) == 2
     assert await batch_histories(temporal, second_id) == 2
