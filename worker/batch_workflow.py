@@ -58,7 +58,7 @@ _REUSE_CHUNKS_PATCH = "reuse-chunks"
 _REUSE_TIMEOUT = timedelta(seconds=120)
 _REUSE_RETRY = RetryPolicy(maximum_attempts=2, maximum_interval=timedelta(seconds=5))
 # Chunks of such a batch in flight, most of them asking the memo (one activity each); chunk workflows
-# among them stay at the batch's own window (`_chunk_slots`).
+# among them stay at the batch's own window, and start in index order as ever (`_workflow_turn`).
 _REUSE_WINDOW_CHUNKS = 8
 
 
@@ -69,8 +69,11 @@ class RunBatchWorkflow:
         self._carry: BatchCarry | None = None
         self._ended: list[ChunkEnd] = []
         self._reuse_chunks = False
-        # Chunk workflows in flight, when more chunks than the batch's window may ask the memo at once.
-        self._chunk_slots: asyncio.Semaphore | None = None
+        # When more chunks than the batch's window ask the memo at once: the chunk whose turn it is to
+        # be reused or to start its workflow (so calls still start in item order), and the chunk
+        # workflows in flight.
+        self._turn = 0
+        self._workflows = 0
 
     @workflow.run
     async def run(self, batch: BatchInput) -> BatchEnd:
@@ -83,13 +86,13 @@ class RunBatchWorkflow:
         window = work.window
         if self._reuse_chunks:
             window = max(window, _REUSE_WINDOW_CHUNKS)
-            self._chunk_slots = asyncio.Semaphore(work.window)
         total_chunks = chunk_count(work.total, work.chunk_items)
         carry = batch.carry or BatchCarry(
             window=SlidingWindow(total_chunks=total_chunks, window=window),
             counters=BatchCounters(total=work.total),
         )
         self._carry = carry
+        self._turn = carry.window.next_chunk  # this history's first chunk (the window drained before)
         running: dict[int, asyncio.Task[None]] = {}
         completions = 0
         try:
@@ -137,18 +140,24 @@ class RunBatchWorkflow:
         return carry
 
     async def _run_chunk(self, work: BatchWork, index: int, items: range) -> None:
-        if self._reuse_chunks:
-            reused = await self._reused_chunk(work, index, items)
-            if reused is not None:
-                self._ended.append(reused)
-                return
-        # Awaited before `self._ended` is read: the run loop swaps that list for a fresh one.
-        if self._chunk_slots is None:
+        if not self._reuse_chunks:
             end = await self._chunk_workflow(work, index, items)
-        else:
-            async with self._chunk_slots:
-                end = await self._chunk_workflow(work, index, items)
-        self._ended.append(end)
+            self._ended.append(end)
+            return
+        reused = await self._reused_chunk(work, index, items)
+        await workflow.wait_condition(lambda: self._turn == index)
+        if reused is not None:
+            self._turn += 1
+            self._ended.append(reused)
+            return
+        await workflow.wait_condition(lambda: self._workflows < work.window)
+        self._workflows += 1
+        self._turn += 1
+        try:
+            end = await self._chunk_workflow(work, index, items)
+        finally:
+            self._workflows -= 1
+        self._ended.append(end)  # after the await: the run loop swaps `_ended` for a fresh list
 
     async def _chunk_workflow(self, work: BatchWork, index: int, items: range) -> ChunkEnd:
         # The chunk reports its item failures in its result: it only raises when cancelled, or when

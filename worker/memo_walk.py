@@ -26,6 +26,7 @@ from shared.runtime.call_site import InvocationPath, RunOptions
 from shared.runtime.interpreter import Interpreter
 from shared.runtime.memory_codec import decode_memory
 from shared.runtime.operator_call import OperatorCall, Produced
+from shared.runtime.run_failure import PipeRunError
 from shared.runtime.stuff import Stuff
 from worker.activity_executor import ReusedTally, operator_task
 from worker.memo_steps import MemoSteps
@@ -115,16 +116,19 @@ async def walk_from_memo(
             batches=_NoBatches(scope.policy.batch_inline_max_items),
         ),
     )
-    results = await interpreter.controllers.run_items(
-        library.pipes[work.batch_pipe_ref],
-        library.pipes[work.branch_pipe_ref],
-        decode_memory(context),
-        work.item_concept,
-        work.item_name,
-        InvocationPath(tuple(work.batch_path.split("/"))),
-        items,
-        start,
-    )
+    try:
+        results = await interpreter.controllers.run_items(
+            library.pipes[work.batch_pipe_ref],
+            library.pipes[work.branch_pipe_ref],
+            decode_memory(context),
+            work.item_concept,
+            work.item_name,
+            InvocationPath(tuple(work.batch_path.split("/"))),
+            items,
+            start,
+        )
+    except PipeRunError as failure:
+        raise MemoMiss from failure  # an item failed in the walk itself: the chunk workflow reports it
     outputs = [result for result in results if isinstance(result, Stuff)]
     if len(outputs) != len(items) or failed_items:
         raise MemoMiss  # an item failed in the walk itself: the chunk workflow records it
