@@ -162,8 +162,9 @@ async def test_by_default_a_failed_item_fails_the_run_naming_it_and_cancels_the_
     counts = [event.data for event in end.progress.events if event.event == "batch.progress"]
     assert (counts[-1]["total"], counts[-1]["failed"]) == (50, 1)
     # No item started after the failure; the others running were cancelled.
-    # (Besides the chunk's two loads: its method and memory, then its items.)
-    assert events[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] == IN_FLIGHT + 2
+    # (Besides the chunk's two loads, its method and memory, then its items; and, the chunk having
+    # failed, the one step that stores its usage for the batch's tally.)
+    assert events[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] == IN_FLIGHT + 3
     assert events[EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED] == IN_FLIGHT - 1
 
 

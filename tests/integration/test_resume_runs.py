@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+from temporalio.client import Client
 
 from api.auth import AuthMode
 from tests.helpers.function_bundles import batch_bundle
@@ -97,6 +98,16 @@ async def _wait_counted(counter: Path, lines: int) -> None:
             return
         await asyncio.sleep(0.05)
     msg = f"fewer than {lines} calls completed in a minute"
+    raise AssertionError(msg)
+
+
+async def _wait_closed(client: Client, id_prefix: str) -> None:
+    query = f'WorkflowId STARTS_WITH "{id_prefix}" AND ExecutionStatus = "Running"'
+    for _ in range(600):
+        if not [execution async for execution in client.list_workflows(query)]:
+            return
+        await asyncio.sleep(0.1)
+    msg = f"workflows under {id_prefix} still run after a minute"
     raise AssertionError(msg)
 
 
@@ -286,6 +297,8 @@ async def test_a_run_whose_workers_were_all_killed_resumes_from_what_they_comple
             FUNCTION_MODULES="tests.helpers.run_functions",
             SLOW_SECONDS="0.4",
             COUNTER_FILE=str(counter),
+            # Two items at a time per worker: the kill finds some done and most not yet run.
+            WORKER_MAX_CONCURRENT_ACTIVITIES="2",
         )
         with worker_processes(env, tmp_path) as workers:
             for worker in (workers.start(), workers.start()):
@@ -308,6 +321,10 @@ async def test_a_run_whose_workers_were_all_killed_resumes_from_what_they_comple
             assert (await _wait_ended(stack, "resume-kill-first"))["state"] == "CANCELLED"
 
             await workers.start().wait_polling()
+            # The terminated run's batch and chunk workflows get their cancel once a worker is back,
+            # and may finish a few calls meanwhile: resume once they have all closed.
+            await _wait_closed(client, f"{workflow_id}/")
+            done_at_kill = len(read_counted(counter))
             resumed = await stack.client.post(
                 "/v1/runs/resume-kill-first/resume", json={"pipeline_run_id": "resume-kill-second"}
             )
