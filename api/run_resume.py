@@ -29,6 +29,7 @@ Decisions:
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,13 +50,15 @@ from shared.runs.run_states import RunState
 from shared.runs.workflow_io import RunSpec
 from shared.runtime.json_values import as_mapping
 from shared.runtime.pipe_contracts import Declared, PipeContracts
-from shared.storage.blob_store import BlobNotFoundError, BlobStore
+from shared.storage.blob_store import BlobNotFoundError, BlobStore, StorageUnavailableError
 from shared.storage.run_storage import run_key
 
 RESUMABLE_STATES = frozenset({RunState.FAILED, RunState.CANCELLED})
 _RESUMED_BY = "resumed_by"
 # A run is resumed a handful of times; a listing past this many marks shows the first ones.
 _MAX_MARKS = 100
+
+logger = logging.getLogger(__name__)
 
 
 class ResumeRequestBody(MethodSourceFields):
@@ -212,10 +215,13 @@ def resumed_by(store: BlobStore, storage_prefix: str, record: RunRecord) -> list
 
 
 async def lineage_members(record: RunRecord, store: BlobStore, storage_prefix: str) -> dict[str, Any]:
-    """methodflow: the record's `resumed_from` (null for a fresh run) and `resumed_by` (ids, oldest first)."""
-    marks = (
-        await run_in_threadpool(resumed_by, store, storage_prefix, record)
-        if record.state in RESUMABLE_STATES
-        else []
-    )
+    """methodflow: the record's `resumed_from` (null for a fresh run) and `resumed_by` (ids, oldest
+    first; null while the storage cannot be read: a run's state and status never wait on the store)."""
+    marks: list[str] | None = []
+    if record.state in RESUMABLE_STATES:
+        try:
+            marks = await run_in_threadpool(resumed_by, store, storage_prefix, record)
+        except StorageUnavailableError as exc:
+            logger.warning("run %s: resumed_by unknown, the storage cannot be read: %s", record.run_id, exc)
+            marks = None
     return {"resumed_from": record.resumed_from, "resumed_by": marks}
