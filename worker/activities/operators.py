@@ -143,10 +143,14 @@ class OperatorActivities:
 
     async def _run_operator(self, task: OperatorTask) -> OperatorAnswer:
         # Off the loop: a method-cache miss reads the method from storage (a blocking S3 GET), and the
-        # memo is looked up there too.
-        memo_key, reused = await asyncio.to_thread(self._memo_lookup, task)
-        if reused is not None:
-            return reused  # answered by the run it resumes (or, asked, by another run of the tenant)
+        # memo is looked up there too. Only a run that may reuse pays that hop first; any other run's
+        # key is computed with its answer, in the hop that stores it.
+        memo_key: str | None = None
+        memo = task.memo
+        if memo is not None and (memo.reuse_runs or memo.reuse_tenant):
+            memo_key, reused = await asyncio.to_thread(self._memo_lookup, task)
+            if reused is not None:
+                return reused  # answered by the run it resumes (or, asked, by another run of the tenant)
         call, executor = await asyncio.to_thread(self._prepare, task)
         note_pipe_type(call.pipe.blueprint.type)
         async with self._heartbeats():
@@ -215,6 +219,8 @@ class OperatorActivities:
                 pipe=call.pipe.code,
                 params={"size": size, "limit": STEP_PAYLOAD_MAX_BYTES},
             )
+        if memo_key is None and task.memo is not None and task.memo.write and task.binding is None:
+            memo_key = self.memo.key(task, self._library(task))
         self.memo.remember(task, memo_key, answer)
         return answer
 
