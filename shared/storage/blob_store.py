@@ -8,10 +8,12 @@ Stored blobs are addressed by `pipelex-storage://<key>` URIs, the reference's sc
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
+import stat
 import tempfile
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 STORAGE_SCHEME: Final = "pipelex-storage://"
 
@@ -61,6 +63,7 @@ class LocalBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self._real_folders: set[str] = set()  # folders below the root seen to be directories, not links
 
     def put(self, key: str, data: bytes, mime_type: str) -> str:
         del mime_type  # a file system keeps no content type; the URI's suffix carries it
@@ -125,11 +128,55 @@ class LocalBlobStore:
             return 0
         removed = sum(1 for path in folder.rglob("*") if path.is_file())
         shutil.rmtree(folder, ignore_errors=True)
+        self._real_folders.clear()  # a removed folder's name may come back as anything
         return removed
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not key or key.startswith("/") or not path.is_relative_to(self.root) or path == self.root:
-            msg = f"storage key {key!r} is not a relative path inside the store"
-            raise ValueError(msg)
-        return path
+        """The file of `key`, refused (ValueError) when the key climbs out of the store lexically or
+        passes through a symbolic link inside it.
+
+        Checked without `Path.resolve`, which costs a `lstat` and much Python per component of the
+        absolute path: a resume reads one memo entry per reused invocation, and resolving them was
+        most of a resumed batch's reading time (docs/design/large-batches.md). The check is lexical,
+        then one `lstat` per component below the root that is not yet known to be a real directory.
+        Symbolic links are refused wherever they point: the service never makes one, so one is a
+        planted path, not a layout to honour.
+        """
+        normalized = posixpath.normpath(key) if key else ""
+        if not key or key.startswith("/") or normalized in (".", "..") or normalized.startswith("../"):
+            raise ValueError(_outside_message(key))
+        parts = normalized.split("/")
+        folder = ""
+        for part in parts[:-1]:
+            folder = f"{folder}/{part}" if folder else part
+            if folder in self._real_folders:
+                continue
+            kind = self._kind(folder)
+            if kind == "link":
+                raise ValueError(_outside_message(key))
+            if kind == "missing":
+                return self.root / normalized  # nothing below exists: nothing below is a link
+            self._remember_real(folder)
+        if self._kind(normalized) == "link":
+            raise ValueError(_outside_message(key))
+        return self.root / normalized
+
+    def _kind(self, relative: str) -> Literal["link", "missing", "other"]:
+        try:
+            mode = os.lstat(self.root / relative).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return "missing"
+        return "link" if stat.S_ISLNK(mode) else "other"
+
+    def _remember_real(self, folder: str) -> None:
+        # Bounded: a memo has a folder per key, and a long-lived worker must not keep them all.
+        if len(self._real_folders) >= _REAL_FOLDERS_KEPT:
+            self._real_folders.clear()
+        self._real_folders.add(folder)
+
+
+_REAL_FOLDERS_KEPT: Final = 4096
+
+
+def _outside_message(key: str) -> str:
+    return f"storage key {key!r} is not a relative path inside the store"

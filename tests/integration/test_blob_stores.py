@@ -282,3 +282,29 @@ async def test_a_run_shares_the_s3_store_between_api_and_worker(
     assert f"{PREFIX}/single-tenant/runs/run-s3-1/working_memory.json" in keys, keys
     assert all(key.startswith(f"{PREFIX}/") for key in keys), keys
     assert not (tmp_path / "storage").exists()
+
+
+def test_a_local_store_refuses_symbolic_links_even_ones_known_before(tmp_path: Path) -> None:
+    """The local store checks keys lexically and remembers folders it saw to be real directories
+    (resolving every path was most of a resume's reading time); a link is refused wherever it points,
+    and a folder removed and planted again as a link is not trusted from memory."""
+    store = LocalBlobStore(tmp_path / "storage")
+    store.put("t_1/memo/k1/r1.json", b"{}", "application/json")
+    assert store.get(f"{STORAGE_SCHEME}t_1/memo/k1/r1.json") == b"{}"
+    assert store.get(f"{STORAGE_SCHEME}t_1/./memo/../memo/k1/r1.json") == b"{}"  # lexical steps inside
+
+    (tmp_path / "storage" / "t_1" / "inside").symlink_to(tmp_path / "storage" / "t_1" / "memo")
+    with pytest.raises(BlobNotFoundError):
+        store.get(f"{STORAGE_SCHEME}t_1/inside/k1/r1.json")  # a link, though its target is in the store
+
+    assert store.delete_prefix("t_1/memo/") == 1
+    outside = tmp_path / "outside"
+    (outside / "k1").mkdir(parents=True)
+    (outside / "k1" / "r1.json").write_bytes(b"secret")
+    (tmp_path / "storage" / "t_1" / "memo").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(BlobNotFoundError):
+        store.get(f"{STORAGE_SCHEME}t_1/memo/k1/r1.json")
+    assert not store.exists("t_1/memo/k1/r1.json")
+    with pytest.raises(ValueError, match="not a relative path inside the store"):
+        store.put("t_1/memo/k1/r2.json", b"x", "application/json")
+    assert sorted(path.name for path in (outside / "k1").iterdir()) == ["r1.json"]
