@@ -54,7 +54,7 @@ from shared.runtime.batch_plan import batch_key
 from shared.runtime.call_site import DEFAULT_CONCURRENCY
 from worker.dev_server import HOST, DevServerError, free_port, start_dev_server
 from worker.settings import WorkerSettings
-from worker.temporal_connection import connect
+from worker.temporal_connection import connect_when_healthy
 
 FUNCTION_MODULE = "bench.batch_functions"
 OUR_QUEUE = "methodflow-bench-batch"
@@ -337,7 +337,7 @@ class Phases:
 async def bench(options: Options, data_dir: Path, log: IO[bytes]) -> None:
     server = start_dev_server(port=free_port(), log=log, die_with_parent=True)
     try:
-        client = await connect(server.address)
+        client = await connect_when_healthy(server.address)
         async with serving_api(server.address, data_dir) as http:
             print(f"Temporal dev server {server.address}, API {http.base_url}")
             phases = Phases(client, http, options, data_dir)

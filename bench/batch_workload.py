@@ -29,7 +29,7 @@ from bench.batch_workers import worker_group
 from bench.process_meter import ProcessMeter
 from bench.report_figures import Repetition, Side, Workload
 from worker.dev_server import free_port, start_dev_server
-from worker.temporal_connection import connect
+from worker.temporal_connection import connect_when_healthy
 
 LATENCY_MS = 50.0
 PER_HISTORY = 1000
@@ -47,7 +47,7 @@ async def batch_workload(items: int, workers: int, window: int) -> Workload:
         with (data_dir / "temporal.log").open("ab") as log:
             server = start_dev_server(port=free_port(), log=log, die_with_parent=True)
             try:
-                client = await connect(server.address)
+                client = await connect_when_healthy(server.address)
                 async with serving_api(server.address, data_dir) as http:
                     phases = Phases(client, http, options, data_dir)
                     ours, theirs = Side(OURS, OUR_ROLES), Side(HAND_WRITTEN, PLAIN_ROLES)

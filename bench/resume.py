@@ -35,7 +35,7 @@ from bench.dev_processes import StackError, child_env
 from bench.resume_functions import CALLS_ENV, FAIL_FROM_ENV, FLAKY_ECHO, OUTAGE_ENV
 from bench.runs import load_average
 from worker.dev_server import DevServerError, free_port, start_dev_server
-from worker.temporal_connection import connect
+from worker.temporal_connection import connect_when_healthy
 
 FUNCTION_MODULE = "bench.resume_functions"
 QUEUE = "methodflow-bench-resume"
@@ -146,7 +146,7 @@ async def bench(options: Options, data_dir: Path, log: IO[bytes]) -> None:
         FAIL_FROM_ENV: str(options.fail_from),
     }
     try:
-        client = await connect(server.address)
+        client = await connect_when_healthy(server.address)
         async with serving_api(
             server.address, data_dir, function_modules=FUNCTION_MODULE, task_queue=QUEUE
         ) as http:

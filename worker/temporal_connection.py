@@ -3,6 +3,7 @@ interceptors every worker built on the client gets (tracing when on, activity lo
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from temporalio.client import Client
@@ -31,3 +32,16 @@ async def connect(address: str | None = None, *, runtime: Runtime | None = None)
         interceptors=[*tracing_interceptors(), ActivityLogFieldsInterceptor(), ActivityMetricsInterceptor()],
         runtime=runtime,
     )
+
+
+async def connect_when_healthy(address: str, *, within: float = 30) -> Client:
+    """`connect`, tried again while a dev server that has just opened its port answers that its
+    frontend is "not healthy yet" (seen on loaded machines, for a moment after the port opens)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            return await connect(address)
+        except RuntimeError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)

@@ -31,8 +31,9 @@ from tests.helpers.api_server import assert_problem
 from tests.helpers.batch_functions import MARKED
 from tests.helpers.function_bundles import batch_bundle
 from tests.helpers.run_stack import RunStack, run_stack
-from tests.integration.test_run_bad_input import assert_never_started, connect_when_healthy, greet_body
+from tests.integration.test_run_bad_input import assert_never_started, greet_body
 from worker.dev_server import free_port, start_dev_server
+from worker.temporal_connection import connect_when_healthy
 
 SLOW = "tests.priority_fairness.slow_echo"
 QUICK = "tests.priority_fairness.quick_echo"

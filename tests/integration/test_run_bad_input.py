@@ -28,7 +28,7 @@ from tests.helpers.run_stack import RunStack, run_stack
 from worker.dev_server import free_port, start_dev_server
 from worker.runner import build_worker
 from worker.settings import WorkerSettings
-from worker.temporal_connection import connect
+from worker.temporal_connection import connect, connect_when_healthy
 
 GREET = """domain = "greet"
 main_pipe = "hello"
@@ -78,19 +78,6 @@ input_list_name = "words"
 input_item_name = "word"
 """
 BATCH_SIZE = 10_000
-
-
-async def connect_when_healthy(address: str, within: float = 30) -> Client:
-    """A client of a dev server that has just opened its port: its frontend may answer "not healthy
-    yet" for a moment (seen on a loaded machine), so the connect is tried again until it is."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        try:
-            return await connect(address)
-        except RuntimeError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
 
 
 def new_id(label: str) -> str:

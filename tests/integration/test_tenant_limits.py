@@ -22,7 +22,7 @@ from shared.runs.names import run_workflow_id
 from tests.helpers.api_server import assert_problem
 from tests.helpers.batch_functions import MARKED
 from tests.helpers.run_stack import RunStack, run_stack
-from tests.integration.test_run_bad_input import connect_when_healthy
+from worker.temporal_connection import connect_when_healthy
 
 LIMIT = 2
 # Tenants of this module alone: visibility counts every run of a tenant on the session's dev server.
