@@ -1,7 +1,8 @@
 """`POST /v1/runs/resume` and `GET /v1/runs/resume/{job_id}` (issue 19): bulk resume after an incident.
 
 The routes only read and answer; the job (its request, its matching, its pacing and durability) is
-`api/bulk_resume.py`, and each run is resumed by the single resume's own path.
+`api/bulk_resume.py` (its request and filter `api/bulk_resume_filter.py`, its storage
+`api/bulk_resume_store.py`), and each run is resumed by the single resume's own path.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.bulk_resume import BulkResumeRequestBody, ResumeJobs, job_status, parse_body
+from api.bulk_resume import ResumeJobs
+from api.bulk_resume_filter import BulkResumeRequestBody, parse_body
+from api.bulk_resume_store import job_status
 from api.deps import CallerDep, SettingsDep
 from api.openapi_bodies import request_body
 from api.request_body import read_json_object
