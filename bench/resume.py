@@ -33,12 +33,14 @@ from bench.batch import BenchError, serving_api
 from bench.batch_workers import worker_group
 from bench.dev_processes import StackError, child_env
 from bench.resume_functions import CALLS_ENV, FAIL_FROM_ENV, FLAKY_ECHO, OUTAGE_ENV
+from bench.resume_timeline import print_timeline
 from bench.runs import load_average
 from worker.dev_server import DevServerError, free_port, start_dev_server
 from worker.temporal_connection import connect_when_healthy
 
 FUNCTION_MODULE = "bench.resume_functions"
 QUEUE = "methodflow-bench-resume"
+BATCH_PATH = "bench_resume.all_items"  # the batch's invocation path: the run's entry pipe
 READY_LINE = "worker polling task queue"
 TARGET = 0.15
 WORKERS = 2
@@ -79,6 +81,7 @@ class Timed:
     seconds: float
     calls: int
     record: dict[str, Any]
+    workflow_id: str
 
 
 def item_text(index: int) -> str:
@@ -115,11 +118,12 @@ class Bench:
         if started.status_code != 202:
             msg = f"{path} answered {started.status_code}: {started.text[:500]}"
             raise BenchError(msg)
-        handle = self.client.get_workflow_handle(started.json()["workflow_id"])
+        workflow_id: str = started.json()["workflow_id"]
+        handle = self.client.get_workflow_handle(workflow_id)
         await asyncio.wait_for(handle.result(), RUN_DEADLINE_SECONDS)
         seconds = time.perf_counter() - began
         record: dict[str, Any] = (await self.http.get(f"/v1/runs/{run_id}")).json()
-        return Timed(record["state"], seconds, self.calls() - calls_before, record)
+        return Timed(record["state"], seconds, self.calls() - calls_before, record, workflow_id)
 
     async def check_outputs(self, run_id: str) -> None:
         answer = await self.http.get(f"/v1/runs/{run_id}/results?artifacts=main_stuff")
@@ -168,6 +172,7 @@ async def bench(options: Options, data_dir: Path, log: IO[bytes]) -> None:
                     f"  resumed run   {resumed.state:9}  {resumed.seconds:7.1f} s  {resumed.calls:7,} calls  "
                     f"reused {resumed.record.get('reused_invocations')}"
                 )
+                await print_timeline(client, resumed.workflow_id, BATCH_PATH)
                 if resumed.state == "COMPLETED":
                     await runs.check_outputs(f"resume-bench-resumed-{tag}")
                 time_ratio = resumed.seconds / whole.seconds
