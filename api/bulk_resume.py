@@ -30,6 +30,11 @@ Decisions:
   refusal (the tenant's run limit, Temporal or the storage unavailable) waits and tries the same run
   again. A job whose progress cannot be written stops, logged; the next start-up continues it.
 - Pacing: at most `BULK_RESUME_RATE_PER_SECOND` runs are reached per second (skipped ones included).
+- A filter matching more than `BULK_RESUME_MAX_RUNS` runs is refused (422 naming `filter`), nothing
+  written: one job is one incident's runs, and its manifest holds every id.
+- Without `Idempotency-Key` each POST is a new job (a random id); with one, the job id is a digest of
+  the caller's tenant and the key (`api/bulk_resume_idempotency.py`), so a repeat finds the job and
+  answers it (409 `request.idempotency_conflict` when its request differs), as `/v1/start` does a run.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ import asyncio
 import hashlib
 import logging
 import uuid
+import weakref
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -46,10 +53,18 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller
-from api.bulk_resume_filter import BulkResumeRequestBody, check_correction, checked_filter, matching_runs
+from api.bulk_resume_filter import (
+    BulkResumeRequestBody,
+    RunFilter,
+    check_correction,
+    checked_filter,
+    matching_runs,
+)
+from api.bulk_resume_idempotency import keyed_job_id, request_digest
 from api.bulk_resume_store import (
     JobManifest,
     finish,
+    is_finished,
     open_key,
     read_manifest,
     run_outcomes,
@@ -105,6 +120,15 @@ def _job_request(manifest: JobManifest) -> Request:
     return Request(scope)
 
 
+@dataclass(frozen=True, slots=True)
+class AcceptedJob:
+    """What `POST /v1/runs/resume` answers: the job, how many runs it matched, whether it has ended."""
+
+    job_id: str
+    matched: int
+    finished: bool
+
+
 class ResumeJobs:
     """The bulk resume jobs this API process runs, one asyncio task each (`app.state.resume_jobs`)."""
 
@@ -113,15 +137,61 @@ class ResumeJobs:
         self._verdicts = verdicts
         self._gateway = gateway
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # One accept at a time per keyed job: a lock lives while an accept holds or awaits it.
+        self._accepting: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def accept(self, request: Request, caller: Caller, body: BulkResumeRequestBody) -> JobManifest:
-        """Check the request, match the runs, write the job and start it."""
+    async def accept(
+        self, request: Request, caller: Caller, body: BulkResumeRequestBody, idempotency_key: str | None
+    ) -> AcceptedJob:
+        """Check the request, match the runs, write the job and start it; with an `Idempotency-Key`, the
+        job that key already names when there is one (409 when it was asked by a different request)."""
         run_filter = checked_filter(body.filter, caller)
+        digest = request_digest(body)
+        if idempotency_key is None:
+            return await self._accept_new(request, caller, body, run_filter, uuid.uuid4().hex, digest)
+        job_id = keyed_job_id(caller, idempotency_key)
+        # Two POSTs with the same key at once: in this process the second waits for the first and then
+        # answers its job. On two replicas (the blob store has no write-if-absent) both may find no job,
+        # match and write it, the last manifest written winning, and both run it: harmless, as for a job
+        # continued by two replicas. The resumed run ids are `<id>-r-<job>` and the job id is the key's,
+        # so both submit the same ids: the later start of each run is a replay of the earlier (the same
+        # run, attached to), never a second run. Two different bodies racing so are not told apart here,
+        # but still start no run twice: the later start of an id is then refused as a conflict.
+        key = f"{caller.storage_prefix}/{job_id}"
+        lock = self._accepting.get(key)
+        if lock is None:
+            lock = self._accepting[key] = asyncio.Lock()
+        async with lock:
+            store = self._settings.blob_store
+            found = await run_in_threadpool(read_manifest, store, caller.storage_prefix, job_id)
+            if found is None:
+                return await self._accept_new(request, caller, body, run_filter, job_id, digest)
+        if found.request_digest != digest:
+            raise ProblemError(
+                ProblemCode.REQUEST_IDEMPOTENCY_CONFLICT,
+                "The Idempotency-Key already names a bulk resume job asked by a different request.",
+                params={"job_id": job_id},
+            )
+        finished = await run_in_threadpool(is_finished, store, caller.storage_prefix, job_id)
+        return AcceptedJob(job_id, matched=len(found.run_ids), finished=finished)
+
+    async def _accept_new(
+        self,
+        request: Request,
+        caller: Caller,
+        body: BulkResumeRequestBody,
+        run_filter: RunFilter,
+        job_id: str,
+        digest: str,
+    ) -> AcceptedJob:
         await run_in_threadpool(check_correction, body, caller, self._settings, self._verdicts)
-        run_ids = await matching_runs(self._gateway, caller, run_filter)
+        # Over the cap this is a 422 and nothing is written: the job is never accepted.
+        run_ids = await matching_runs(
+            self._gateway, caller, run_filter, most=self._settings.bulk_resume_max_runs
+        )
         resume = body.model_dump(exclude_none=True, exclude={"filter"})
         manifest = JobManifest(
-            job_id=uuid.uuid4().hex,
+            job_id=job_id,
             identity=caller.identity,
             mode=caller.mode.value,
             created_at=rfc3339(datetime.now(UTC)),
@@ -129,11 +199,12 @@ class ResumeJobs:
             request_id=request_id_of(request.scope),
             resume=resume,
             run_ids=run_ids,
+            request_digest=digest,
         )
         await run_in_threadpool(write_manifest, self._settings.blob_store, caller.storage_prefix, manifest)
         if run_ids:
             self._start(manifest)
-        return manifest
+        return AcceptedJob(job_id, matched=len(run_ids), finished=not run_ids)
 
     async def continue_open(self) -> None:
         """Start again every job left unfinished (at the API's start-up)."""

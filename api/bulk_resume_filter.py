@@ -158,8 +158,14 @@ def checked_filter(given: ResumeFilter, caller: Caller) -> RunFilter:
     return RunFilter(states, given.pipe_code, after, before)
 
 
-async def matching_runs(gateway: TemporalGateway, caller: Caller, given: RunFilter) -> list[str]:
-    """The ids of the caller's runs the filter matches (Temporal visibility), in the listing's order."""
+async def matching_runs(
+    gateway: TemporalGateway, caller: Caller, given: RunFilter, *, most: int
+) -> list[str]:
+    """The ids of the caller's runs the filter matches (Temporal visibility), in the listing's order.
+
+    422 `request.invalid` naming `filter` once more than `most` match: the listing stops there, so a
+    filter matching a whole tenant's history costs a page more than the cap, not the history.
+    """
     client = await gateway.client()
     found: dict[str, None] = {}
     cursor: str | None = None
@@ -177,6 +183,14 @@ async def matching_runs(gateway: TemporalGateway, caller: Caller, given: RunFilt
         for item in page["items"]:
             if item["state"] in given.states:
                 found[item["pipeline_run_id"]] = None
+        if len(found) > most:
+            raise request_invalid(
+                field="filter",
+                reason=(
+                    f"it matches more than {most} runs; narrow it with states, pipe_code, "
+                    "created_after or created_before."
+                ),
+            )
         cursor = page["next_cursor"]
         if cursor is None:
             return list(found)

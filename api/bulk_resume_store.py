@@ -41,6 +41,9 @@ class JobManifest:
     # The members every resume is sent (`ResumeRequestBody`), without `pipeline_run_id`.
     resume: dict[str, Any]
     run_ids: list[str]
+    # SHA-256 of the request (`api.bulk_resume_idempotency.request_digest`): a repeat under the same
+    # `Idempotency-Key` is this job only with the same digest. Empty in a job written before keys.
+    request_digest: str = ""
 
     @property
     def caller(self) -> Caller:
@@ -84,6 +87,10 @@ def write_manifest(store: BlobStore, storage_prefix: str, manifest: JobManifest)
 def read_manifest(store: BlobStore, storage_prefix: str, job_id: str) -> JobManifest | None:
     found = _get(store, job_key(storage_prefix, job_id, "manifest.json"))
     return JobManifest(**found) if found is not None else None
+
+
+def is_finished(store: BlobStore, storage_prefix: str, job_id: str) -> bool:
+    return store.exists(job_key(storage_prefix, job_id, "done.json"))
 
 
 def write_outcome(store: BlobStore, storage_prefix: str, job_id: str, outcome: Mapping[str, Any]) -> None:

@@ -120,6 +120,8 @@ class ApiSettings(ServiceSettings):
     tenant_max_concurrent_runs: NonNegativeInt = 0
     # Bulk resume (issue 19): how many runs a `POST /v1/runs/resume` job resumes per second, at most.
     bulk_resume_rate_per_second: PositiveFloat = 5
+    # Bulk resume: the most runs one job may match; a filter matching more is refused (422), nothing started.
+    bulk_resume_max_runs: PositiveInt = 10000
     # Prometheus metrics at `/metrics` on the API's port.
     metrics_enabled: bool = True
     # The web console at `/console` (static pages calling this API; `CONSOLE_ENABLED=false`: 404).

@@ -84,14 +84,15 @@ def _request_body() -> dict[str, Any]:
 )
 async def bulk_resume(request: Request, caller: CallerDep, jobs: ResumeJobsDep) -> JSONResponse:
     """Resume every failed or cancelled run of the caller that the filter matches, paced: 202 with the job's
-    id, whose progress `GET /v1/runs/resume/{job_id}` reads."""
+    id, whose progress `GET /v1/runs/resume/{job_id}` reads. A repeat with the same `Idempotency-Key`
+    answers the same job (409 with another body); a filter matching over `BULK_RESUME_MAX_RUNS` is 422."""
     body = parse_body(await read_json_object(request))
-    manifest = await jobs.accept(request, caller, body)
+    job = await jobs.accept(request, caller, body, request.headers.get("idempotency-key"))
     answer = BulkResumeAccepted(
-        job_id=manifest.job_id, state="RUNNING" if manifest.run_ids else "DONE", matched=len(manifest.run_ids)
+        job_id=job.job_id, state="DONE" if job.finished else "RUNNING", matched=job.matched
     )
     return JSONResponse(
-        answer.model_dump(), status_code=202, headers={"Location": f"/v1/runs/resume/{manifest.job_id}"}
+        answer.model_dump(), status_code=202, headers={"Location": f"/v1/runs/resume/{job.job_id}"}
     )
 
 

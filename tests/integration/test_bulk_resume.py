@@ -3,13 +3,15 @@
 On the real stack (API, worker, the session's Temporal server), with two API-key tenants named afresh per
 test (the dev server lives for the whole session): a job resumes exactly the caller's matching runs, with
 a corrected method; a correction a run cannot take fails that run and the job goes on; a run already
-resumed is skipped; a job survives the API's restart and starts no run twice. Refusals that come before
-Temporal is asked anything are checked on the app in-process.
+resumed is skipped; a job survives the API's restart and starts no run twice; an `Idempotency-Key` answers
+the same job; a filter over `BULK_RESUME_MAX_RUNS` is refused with nothing started. Refusals that come
+before Temporal is asked anything are checked on the app in-process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -39,14 +41,17 @@ A = {"Authorization": f"Bearer {KEY_A}"}
 B = {"Authorization": f"Bearer {KEY_B}"}
 
 
-def _bundle(pipe: str) -> str:
-    return f'domain = "bulk"\nmain_pipe = "step"\n\n[pipe.step]\n{pipe}'
+def _bundle(pipe: str, code: str = "step") -> str:
+    return f'domain = "bulk"\nmain_pipe = "{code}"\n\n[pipe.{code}]\n{pipe}'
 
 
-FAILING_BUNDLE = _bundle(
+_FAILING_PIPE = (
     f'type = "PipeFunc"\ndescription = "Fails"\ninputs = {{ name = "Text" }}\noutput = "Text"\n'
     f'function_name = "{FAILING}"\n'
 )
+FAILING_BUNDLE = _bundle(_FAILING_PIPE)
+# A failing run of another pipe than `step`: what a filter on `pipe_code` leaves out.
+OTHER_FAILING_BUNDLE = _bundle(_FAILING_PIPE, code="other")
 # The correction: the same pipe, now working; or now outputting a list, which no resume may take.
 FIXED_BUNDLE = _bundle(
     'type = "PipeCompose"\ndescription = "Greets"\ninputs = { name = "Text" }\noutput = "Text"\n'
@@ -128,17 +133,30 @@ async def test_every_bad_request_is_refused_naming_its_field(offline: httpx.Asyn
         assert_problem(await offline.get(f"/v1/runs/resume/{job_id}"), 404, "job.not_found")
 
 
+async def test_an_invalid_idempotency_key_is_refused_as_on_start(offline: httpx.AsyncClient) -> None:
+    for key in ["", "has space", "x" * 256, "tab\there", "caf\u00e9"]:
+        headers = [(b"Idempotency-Key", key.encode())]  # bytes: the last key is sent as UTF-8
+        answer = await offline.post("/v1/runs/resume", json=FIXED, headers=headers)
+        problem = assert_problem(answer, 422, "request.invalid")
+        assert problem["params"] == {"field": "Idempotency-Key"}, key
+    # The longest valid key gets past the check, to Temporal (down here).
+    longest = await offline.post("/v1/runs/resume", json=FIXED, headers={"Idempotency-Key": "k" * 255})
+    assert_problem(longest, 503, "runtime.unavailable")
+
+
 async def _start(stack: RunStack, bundle: str, run_id: str, headers: dict[str, str]) -> None:
     body = {"mthds_contents": [bundle], "inputs": {"name": run_id}, "pipeline_run_id": run_id}
     answer = await stack.client.post("/v1/start", json=body, headers=headers)
     assert answer.status_code == 202, answer.text
 
 
-async def _failed_runs(stack: RunStack, prefix: str, headers: dict[str, str], count: int) -> list[str]:
+async def _failed_runs(
+    stack: RunStack, prefix: str, headers: dict[str, str], count: int, bundle: str = FAILING_BUNDLE
+) -> list[str]:
     """`count` runs of the caller that ended FAILED, once the run listing shows them all."""
     run_ids = [f"{prefix}-{index}" for index in range(count)]
     for run_id in run_ids:
-        await _start(stack, FAILING_BUNDLE, run_id, headers)
+        await _start(stack, bundle, run_id, headers)
     for run_id in run_ids:
         assert (await stack.wait_for_end(run_id, headers=headers))["state"] == "FAILED"
     while True:  # visibility follows the runs' ends shortly after
@@ -312,3 +330,90 @@ async def test_a_job_continues_after_an_api_restart_and_starts_nothing_twice(
             assert (await stack.wait_for_end(run["resumed_run_id"], headers=A))["state"] == "COMPLETED"
         resumers = await _resumers(temporal_address, stack.task_queue)
         assert {run_id: len(resumers.get(run_id, [])) for run_id in failed} == dict.fromkeys(failed, 1)
+
+
+async def test_the_same_idempotency_key_answers_the_same_job(temporal_address: str, tmp_path: Path) -> None:
+    overrides = {**_tenants(), "bulk_resume_rate_per_second": 20}
+    async with run_stack(temporal_address, tmp_path, api_overrides=overrides) as stack:
+        failed = await _failed_runs(stack, f"bulk-{uuid.uuid4().hex[:8]}", A, 3)
+        key = f"incident-{uuid.uuid4().hex[:8]}"
+        keyed_a = {**A, "Idempotency-Key": key}
+
+        # Two POSTs at once with one key: one job, which both answer.
+        first, second = await asyncio.gather(
+            _bulk(stack.client, FIXED, keyed_a), _bulk(stack.client, FIXED, keyed_a)
+        )
+        assert first == second
+        assert (first["matched"], len(first["job_id"])) == (3, 32)
+        job_id = first["job_id"]
+        job = await _done(stack.client, job_id, A)
+        assert (job["matched"], job["resumed"], job["skipped"], job["failed"]) == (3, 3, 0, 0)
+
+        # Repeated once the job is done: the same job, now DONE, and nothing resumed again. The body's
+        # member order and spacing do not make it another request.
+        assert await _bulk(stack.client, FIXED, keyed_a) == {"job_id": job_id, "state": "DONE", "matched": 3}
+        reordered = (
+            b'{ "mthds_contents": '
+            + json.dumps([FIXED_BUNDLE]).encode()
+            + b', "filter": {"states": ["FAILED"]} }'
+        )
+        again = await stack.client.post(
+            "/v1/runs/resume", content=reordered, headers={**keyed_a, "Content-Type": "application/json"}
+        )
+        assert (again.status_code, again.json()["job_id"]) == (202, job_id)
+
+        # The same key with another request: a conflict, and no job.
+        for other in [{**FIXED, "reuse": "tenant"}, {"filter": {"states": ["FAILED"]}}]:
+            conflict = await stack.client.post("/v1/runs/resume", json=other, headers=keyed_a)
+            assert assert_problem(conflict, 409, "request.idempotency_conflict")["params"] == {
+                "job_id": job_id
+            }
+
+        # Another tenant's same key is another job (B has no failed run: done at once).
+        theirs = await _bulk(stack.client, FIXED, {**B, "Idempotency-Key": key})
+        assert theirs["job_id"] != job_id
+        assert (theirs["state"], theirs["matched"]) == ("DONE", 0)
+        # Without a key, a POST is a new job: each run it matches was already resumed, so skipped.
+        fresh = await _bulk(stack.client, FIXED, A)
+        assert fresh["job_id"] != job_id
+        assert (await _done(stack.client, fresh["job_id"], A))["skipped"] == 3
+
+        assert (await _job(stack.client, job_id, A))["resumed"] == 3
+        resumers = await _resumers(temporal_address, stack.task_queue)
+        # Workflow ids are `<tenant>/<run id>`: each failed run resumed once, by the keyed job's run.
+        resumed = {run_id: [found.rpartition("/")[2] for found in ids] for run_id, ids in resumers.items()}
+        assert resumed == {run_id: [f"{run_id}-r-{job_id}"] for run_id in failed}
+
+
+def _job_files(data_dir: Path) -> list[Path]:
+    """Every bulk resume job file or open pointer stored under the data dir (the local blob store)."""
+    return [path for path in data_dir.rglob("*") if path.name.startswith("resume-jobs")]
+
+
+async def test_a_filter_matching_over_the_cap_is_refused_and_starts_nothing(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    overrides = {**_tenants(), "bulk_resume_rate_per_second": 20, "bulk_resume_max_runs": 2}
+    async with run_stack(temporal_address, tmp_path, api_overrides=overrides) as stack:
+        prefix = f"bulk-{uuid.uuid4().hex[:8]}"
+        steps = await _failed_runs(stack, f"{prefix}-step", A, 2)
+        others = await _failed_runs(stack, f"{prefix}-other", A, 1, bundle=OTHER_FAILING_BUNDLE)
+
+        # Three failed runs match `{}`: over the cap of 2, refused naming `filter`, with or without a key.
+        for headers in [A, {**A, "Idempotency-Key": f"cap-{prefix}"}]:
+            refused = await stack.client.post("/v1/runs/resume", json=FIXED, headers=headers)
+            problem = assert_problem(refused, 422, "request.invalid")
+            assert problem["params"] == {"field": "filter"}
+            assert "more than 2 runs" in problem["detail"]
+        # No job written (neither its manifest nor an open pointer), no run started.
+        assert _job_files(tmp_path) == []
+        assert await _resumers(temporal_address, stack.task_queue) == {}
+
+        # Narrowed to the cap, it is a job like any other.
+        accepted = await _bulk(stack.client, {**FIXED, "filter": {"pipe_code": "step"}}, A)
+        assert accepted["matched"] == 2
+        job = await _done(stack.client, accepted["job_id"], A)
+        assert (job["resumed"], sorted(run["run_id"] for run in job["runs"])) == (2, steps)
+        resumers = await _resumers(temporal_address, stack.task_queue)
+        assert sorted(resumers) == steps
+        assert others[0] not in resumers
