@@ -296,8 +296,14 @@ def test_a_local_store_refuses_symbolic_links_even_ones_known_before(tmp_path: P
     (tmp_path / "storage" / "t_1" / "inside").symlink_to(tmp_path / "storage" / "t_1" / "memo")
     with pytest.raises(BlobNotFoundError):
         store.get(f"{STORAGE_SCHEME}t_1/inside/k1/r1.json")  # a link, though its target is in the store
+    (tmp_path / "storage" / "t_1" / "memo" / "k1" / "r9.json").symlink_to(
+        tmp_path / "storage" / "t_1" / "memo" / "k1" / "r1.json"
+    )
+    with pytest.raises(BlobNotFoundError):
+        store.get(f"{STORAGE_SCHEME}t_1/memo/k1/r9.json")  # a link to a file, in the last place
+    assert not store.exists("t_1/memo/k1/r9.json")
 
-    assert store.delete_prefix("t_1/memo/") == 1
+    assert store.delete_prefix("t_1/memo/") == 2  # the entry and the link to it
     outside = tmp_path / "outside"
     (outside / "k1").mkdir(parents=True)
     (outside / "k1" / "r1.json").write_bytes(b"secret")
