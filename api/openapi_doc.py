@@ -59,7 +59,7 @@ ERROR_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/v1/runs/{run_id}/results/items"): (*_RUN_READ, 409, 422),
     ("post", "/v1/runs/{run_id}/cancel"): (*_RUN_READ, 409, 413, 422),
     ("post", "/v1/runs/{run_id}/resume"): (404, *_RUN_SUBMIT),
-    ("post", "/v1/runs/resume"): (413, 422, 501, 503),
+    ("post", "/v1/runs/resume"): (409, 413, 422, 501, 503),
     ("get", "/v1/runs/resume/{job_id}"): (404, 503),
     ("get", "/v1/runs/{run_id}/events"): (*_RUN_READ, 422),
     ("get", "/v1/runs/{run_id}/deliveries"): _RUN_READ,
