@@ -11,6 +11,7 @@ and answers its counts so far (`BatchEnd.cancelled`), for the run to record befo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import timedelta
 
 from temporalio import workflow
@@ -58,8 +59,14 @@ _REUSE_CHUNKS_PATCH = "reuse-chunks"
 _REUSE_TIMEOUT = timedelta(seconds=120)
 _REUSE_RETRY = RetryPolicy(maximum_attempts=2, maximum_interval=timedelta(seconds=5))
 # Chunks of such a batch in flight, most of them asking the memo (one activity each); chunk workflows
-# among them stay at the batch's own window, and start in index order as ever (`_workflow_turn`).
+# among them stay at the batch's own window.
 _REUSE_WINDOW_CHUNKS = 8
+# Since `reuse-early-misses`: more chunks ask at once, a chunk the memo answered whole is counted at
+# once, and a chunk it could not answer starts its workflow as soon as the window has room (the lowest
+# index first among those waiting), without waiting for earlier chunks' lookups. A resume that failed
+# late then runs its calls while the memo answers the chunks before them, instead of after.
+_EARLY_MISSES_PATCH = "reuse-early-misses"
+_EARLY_MISSES_WINDOW_CHUNKS = 16
 
 
 @workflow.defn(name=BATCH_WORKFLOW)
@@ -74,6 +81,8 @@ class RunBatchWorkflow:
         # workflows in flight.
         self._turn = 0
         self._workflows = 0
+        self._early_misses = False
+        self._waiting: set[int] = set()  # chunks the memo could not answer, waiting for the window
 
     @workflow.run
     async def run(self, batch: BatchInput) -> BatchEnd:
@@ -83,8 +92,11 @@ class RunBatchWorkflow:
         if memo is not None and (memo.reuse_runs or memo.reuse_tenant):
             # Asked first, before any command, so its marker leads the first workflow task.
             self._reuse_chunks = workflow.patched(_REUSE_CHUNKS_PATCH)
+            self._early_misses = self._reuse_chunks and workflow.patched(_EARLY_MISSES_PATCH)
         window = work.window
-        if self._reuse_chunks:
+        if self._early_misses:
+            window = max(window, _EARLY_MISSES_WINDOW_CHUNKS)
+        elif self._reuse_chunks:
             window = max(window, _REUSE_WINDOW_CHUNKS)
         total_chunks = chunk_count(work.total, work.chunk_items)
         carry = batch.carry or BatchCarry(
@@ -112,7 +124,8 @@ class RunBatchWorkflow:
                     hand_over = completions + len(running) >= work.chunks_per_history
                 if not running:
                     break  # drained: hand over to a fresh history
-                await workflow.wait_condition(lambda: bool(self._ended))
+                await workflow.wait_condition(lambda: bool(self._ended) or _any_raised(running))
+                _raise_first(running)
                 ended, self._ended = sorted(self._ended, key=lambda end: end.index), []
                 for end in ended:
                     running.pop(end.index)
@@ -145,6 +158,9 @@ class RunBatchWorkflow:
             self._ended.append(end)
             return
         reused = await self._reused_chunk(work, index, items)
+        if self._early_misses:
+            await self._after_lookup(work, index, items, reused)
+            return
         await workflow.wait_condition(lambda: self._turn == index)
         if reused is not None:
             self._turn += 1
@@ -158,6 +174,20 @@ class RunBatchWorkflow:
         finally:
             self._workflows -= 1
         self._ended.append(end)  # after the await: the run loop swaps `_ended` for a fresh list
+
+    async def _after_lookup(self, work: BatchWork, index: int, items: range, reused: ChunkEnd | None) -> None:
+        if reused is not None:
+            self._ended.append(reused)
+            return
+        self._waiting.add(index)
+        await workflow.wait_condition(lambda: self._workflows < work.window and index == min(self._waiting))
+        self._waiting.discard(index)
+        self._workflows += 1
+        try:
+            end = await self._chunk_workflow(work, index, items)
+        finally:
+            self._workflows -= 1
+        self._ended.append(end)
 
     async def _chunk_workflow(self, work: BatchWork, index: int, items: range) -> ChunkEnd:
         # The chunk reports its item failures in its result: it only raises when cancelled, or when
@@ -282,3 +312,17 @@ async def _cancel_all(running: dict[int, asyncio.Task[None]]) -> None:
     for task in running.values():
         task.cancel()
     await asyncio.gather(*running.values(), return_exceptions=True)
+
+
+def _any_raised(running: Mapping[int, asyncio.Task[None]]) -> bool:
+    """Whether a chunk's task ended without its end: a defect (a chunk's end is recorded before its
+    task returns), which must fail the workflow task visibly, not leave the batch waiting forever."""
+    return any(
+        task.done() and not task.cancelled() and task.exception() is not None for task in running.values()
+    )
+
+
+def _raise_first(running: Mapping[int, asyncio.Task[None]]) -> None:
+    for task in running.values():
+        if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+            raise error

@@ -72,6 +72,8 @@ class Interpreter:
         self.executor = executor
         self.options = options or RunOptions()
         self.listener = listener
+        # Checked once: a runtime protocol check costs microseconds, and a resumed batch meets it per item.
+        self._reuse_listener = listener if isinstance(listener, ReuseListener) else None
         self.codes = StuffCodes(self.options.seed)
         self.views = TemplateViews(library, strict_fields=not self.options.dry_run)
         self.validator = ContentValidator(library)
@@ -159,8 +161,8 @@ class Interpreter:
             produced, checked = run_compose(call, self.views, self.validator), True
         else:
             produced, checked = await self._executed(call), False
-            if produced.reused_from is not None and isinstance(self.listener, ReuseListener):
-                self.listener.pipe_reused(path, produced.reused_from)
+            if produced.reused_from is not None and self._reuse_listener is not None:
+                self._reuse_listener.pipe_reused(path, produced.reused_from)
         stuff = self._stuff_of(entry, target, produced, checked=checked)
         self.put(memory, site, stuff)
         return stuff

@@ -93,5 +93,16 @@ class ChunkReuseActivities:
 def _quiet_misses(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """The loop's handler of errors nobody awaited: the other items' misses, once the first has ended
     the walk, are expected (logging each one's traceback would cost more than the walk)."""
-    if not isinstance(context.get("exception"), MemoMiss):
+    if not _from_miss(context.get("exception")):
         loop.default_exception_handler(context)
+
+
+def _from_miss(error: object) -> bool:
+    """Whether `error` is a miss, or was raised because of one: the interpreter reports an executor's
+    unexpected error as a typed pipe failure whose cause is the miss."""
+    seen = 0
+    while isinstance(error, BaseException) and seen < 8:
+        if isinstance(error, MemoMiss):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
