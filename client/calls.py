@@ -143,11 +143,21 @@ def bulk_resume(
     resume_filter: Mapping[str, Any],
     mthds_contents: Sequence[str] | None,
     files: Mapping[str, Any] | None,
+    idempotency_key: str | None,
     extra: Mapping[str, Any],
 ) -> Call[ResumeJobAccepted]:
-    """`POST /v1/runs/resume`: one job resuming every run of the caller that `resume_filter` matches."""
+    """`POST /v1/runs/resume`: one job resuming every run of the caller that `resume_filter` matches,
+    under an `Idempotency-Key` (one is made when none is given), so a retried attempt answers the job the
+    first one started instead of starting a second."""
     body = method_source(mthds_contents, files, {"filter": dict(resume_filter), **extra})
-    return Call("POST", "/v1/runs/resume", _reader(ResumeJobAccepted), json=body, success=frozenset({202}))
+    return Call(
+        "POST",
+        "/v1/runs/resume",
+        _reader(ResumeJobAccepted),
+        json=body,
+        headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
+        success=frozenset({202}),
+    )
 
 
 def resume_job(job_id: str) -> Call[ResumeJob]:

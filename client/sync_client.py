@@ -210,13 +210,15 @@ class MethodflowClient:
         *,
         mthds_contents: Sequence[str] | None = None,
         files: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
         **extra: Any,
     ) -> ResumeJobAccepted:
         """Resume every failed or cancelled run of the caller that `resume_filter` matches (`states`,
         `pipe_code`, `created_after`, `created_before`) in one paced job (`/v1/runs/resume`), with one
         corrected method for all if given; `extra` takes `callback_urls`, `budget` and `reuse`. Each run
-        keeps its own inputs. Read the job's progress with `resume_job`."""
-        return self._send(calls.bulk_resume(resume_filter, mthds_contents, files, extra))
+        keeps its own inputs. Read the job's progress with `resume_job`. The same `idempotency_key`
+        answers the same job (one is made when none is given, so a retried attempt starts no second)."""
+        return self._send(calls.bulk_resume(resume_filter, mthds_contents, files, idempotency_key, extra))
 
     def resume_job(self, job_id: str) -> ResumeJob:
         return self._send(calls.resume_job(job_id))

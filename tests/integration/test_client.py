@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Generator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -200,6 +201,7 @@ async def test_cancel_then_results_is_run_failed(
         ) as stack,
         AsyncMethodflowClient(stack.base_url) as methodflow,
     ):
+        began = (datetime.now(UTC) - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
         started = await methodflow.start(mthds_contents=[FUNCS], pipe_code="slow", inputs={"name": "x"})
         run_id = started.pipeline_run_id
         assert await methodflow.results(run_id) is None  # still running: 202
@@ -226,6 +228,17 @@ async def test_cancel_then_results_is_run_failed(
         assert record.model_extra is not None
         assert record.model_extra["resumed_from"] == run_id
         await methodflow.cancel(resumed.pipeline_run_id)
+        assert (await methodflow.wait(resumed.pipeline_run_id, within=30, interval=0.1)).state == "CANCELLED"
+
+        # A bulk resume under one idempotency key is one job, however often it is asked.
+        mine = {"pipe_code": "slow", "created_after": began}  # not other tests' runs on this server
+        job = await methodflow.bulk_resume(mine, idempotency_key=f"bulk-{run_id}")
+        again = await methodflow.bulk_resume(mine, idempotency_key=f"bulk-{run_id}")
+        assert (again.job_id, again.matched) == (job.job_id, job.matched)
+        assert job.matched == 2  # the original (already resumed: skipped) and its cancelled resume
+        other = await methodflow.bulk_resume(mine)  # a key of its own: another job
+        assert other.job_id != job.job_id
+        assert (await methodflow.resume_job(job.job_id)).job_id == job.job_id
 
 
 async def test_the_method_tooling(temporal_address: str, tmp_path: Path) -> None:
