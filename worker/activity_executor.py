@@ -91,6 +91,7 @@ class ActivityOperatorExecutor:
         self.usages: list[UsageRecord] = []
         # Invocations answered from the memo: their records are another run's calls, counted apart.
         self.reused = ReusedTally()
+        self.made = 0  # operator invocations this walk ran (not answered from the memo)
         self.retry_policy = RetryPolicy(
             initial_interval=timedelta(seconds=policy.initial_interval_seconds),
             backoff_coefficient=2.0,
@@ -123,6 +124,7 @@ class ActivityOperatorExecutor:
             # Not made again: neither a model call nor a cost of this run (`RunEnd.reused_*`).
             self.reused.add_answer(answer.usages)
             return Produced(answer.content, answer.concept, reused_from=answer.reused_from)
+        self.made += 1
         self.usages.extend(answer.usages)
         return Produced(answer.content, answer.concept, tuple(answer.usages))
 

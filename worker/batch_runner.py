@@ -98,8 +98,10 @@ class ChildBatchRunner:
         self.costs = costs
         self.usages = usages  # the walk's executor's records: inline batch usage joins them
         self.stored = StoredTally()
+        self.batches_run = 0  # batches that left the walk (a chunk with one writes no chunk memo entry)
 
     async def run_batch(self, call: BatchCall) -> BatchOutcome:
+        self.batches_run += 1
         policy = self.scope.policy
         key = batch_key(call.path.wire())
         out_prefix = run_key(self.scope.storage_prefix, self.scope.run_id, f"batches/{key}")

@@ -59,14 +59,13 @@ _REUSE_CHUNKS_PATCH = "reuse-chunks"
 _REUSE_TIMEOUT = timedelta(seconds=120)
 _REUSE_RETRY = RetryPolicy(maximum_attempts=2, maximum_interval=timedelta(seconds=5))
 # Chunks of such a batch in flight, most of them asking the memo (one activity each); chunk workflows
-# among them stay at the batch's own window.
+# among them stay at the batch's own window, and every chunk takes its turn in index order (`_turn`): no
+# call of a later chunk runs before an earlier chunk that must run has started.
 _REUSE_WINDOW_CHUNKS = 8
-# Since `reuse-early-misses`: more chunks ask at once, a chunk the memo answered whole is counted at
-# once, and a chunk it could not answer starts its workflow as soon as the window has room (the lowest
-# index first among those waiting), without waiting for earlier chunks' lookups. A resume that failed
-# late then runs its calls while the memo answers the chunks before them, instead of after.
-_EARLY_MISSES_PATCH = "reuse-early-misses"
-_EARLY_MISSES_WINDOW_CHUNKS = 16
+# Since `reuse-wide-window`: twice as many chunks ask at once (a chunk answered by its chunk memo entry
+# costs a few reads, so the lookups before a chunk that must run end sooner, and its calls start sooner).
+_WIDE_WINDOW_PATCH = "reuse-wide-window"
+_WIDE_REUSE_WINDOW_CHUNKS = 16
 
 
 @workflow.defn(name=BATCH_WORKFLOW)
@@ -81,8 +80,7 @@ class RunBatchWorkflow:
         # workflows in flight.
         self._turn = 0
         self._workflows = 0
-        self._early_misses = False
-        self._waiting: set[int] = set()  # chunks the memo could not answer, waiting for the window
+        self._reuse_window = _REUSE_WINDOW_CHUNKS
 
     @workflow.run
     async def run(self, batch: BatchInput) -> BatchEnd:
@@ -92,12 +90,11 @@ class RunBatchWorkflow:
         if memo is not None and (memo.reuse_runs or memo.reuse_tenant):
             # Asked first, before any command, so its marker leads the first workflow task.
             self._reuse_chunks = workflow.patched(_REUSE_CHUNKS_PATCH)
-            self._early_misses = self._reuse_chunks and workflow.patched(_EARLY_MISSES_PATCH)
+            wide = self._reuse_chunks and workflow.patched(_WIDE_WINDOW_PATCH)
+            self._reuse_window = _WIDE_REUSE_WINDOW_CHUNKS if wide else _REUSE_WINDOW_CHUNKS
         window = work.window
-        if self._early_misses:
-            window = max(window, _EARLY_MISSES_WINDOW_CHUNKS)
-        elif self._reuse_chunks:
-            window = max(window, _REUSE_WINDOW_CHUNKS)
+        if self._reuse_chunks:
+            window = max(window, self._reuse_window)
         total_chunks = chunk_count(work.total, work.chunk_items)
         carry = batch.carry or BatchCarry(
             window=SlidingWindow(total_chunks=total_chunks, window=window),
@@ -158,9 +155,6 @@ class RunBatchWorkflow:
             self._ended.append(end)
             return
         reused = await self._reused_chunk(work, index, items)
-        if self._early_misses:
-            await self._after_lookup(work, index, items, reused)
-            return
         await workflow.wait_condition(lambda: self._turn == index)
         if reused is not None:
             self._turn += 1
@@ -174,20 +168,6 @@ class RunBatchWorkflow:
         finally:
             self._workflows -= 1
         self._ended.append(end)  # after the await: the run loop swaps `_ended` for a fresh list
-
-    async def _after_lookup(self, work: BatchWork, index: int, items: range, reused: ChunkEnd | None) -> None:
-        if reused is not None:
-            self._ended.append(reused)
-            return
-        self._waiting.add(index)
-        await workflow.wait_condition(lambda: self._workflows < work.window and index == min(self._waiting))
-        self._waiting.discard(index)
-        self._workflows += 1
-        try:
-            end = await self._chunk_workflow(work, index, items)
-        finally:
-            self._workflows -= 1
-        self._ended.append(end)
 
     async def _chunk_workflow(self, work: BatchWork, index: int, items: range) -> ChunkEnd:
         # The chunk reports its item failures in its result: it only raises when cancelled, or when

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         ChunkContextTask,
         ChunkEnd,
         ChunkInput,
+        ChunkMemoNote,
         ChunkOutputTask,
         LoadedItems,
         LoadItemsTask,
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from shared.runtime.memory_codec import decode_memory
     from shared.runtime.run_failure import PipeRunError
     from shared.runtime.stuff import Stuff
+    from shared.runtime.usage import total_cost
     from shared.storage.item_pages import PAGE_MAX_BYTES, cut_pages
     from worker.activity_executor import ActivityOperatorExecutor, ReusedTally
     from worker.batch_runner import ChildBatchRunner, item_failed
@@ -153,6 +155,9 @@ class RunBatchChunkWorkflow:
                     "usages_uris": runner.stored.usage_uris,
                     "concept": outputs[0].concept if outputs else None,
                     **_reused(executor.reused, runner.stored.reused),
+                    "memo": _memo_note(
+                        work, chunk, executor, runner, whole=not failed and not nested_failures
+                    ),
                 }
             await workflow.execute_activity(
                 STORE_CHUNK_OUTPUT_ACTIVITY,
@@ -213,6 +218,31 @@ async def _load_items(work: BatchWork, chunk: ChunkInput) -> list[Any]:
             break  # the stored list is shorter than planned (cannot happen: it was counted when stored)
         items.extend(loaded.items)
     return items
+
+
+def _memo_note(
+    work: BatchWork,
+    chunk: ChunkInput,
+    executor: ActivityOperatorExecutor,
+    runner: ChildBatchRunner,
+    *,
+    whole: bool,
+) -> ChunkMemoNote | None:
+    """What the chunk's memo entry needs, for a chunk whose every item completed in a run that keeps a
+    memo; None otherwise, and for a chunk with nested batches (their invocations are not counted here)."""
+    memo = work.scope.memo
+    if not whole or memo is None or not memo.write or runner.batches_run:
+        return None
+    cost = ReusedTally()
+    cost.add(0, total_cost(executor.usages))
+    cost.add(0, executor.reused.cost_usd)
+    return ChunkMemoNote(
+        work=work,
+        start=chunk.start,
+        count=chunk.count,
+        invocations=executor.made + executor.reused.invocations,
+        cost_usd=cost.cost_usd,
+    )
 
 
 def _reused(own: ReusedTally, nested: ReusedTally) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from worker.activities.operators import OperatorActivities
 from worker.batch_workflow import RunBatchWorkflow
 from worker.budget_workflow import RunBudgetWorkflow
 from worker.callbacks_workflow import DeliverCallbacksWorkflow
+from worker.chunk_memo import ChunkMemo
 from worker.chunk_workflow import RunBatchChunkWorkflow
 from worker.health import serve_health
 from worker.metrics import serve_worker_metrics
@@ -153,7 +154,8 @@ def _main_worker(
     common: dict[str, Any],
 ) -> Worker:
     """Every run workflow, the bookkeeping activities and the operators no route moves elsewhere."""
-    batches = BatchActivities(settings.blob_store)
+    chunk_memo = ChunkMemo(activities.methods, activities.memo, settings.blob_store)
+    batches = BatchActivities(settings.blob_store, chunk_memo)
     lookups = MemoLookupActivities(activities.methods, activities.memo)
     reuses = ChunkReuseActivities(activities.methods, activities.memo, batches)
     return Worker(

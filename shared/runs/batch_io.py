@@ -216,6 +216,17 @@ class LoadedItems(_Payload):
     items: list[Any]
 
 
+class ChunkMemoNote(_Payload):
+    """What the last part of a chunk whose every item completed needs to write the chunk's memo entry
+    (`shared/runs/chunk_memo_keys.py`): where its items and memory are, and what its invocations were."""
+
+    work: BatchWork
+    start: int
+    count: int
+    invocations: int  # operator invocations made or reused by the chunk
+    cost_usd: float | None = None  # what they cost, made or (originally) reused
+
+
 class ChunkOutputTask(_Payload):
     """A part of a chunk's outputs; the last part also writes the chunk's result file."""
 
@@ -236,10 +247,12 @@ class ChunkOutputTask(_Payload):
     # Invocations the chunk (and its nested batches) answered from the memo, and their original cost.
     reused_invocations: int = 0
     reused_cost_usd: float | None = None
+    # Set on the last part of a chunk whose every item completed in a run that keeps a memo.
+    memo: ChunkMemoNote | None = None
 
     @model_serializer(mode="wrap")
     def _without_unused_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_unused(self, handler(self), ("reused_invocations", "reused_cost_usd"))
+        return without_unused(self, handler(self), ("reused_invocations", "reused_cost_usd", "memo"))
 
 
 class SealBatchTask(_Payload):

@@ -10,6 +10,7 @@ chunk workflows resumes item by item, in both failure modes.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -300,6 +301,33 @@ async def test_a_chunked_batch_failed_at_an_item_resumes_from_that_item(
     assert activities.count(MEMO_LOOKUP_ACTIVITY) == 2
     # Memo lookups, a failed chunk keeping its usage and the failed batch's tally all replay.
     await assert_every_history_replays(temporal, again_id)
+    await assert_every_history_replays(temporal, second_id)
+
+
+async def test_a_chunk_that_completed_whole_is_reused_from_its_chunk_entry_without_its_items_entries(
+    temporal_address: str, tmp_path: Path, temporal: Client, calls_file: Path, broken_file: Path
+) -> None:
+    """A chunk whose every item completed leaves one chunk memo entry; a resume copies its outputs from
+    it. Proved by removing every invocation entry before the resume: the whole chunks are still reused
+    (no call), while the failed chunk's two completed items, which only had invocation entries, run
+    again."""
+    await asyncio.to_thread(broken_file.write_text, "i12", encoding="utf-8")
+    body = {"mthds_contents": [batch_bundle(RECORDED, "resume_chunk_memo")], "inputs": {"items": ITEMS}}
+    async with run_stack(temporal_address, tmp_path, worker_overrides=CHUNKED) as stack:
+        first_id, first = await first_run(stack, temporal, body)
+        assert first.state == "FAILED"
+        memo = tmp_path / "storage" / "memo"
+        chunk_entries = sorted(path.name for path in memo.glob(f"*/chunk-*/{first_id}.json"))
+        assert len(chunk_entries) == 2  # chunks 0 and 1 completed whole; chunk 2 failed at i12
+        for folder in memo.glob("*/*"):
+            if not folder.name.startswith("chunk-"):
+                await asyncio.to_thread(shutil.rmtree, folder)
+        await asyncio.to_thread(broken_file.unlink)
+        second_id, second = await reusing_run(stack, temporal, first_id)
+    assert second.state == "COMPLETED", second.error
+    assert recorded_calls(calls_file)[12:] == ["i10", "i11", *ITEMS[12:]]
+    assert main_items(second) == [{"text": f"{item}+"} for item in ITEMS]
+    assert second.reused_invocations == 10
     await assert_every_history_replays(temporal, second_id)
 
 

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from shared.runs.workflow_io import MemoScope, OperatorAnswer
 from shared.storage.blob_store import LocalBlobStore
-from shared.storage.memo_store import MemoEntry, find_entry, purge_expired, put_entry
+from shared.storage.memo_store import (
+    ChunkMemoEntry,
+    MemoEntry,
+    find_chunk_entry,
+    find_entry,
+    purge_expired,
+    put_entry,
+)
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -66,3 +73,26 @@ def test_an_unreadable_entry_is_not_reused(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
     store.put("memo/acme/k1/r0.json", b"{not json", "application/json")
     assert find_entry(store, "acme", "k1", MemoScope(reuse_runs=["r0"]), now=NOW) is None
+
+
+def test_chunk_entries_are_found_kept_and_purged_like_invocation_entries(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+
+    def chunk(run_id: str, age_days: float) -> ChunkMemoEntry:
+        created = (NOW - timedelta(days=age_days)).isoformat().replace("+00:00", "Z")
+        return ChunkMemoEntry(
+            run_id=run_id, created_at=created, result_uri="u", invocations=200, cost_usd=0.5
+        )
+
+    put_entry(store, "acme", "chunk-a", chunk("r0", age_days=1))
+    put_entry(store, "acme", "chunk-b", chunk("r0", age_days=31))
+    scope = MemoScope(reuse_runs=["r0"], retention_days=30)
+    found = find_chunk_entry(store, "acme", "chunk-a", scope, now=NOW)
+    assert found is not None
+    assert (found.invocations, found.cost_usd) == (200, 0.5)
+    assert find_chunk_entry(store, "acme", "chunk-b", scope, now=NOW) is None  # past retention
+    assert find_entry(store, "acme", "chunk-a", scope, now=NOW) is None  # not an invocation's entry
+    assert find_chunk_entry(store, "acme", "chunk-a", MemoScope(reuse_runs=["r9"]), now=NOW) is None
+    # A fresh chunk entry is kept (purge reads only when an entry was written), a stale one goes.
+    assert purge_expired(store, 30, storage_prefix="acme", now=NOW) == 1
+    assert len(store.list("memo/acme/chunk-a/")) == 1

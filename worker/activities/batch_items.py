@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from temporalio import activity
 
+from shared.language.validator import LibraryUnusable
 from shared.runs.batch_io import (
     BatchEnd,
     ChunkContext,
@@ -51,6 +52,7 @@ from shared.storage.item_pages import (
     write_pages,
 )
 from shared.storage.run_storage import get_json, get_method, put_json
+from worker.chunk_memo import ChunkMemo
 from worker.metrics import record_batch_items
 
 _INLINE_PAGES_MAX = 64
@@ -75,8 +77,10 @@ def chunk_key(out_prefix: str, index: int) -> str:
 class BatchActivities:
     """The batch activities of one worker process, over its blob store."""
 
-    def __init__(self, store: BlobStore) -> None:
+    def __init__(self, store: BlobStore, chunk_memo: ChunkMemo | None = None) -> None:
         self.store = store
+        # Writes a chunk's memo entry when its last part says the chunk completed whole (None: never).
+        self.chunk_memo = chunk_memo
 
     @activity.defn(name=STORE_BATCH_ACTIVITY)
     async def store_batch(self, task: StoreBatchTask) -> StoredBatch:
@@ -154,6 +158,11 @@ class BatchActivities:
         }
         put_json(self.store, f"{key}.json", result)
         record_batch_items(task.done, task.failed)
+        if task.memo is not None and self.chunk_memo is not None:
+            # After the result: an entry never names a result that is not there. A method gone from the
+            # store only costs the entry (a resume then walks the chunk); a store that is down retries.
+            with contextlib.suppress(BlobNotFoundError, LibraryUnusable):
+                self.chunk_memo.remember(task.memo, f"{STORAGE_SCHEME}{key}.json")
 
     @activity.defn(name=SEAL_BATCH_ACTIVITY)
     async def seal_batch(self, task: SealBatchTask) -> BatchEnd:

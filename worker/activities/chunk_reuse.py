@@ -23,8 +23,9 @@ from shared.storage.blob_store import BlobNotFoundError
 from shared.storage.item_pages import PAGE_MAX_BYTES, cut_pages, read_manifest, read_range
 from shared.storage.run_storage import get_json
 from worker.activities.batch_items import BatchActivities
+from worker.chunk_memo import RememberedChunk
 from worker.memo_steps import MemoSteps
-from worker.memo_walk import MemoMiss, MemoWalk, walk_from_memo
+from worker.memo_walk import MemoMiss, walk_from_memo
 from worker.method_cache import MethodCache
 
 
@@ -38,11 +39,11 @@ class ChunkReuseActivities:
 
     @activity.defn(name=REUSE_CHUNK_ACTIVITY)
     async def reuse_chunk(self, task: ReuseChunkTask) -> ReusedChunk:
-        walked = await asyncio.to_thread(self._walk, task)
-        if walked is None:
+        answered = await asyncio.to_thread(self._answer, task)
+        if answered is None:
             return ReusedChunk()
         work = task.work
-        contents = [output.content for output in walked.outputs]
+        contents = answered.contents
         parts = list(cut_pages(contents, len(contents) or 1, PAGE_MAX_BYTES)) or [[]]
         for number, part in enumerate(parts):
             last = number == len(parts) - 1
@@ -51,9 +52,9 @@ class ChunkReuseActivities:
                 extra = {
                     "part_counts": [len(each) for each in parts],
                     "done": task.count,
-                    "concept": walked.outputs[0].concept if walked.outputs else None,
-                    "reused_invocations": walked.reused.invocations,
-                    "reused_cost_usd": walked.reused.cost_usd,
+                    "concept": answered.concept,
+                    "reused_invocations": answered.invocations,
+                    "reused_cost_usd": answered.cost_usd,
                 }
             await self.batches.store_chunk_output(
                 ChunkOutputTask(
@@ -67,9 +68,10 @@ class ChunkReuseActivities:
             )
         return ReusedChunk(end=ChunkEnd(index=task.index, done=task.count, failed=0))
 
-    def _walk(self, task: ReuseChunkTask) -> MemoWalk | None:
-        """The chunk's walk from the memo, in this thread's own event loop (the walk is CPU work and
-        its reads block: the worker's loop keeps serving workflows meanwhile); None on any miss."""
+    def _answer(self, task: ReuseChunkTask) -> RememberedChunk | None:
+        """The chunk's outputs from its chunk memo entry, else from a walk of its items answered by the
+        memo alone (in this thread's own event loop: the walk is CPU work and its reads block, and the
+        worker's loop keeps serving workflows meanwhile); None on any miss."""
         work = task.work
         try:
             library: Library = self.methods.library(work.scope.method_digest)
@@ -80,14 +82,24 @@ class ChunkReuseActivities:
         loaded = list(read_range(store, read_manifest(store, work.items_uri), task.start, task.count))
         if len(loaded) != task.count:
             return None
+        chunk_memo = self.batches.chunk_memo
+        remembered = chunk_memo.recall(work, library, loaded, context) if chunk_memo is not None else None
+        if remembered is not None:
+            return remembered
         with asyncio.Runner() as runner:
             runner.get_loop().set_exception_handler(_quiet_misses)
             try:
-                return runner.run(
+                walked = runner.run(
                     walk_from_memo(work, library, self.memo, context, loaded, task.index, task.start)
                 )
             except MemoMiss:
                 return None
+        return RememberedChunk(
+            [output.content for output in walked.outputs],
+            walked.outputs[0].concept if walked.outputs else None,
+            walked.reused.invocations,
+            walked.reused.cost_usd,
+        )
 
 
 def _quiet_misses(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
