@@ -80,6 +80,21 @@ def _succeeded_items(server: ModelServer) -> list[int]:
     return [_item_index(item.body) for item in server.requests(CHAT) if item.status == 200]
 
 
+async def _settled(server: ModelServer, memo: Path) -> set[int]:
+    """The items the provider answered, once neither they nor the memo's entries changed for a second."""
+    seen: tuple[int, int] | None = None
+    for _ in range(40):
+        entries = await asyncio.to_thread(lambda: sum(1 for _ in memo.rglob("*.json")))
+        now = (len(_succeeded_items(server)), entries)
+        if now == seen:
+            assert entries, f"no memo entry under {memo}"
+            return set(_succeeded_items(server))
+        seen = now
+        await asyncio.sleep(1.0)
+    msg = "the provider's answers or the memo kept changing after the run ended"
+    raise AssertionError(msg)
+
+
 async def _wait_ended(stack: RunStack, run_id: str) -> dict[str, Any]:
     for _ in range(600):
         answer = await stack.client.get(f"/v1/runs/{run_id}")
@@ -144,7 +159,9 @@ async def test_a_failed_batch_resumes_with_only_its_failed_and_unrun_items(
         assert started.status_code == 202, started.text
         failed = await _wait_ended(stack, "resume-batch-first")
         assert failed["state"] == "FAILED", failed
-        done_before = set(_succeeded_items(server))
+        # Calls in flight when the run failed still end, at the provider and then in the memo: what the
+        # original completed is read once both have settled.
+        done_before = await _settled(server, tmp_path / "data" / "storage" / "memo")
         assert done_before, "the original run completed no item before the outage"
         assert max(done_before) < FAIL_FROM
         original_requests = len(server.requests(CHAT))
