@@ -1,10 +1,10 @@
 """The memo of completed operator invocations, in the blob store (never in workflow payloads).
 
 One entry per invocation a run completed: `memo/<tenant prefix>/<key>/<run id>.json`, where the key is
-the invocation's content address (`shared/runs/memo_keys.py`); a batch chunk whose every item completed
-has one more entry, under a `chunk-` key (`shared/runs/chunk_memo_keys.py`, `ChunkMemoEntry`). Keeping the run id in the path lets two
-runs that made the same call both keep their entry, so a resume finds its own lineage's entry whatever
-unrelated runs wrote since. Entries live under the tenant's own storage prefix: a lookup never sees
+the invocation's content address (`shared/runs/memo_keys.py`); a batch chunk whose every item
+completed has one more entry, under a `chunk-` key (`shared/runs/chunk_memo_keys.py`,
+`ChunkMemoEntry`). Keeping the run id in the path lets two runs that made the same call both keep
+their entry, so a resume finds its own lineage's entry whatever unrelated runs wrote since. Entries live under the tenant's own storage prefix: a lookup never sees
 another tenant's entries. The whole memo sits under one top-level `memo/` folder so that an S3 bucket
 can expire it with one lifecycle rule (docs/runs.md); `purge_expired` does it for any store.
 
